@@ -1,0 +1,63 @@
+"""The provider interface: create a message, stream a message as Anthropic events, close.
+
+Requests and responses are plain dicts in Anthropic Messages wire format: the gateway validated
+the request against spec/ already. Optional capabilities (``count_tokens``) are separate protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One Anthropic stream event: ``event: <event>`` / ``data: <json of data>``.
+
+    ``raw`` may carry the already-encoded frame (``event: ...\\ndata: ...\\n\\n``) so a relay
+    does not re-encode what it did not change.
+    """
+
+    event: str
+    data: Json
+    raw: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a provider call needs to know about the client request besides its body."""
+
+    request_id: str
+    anthropic_version: str = "2023-06-01"
+    anthropic_beta: tuple[str, ...] = ()
+    deadline: float | None = None  # time.monotonic() value after which the call must give up
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A configured upstream. ``request`` is the client's validated body; ``upstream_model`` is
+    the model name to send upstream (the client's name is restored by the caller)."""
+
+    name: str
+    type: str
+
+    async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json: ...
+
+    def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
+        """Yield the exact Anthropic event grammar: message_start ... message_stop.
+        Errors before the first event raise ``GatewayError``; after it, they raise too and the
+        caller turns them into an ``event: error`` frame."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """Optional capability: count input tokens the way the upstream does."""
+
+    async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int: ...
