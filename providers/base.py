@@ -61,3 +61,21 @@ class TokenCounter(Protocol):
     """Optional capability: count input tokens the way the upstream does."""
 
     async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """One entry of the config file's ``providers:`` list, already validated and interpolated."""
+
+    name: str
+    type: str  # "echo" | "anthropic" | "openai"
+    base_url: str | None = None
+    api_keys: tuple[str, ...] = ()
+    timeout_s: float = 600.0  # total deadline of one upstream call, retries included
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 300.0  # longest silence between two reads
+    max_retries: int = 2
+    retry_backoff_s: float = 0.5  # first backoff; doubles, capped at retry_backoff_max_s, with jitter
+    retry_backoff_max_s: float = 8.0
+    key_cooldown_s: float = 60.0  # a key that got 401/403/429 is set aside this long
+    options: dict[str, Any] = field(default_factory=dict)  # type-specific extras
