@@ -1,0 +1,50 @@
+"""Model routing: the config's ``models`` list, first match wins (exact name or glob)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from providers.base import Provider
+from specgate.config import ModelRoute
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    provider: Provider
+    upstream_model: str  # what is sent upstream
+    route: ModelRoute
+
+
+class Router:
+    def __init__(self, routes: Sequence[ModelRoute], providers: Mapping[str, Provider]) -> None:
+        self._routes = [(re.compile(fnmatch.translate(r.match)), r) for r in routes]
+        self._providers = providers
+        self.routes = tuple(routes)
+
+    def resolve(self, model: str) -> Target | None:
+        for pattern, route in self._routes:
+            if pattern.match(model):
+                return Target(self._providers[route.provider], route.upstream_model or model, route)
+        return None
+
+    def chain(self, model: str) -> list[Target]:
+        """The route for ``model`` followed by its fallbacks' routes (each model once)."""
+        first = self.resolve(model)
+        if first is None:
+            return []
+        out, seen = [first], {model}
+        for name in first.route.fallbacks:
+            if name in seen:
+                continue
+            seen.add(name)
+            target = self.resolve(name)
+            if target is not None:
+                out.append(target)
+        return out
+
+    def exact_models(self) -> list[str]:
+        """Route names that are not globs (listed by GET /v1/models)."""
+        return [r.match for _, r in self._routes if not any(c in r.match for c in "*?[")]

@@ -1,0 +1,145 @@
+"""The app factory: spec/ (bundled) + handlers + providers + error mapping -> one ASGI app.
+
+``create_app(config)`` never touches the network or global state: providers are built in the
+lifespan (inside the event loop) and reached by handlers through the request state.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import connexion
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.server_error import ServerErrorMiddleware
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from connexion.validators import VALIDATOR_MAP
+from connexion.datastructures import MediaTypeDict
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from providers.registry import ProviderFactory, build_providers, close_providers
+from providers.router import Router
+from specgate import spec
+from specgate.auth import KeyRing
+from specgate.config import Config, default_config
+from specgate.errors import (
+    ApiError,
+    GatewayError,
+    MethodNotAllowedError,
+    NotFoundError,
+    UpstreamError,
+    error_type_for_status,
+)
+from specgate.middleware import RequestContextMiddleware
+from specgate.responses import JSON, error_parts
+from specgate.resolver import HandlerResolver
+from specgate.state import STATE_KEY, Gateway, request_id_of
+from specgate.validation import json_body_validator
+
+log = logging.getLogger("specgate")
+
+
+def _as_gateway_error(exc: Exception, method: str, path: str) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, ProblemException):
+        status = int(exc.status or 500)
+        message = str(exc.detail or exc.title or "Invalid request")
+        if status >= 500:
+            return ApiError()
+        return UpstreamError(status, error_type_for_status(status), message, headers=dict(exc.headers or {}))
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            return NotFoundError(f"Not found: {method} {path}")
+        if exc.status_code == 405:
+            return MethodNotAllowedError(f"Method {method} not allowed for {path}", headers=dict(exc.headers or {}))
+        status = exc.status_code
+        return UpstreamError(status, error_type_for_status(status), str(exc.detail), headers=dict(exc.headers or {}))
+    return ApiError()
+
+
+class _ErrorMapper:
+    """Connexion error handlers: every exception becomes Anthropic's (or the envelope's) body."""
+
+    def __init__(self, envelope_paths: frozenset[str]) -> None:
+        self.envelope_paths = envelope_paths
+
+    def render(self, scope: Any, exc: Exception) -> tuple[int, bytes, dict[str, str]]:
+        path = str(scope.get("path", ""))
+        error = _as_gateway_error(exc, str(scope.get("method", "")), path)
+        if isinstance(error, ApiError) and not isinstance(exc, GatewayError):
+            log.error("unhandled error in request %s", request_id_of(scope), exc_info=exc)
+        return error_parts(error, request_id_of(scope), envelope=path in self.envelope_paths)
+
+    async def connexion_handler(self, request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        status, body, headers = self.render(request.scope, exc)
+        return ConnexionResponse(status_code=status, body=body, content_type=JSON, headers=headers)
+
+    async def last_resort(self, request: Request, exc: Exception) -> Response:
+        status, body, headers = self.render(request.scope, exc)
+        return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+def create_app(
+    config: Config | None = None,
+    *,
+    spec_dir: Path | None = None,
+    handler_packages: Sequence[str] = ("handlers",),
+    provider_types: Mapping[str, ProviderFactory] | None = None,
+    validate_responses: bool = False,
+) -> ASGIApp:
+    config = config or default_config()
+    document = spec.bundle(spec_dir)
+    if not config.auth.enabled:
+        document = spec.without_security(document)
+    operations = spec.operations(document)
+    resolver = HandlerResolver(handler_packages)
+    for operation in operations:  # fail at start-up, naming the operationId, not at first request
+        resolver.resolve(operation.operation_id)
+    envelope_paths = frozenset(o.path for o in operations if o.extensions.get("x-specgate-format") == "envelope")
+    mapper = _ErrorMapper(envelope_paths)
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
+        providers = build_providers(config.providers, provider_types)
+        gateway = Gateway(
+            config=config,
+            providers=providers,
+            router=Router(config.models, providers),
+            keys=KeyRing(config.auth.api_keys),
+            envelope_paths=envelope_paths,
+        )
+        try:
+            yield {STATE_KEY: gateway}
+        finally:
+            await close_providers(providers)
+
+    middlewares = [
+        functools.partial(ServerErrorMiddleware, handler=mapper.last_resort) if m is ServerErrorMiddleware else m
+        for m in ConnexionMiddleware.default_middlewares
+    ]
+    body_validators = {k: v for k, v in VALIDATOR_MAP["body"].items() if k != "*/*json"}
+    app = connexion.AsyncApp(
+        __name__,
+        lifespan=lifespan,
+        middlewares=middlewares,
+        resolver=Resolver(function_resolver=resolver.resolve),
+        validator_map={"body": MediaTypeDict({"*/*json": json_body_validator(), **body_validators})},
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
+    )
+    app.add_api(document, validate_responses=validate_responses)
+    for exc_type in (ProblemException, HTTPException, GatewayError, Exception):
+        app.add_error_handler(exc_type, mapper.connexion_handler)
+    return RequestContextMiddleware(
+        app, max_body_bytes=config.server.max_body_bytes, envelope_paths=lambda: envelope_paths
+    )

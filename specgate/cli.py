@@ -1,0 +1,156 @@
+"""``specgate serve | spec-check | routes``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from starlette.types import ASGIApp
+
+from providers.registry import provider_types
+from specgate import spec
+from specgate.config import Config, ConfigError, load_config
+from specgate.resolver import HandlerResolutionError, HandlerResolver
+
+CONFIG_ENV = "SPECGATE_CONFIG"
+log = logging.getLogger("specgate")
+
+
+def _load(path: str | None) -> Config:
+    return load_config(path, known_provider_types=tuple(provider_types()))
+
+
+def app_from_env() -> ASGIApp:
+    """uvicorn factory (used with --workers): the config path comes from $SPECGATE_CONFIG."""
+    from specgate.app import create_app
+
+    return create_app(_load(os.environ.get(CONFIG_ENV) or None))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(f"specgate: config error: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or config.server.host
+    port = args.port or config.server.port
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not config.auth.enabled and not is_loopback(host) and not (args.allow_unauthenticated or config.server.allow_unauthenticated):
+        print(
+            f"specgate: refusing to serve {host} with no auth.api_keys configured: anyone could use it. "
+            "Configure keys, bind a loopback address, or pass --allow-unauthenticated.",
+            file=sys.stderr,
+        )
+        return 2
+    try:  # build once in this process so spec and handler errors fail here, clearly
+        from specgate.app import create_app
+
+        create_app(config)
+    except (spec.SpecError, HandlerResolutionError) as exc:
+        print(f"specgate: cannot start: {exc}", file=sys.stderr)
+        return 2
+    if config.is_default:
+        log.warning("no config file: no upstream is configured; every model is answered by the offline echo provider")
+    if not config.auth.enabled:
+        log.warning("no auth.api_keys configured: the API is open (serving on %s only)", host)
+    import uvicorn
+
+    if args.config:
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+    else:
+        os.environ.pop(CONFIG_ENV, None)
+    uvicorn.run(
+        "specgate.cli:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=config.log_level,
+        timeout_graceful_shutdown=config.server.shutdown_grace_s,
+        lifespan="on",
+    )
+    return 0
+
+
+def cmd_spec_check(args: argparse.Namespace) -> int:
+    spec_dir = Path(args.spec_dir) if args.spec_dir else None
+    try:
+        document = spec.bundle(spec_dir)
+        spec.validate(document)
+        resolver = HandlerResolver(args.handlers)
+        operations = spec.operations(document)
+        for operation in operations:
+            resolver.resolve(operation.operation_id)
+    except (spec.SpecError, HandlerResolutionError) as exc:
+        print(f"spec-check: FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"spec-check: OK ({len(operations)} operations, every operationId bound to a handler)")
+    return 0
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    spec_dir = Path(args.spec_dir) if args.spec_dir else None
+    try:
+        document = spec.bundle(spec_dir)
+    except spec.SpecError as exc:
+        print(f"routes: {exc}", file=sys.stderr)
+        return 1
+    resolver = HandlerResolver(args.handlers)
+    rows, problems, bound = [], [], set()
+    for op in spec.operations(document):
+        try:
+            handler = resolver.describe(op.operation_id)
+            bound.add(handler)
+        except HandlerResolutionError as exc:
+            handler = "-"
+            problems.append(str(exc))
+        rows.append((op.method, op.path, op.operation_id, handler, ", ".join(op.security) or "none"))
+    widths = [max(len(str(r[i])) for r in [("METHOD", "PATH", "OPERATION", "HANDLER", "SECURITY"), *rows]) for i in range(5)]
+    for row in [("METHOD", "PATH", "OPERATION", "HANDLER", "SECURITY"), *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for handler in resolver.all_handlers():
+        if handler not in bound:
+            problems.append(f"handler {handler} has no operation in the spec")
+    for problem in problems:
+        print(f"routes: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="specgate", description="A spec-first Anthropic Messages API gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the API")
+    serve.add_argument("--host", default=None, help="bind address (default: config server.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: config server.port, 8080)")
+    serve.add_argument("--config", default=None, help="config file (default: embedded echo provider)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes sharing the port")
+    serve.add_argument("--allow-unauthenticated", action="store_true", help="allow a non-loopback bind with no keys")
+    serve.set_defaults(func=cmd_serve)
+    for name, func, text in (
+        ("spec-check", cmd_spec_check, "bundle and validate spec/, check every operationId has a handler"),
+        ("routes", cmd_routes, "list every operation and its handler"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--spec-dir", default=None, help="spec directory (default: the packaged spec/)")
+        p.add_argument("--handlers", nargs="+", default=["handlers"], help="handler packages")
+        p.set_defaults(func=func)
+    args = parser.parse_args(argv)
+    return int(args.func(args))

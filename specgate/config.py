@@ -1,0 +1,282 @@
+"""The config file: YAML with ``${ENV_VAR}`` interpolation, validated at start-up.
+
+Every error names the file and the key path (``config.yaml: providers[1].type: ...``). With no
+file, the embedded default routes every model to the offline ``echo`` provider.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from providers.base import ProviderConfig
+
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The config is invalid; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    allow_unauthenticated: bool = False
+    shutdown_grace_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    api_keys: tuple[str, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_keys)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    match: str  # exact name or glob (claude-*, *)
+    provider: str
+    upstream_model: str | None = None  # None: send the client's model name
+    fallbacks: tuple[str, ...] = ()  # model names routed again, in order, when this route fails
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    providers: tuple[ProviderConfig, ...] = ()
+    models: tuple[ModelRoute, ...] = ()
+    log_level: str = "info"
+    source: str | None = None  # the file it came from; None for the embedded default
+
+    @property
+    def is_default(self) -> bool:
+        return self.source is None
+
+
+def default_config() -> Config:
+    return Config(
+        providers=(ProviderConfig(name="echo", type="echo"),),
+        models=(ModelRoute(match="*", provider="echo"),),
+    )
+
+
+class _Reader:
+    """Walks the parsed YAML, checking keys and types, building messages with the key path."""
+
+    def __init__(self, source: str, environ: Mapping[str, str]) -> None:
+        self.source = source
+        self.environ = environ
+
+    def fail(self, path: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {path}: {message}" if path else f"{self.source}: {message}")
+
+    def interpolate(self, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+
+            def sub(m: re.Match[str]) -> str:
+                name, default = m.group(1), m.group(2)
+                if name in self.environ:
+                    return self.environ[name]
+                if default is not None:
+                    return default
+                raise self.fail(path, f"environment variable {name} is not set")
+
+            return _ENV_RE.sub(sub, value)
+        if isinstance(value, list):
+            return [self.interpolate(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: self.interpolate(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        return value
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(path, "must be a mapping")
+        for key in value:
+            if key not in allowed:
+                raise self.fail(f"{path}.{key}" if path else str(key), f"unknown key (allowed: {', '.join(allowed)})")
+        return value
+
+    def get(self, obj: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in obj or obj[key] is None:
+            return default
+        value = obj[key]
+        where = f"{path}.{key}" if path else key
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and (int in kinds or float in kinds) and not (str in kinds):
+            try:  # values that came from ${ENV} interpolation
+                return int(value) if int in kinds else float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.fail(where, f"must be {_kind_word(kinds)}")
+        if not isinstance(value, kinds):
+            raise self.fail(where, f"must be {_kind_word(kinds)}")
+        return value
+
+    def strings(self, obj: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+        value = obj.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(f"{path}.{key}" if path else key, "must be a list of non-empty strings")
+        return tuple(value)
+
+
+def _kind_word(kinds: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "a list"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def parse_config(
+    data: Any,
+    *,
+    source: str,
+    known_provider_types: tuple[str, ...],
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    r = _Reader(source, os.environ if environ is None else environ)
+    root = r.mapping(data, "", ("server", "auth", "providers", "models", "logging"))
+    root = r.interpolate(root, "")
+
+    s = r.mapping(root.get("server"), "server", ("host", "port", "max_body_bytes", "allow_unauthenticated", "shutdown_grace_s"))
+    server = ServerConfig(
+        host=r.get(s, "host", "server", str, "127.0.0.1"),
+        port=r.get(s, "port", "server", int, 8080),
+        max_body_bytes=r.get(s, "max_body_bytes", "server", int, DEFAULT_MAX_BODY_BYTES),
+        allow_unauthenticated=r.get(s, "allow_unauthenticated", "server", bool, False),
+        shutdown_grace_s=r.get(s, "shutdown_grace_s", "server", float, 10.0),
+    )
+    if not 0 < server.port < 65536:
+        raise r.fail("server.port", "must be between 1 and 65535")
+    if server.max_body_bytes < 1024:
+        raise r.fail("server.max_body_bytes", "must be at least 1024")
+
+    a = r.mapping(root.get("auth"), "auth", ("api_keys",))
+    auth = AuthConfig(api_keys=r.strings(a, "api_keys", "auth"))
+
+    raw_providers = root.get("providers")
+    if raw_providers is None:
+        raise r.fail("providers", "is required (a list of {name, type, ...})")
+    if not isinstance(raw_providers, list) or not raw_providers:
+        raise r.fail("providers", "must be a non-empty list")
+    providers: list[ProviderConfig] = []
+    for i, item in enumerate(raw_providers):
+        p = f"providers[{i}]"
+        d = r.mapping(item, p, _PROVIDER_KEYS)
+        name = r.get(d, "name", p, str, None)
+        ptype = r.get(d, "type", p, str, None)
+        if not name:
+            raise r.fail(f"{p}.name", "is required")
+        if not ptype:
+            raise r.fail(f"{p}.type", "is required")
+        if ptype not in known_provider_types:
+            raise r.fail(f"{p}.type", f"unknown provider type {ptype!r} (known: {', '.join(known_provider_types)})")
+        if any(existing.name == name for existing in providers):
+            raise r.fail(f"{p}.name", f"duplicate provider name {name!r}")
+        base_url = r.get(d, "base_url", p, str, None)
+        if ptype != "echo" and not base_url:
+            raise r.fail(f"{p}.base_url", f"is required for type {ptype!r}")
+        providers.append(
+            ProviderConfig(
+                name=name,
+                type=ptype,
+                base_url=base_url.rstrip("/") if base_url else None,
+                api_keys=r.strings(d, "api_keys", p),
+                timeout_s=r.get(d, "timeout_s", p, float, 600.0),
+                connect_timeout_s=r.get(d, "connect_timeout_s", p, float, 10.0),
+                read_timeout_s=r.get(d, "read_timeout_s", p, float, 300.0),
+                max_retries=r.get(d, "max_retries", p, int, 2),
+                retry_backoff_s=r.get(d, "retry_backoff_s", p, float, 0.5),
+                retry_backoff_max_s=r.get(d, "retry_backoff_max_s", p, float, 8.0),
+                key_cooldown_s=r.get(d, "key_cooldown_s", p, float, 60.0),
+                options=r.get(d, "options", p, dict, {}),
+            )
+        )
+    raw_models = root.get("models")
+    if raw_models is None:
+        raw_models = [{"match": "*", "provider": providers[0].name}]
+    if not isinstance(raw_models, list) or not raw_models:
+        raise r.fail("models", "must be a non-empty list")
+    names = {pc.name for pc in providers}
+    models: list[ModelRoute] = []
+    for i, item in enumerate(raw_models):
+        p = f"models[{i}]"
+        d = r.mapping(item, p, ("match", "provider", "upstream_model", "fallbacks"))
+        match = r.get(d, "match", p, str, None)
+        provider = r.get(d, "provider", p, str, None)
+        if not match:
+            raise r.fail(f"{p}.match", "is required")
+        if not provider:
+            raise r.fail(f"{p}.provider", "is required")
+        if provider not in names:
+            raise r.fail(f"{p}.provider", f"no provider named {provider!r} (configured: {', '.join(sorted(names))})")
+        models.append(
+            ModelRoute(
+                match=match,
+                provider=provider,
+                upstream_model=r.get(d, "upstream_model", p, str, None),
+                fallbacks=r.strings(d, "fallbacks", p),
+            )
+        )
+
+    lg = r.mapping(root.get("logging"), "logging", ("level",))
+    level = str(r.get(lg, "level", "logging", str, "info")).lower()
+    if level not in ("debug", "info", "warning", "error"):
+        raise r.fail("logging.level", "must be one of debug, info, warning, error")
+    return Config(server=server, auth=auth, providers=tuple(providers), models=tuple(models), log_level=level, source=source)
+
+
+_PROVIDER_KEYS = (
+    "name",
+    "type",
+    "base_url",
+    "api_keys",
+    "timeout_s",
+    "connect_timeout_s",
+    "read_timeout_s",
+    "max_retries",
+    "retry_backoff_s",
+    "retry_backoff_max_s",
+    "key_cooldown_s",
+    "options",
+)
+
+
+def load_config(
+    path: str | Path | None,
+    *,
+    known_provider_types: tuple[str, ...],
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read and validate a config file; ``None`` gives the embedded default (echo for every model)."""
+    if path is None:
+        return default_config()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML: {exc}") from exc
+    return parse_config(data, source=str(p), known_provider_types=known_provider_types, environ=environ)
+

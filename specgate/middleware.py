@@ -1,0 +1,107 @@
+"""The outermost ASGI layer: request id on every response, the body-size limit (413 before the
+body is read whole; a chunked body is buffered up to the limit and given a Content-Length), and
+a last-resort handler so that nothing escapes as an empty 500 or a traceback."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from specgate.errors import ApiError, GatewayError, InvalidRequestError, RequestTooLargeError
+from specgate.responses import JSON, error_parts
+from specgate.state import REQUEST_ID_KEY, new_request_id, scope_state
+
+log = logging.getLogger("specgate.http")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, envelope_paths: Callable[[], frozenset[str]]) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.envelope_paths = envelope_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id()
+        scope_state(scope)[REQUEST_ID_KEY] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                if "request-id" not in headers:
+                    headers["request-id"] = request_id
+            await send(message)
+
+        try:
+            receive = await self._limit_body(scope, receive)
+            await self.app(scope, receive, send_with_id)
+        except GatewayError as exc:
+            if started:
+                raise
+            await self._send_error(scope, send_with_id, exc, request_id)
+        except Exception:
+            log.exception("unhandled error in request %s", request_id)
+            if started:
+                return
+            await self._send_error(scope, send_with_id, ApiError(), request_id)
+
+    async def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
+        headers = {k: v for k, v in scope["headers"] if k in (b"content-length", b"transfer-encoding")}
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                raise InvalidRequestError("Content-Length header is not a number") from None
+            if size > self.max_body_bytes:
+                raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({self.max_body_bytes})")
+            return receive
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            return receive
+        # Chunked body without Content-Length: read it (bounded) so validation sees a normal body.
+        chunks: list[bytes] = []
+        total = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return receive
+            body = message.get("body", b"")
+            total += len(body)
+            if total > self.max_body_bytes:
+                raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({self.max_body_bytes})")
+            chunks.append(body)
+            more = message.get("more_body", False)
+        data = b"".join(chunks)
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"transfer-encoding"] + [
+            (b"content-length", str(len(data)).encode())
+        ]
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": data, "more_body": False}
+            return await receive()
+
+        return replay
+
+    async def _send_error(self, scope: Scope, send: Send, exc: GatewayError, request_id: str) -> None:
+        envelope = scope.get("path", "") in self.envelope_paths()
+        status, body, headers = error_parts(exc, request_id, envelope=envelope)
+        raw_headers: list[Any] = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
+        raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        if isinstance(exc, RequestTooLargeError):
+            raw_headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,176 @@
+"""The split OpenAPI spec under spec/: load it, bundle it into one document, validate it, list its
+operations.
+
+The YAML files are the source of truth. ``bundle()`` turns them into one OpenAPI document whose
+external ``$ref``s became internal ones (``#/components/<kind>/<name>``), so that
+openapi-spec-validator checks the content of every referenced file (validating only the root
+misses errors inside referenced files), and so that connexion, Swagger UI and schemathesis all
+see the same single document.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag
+
+import yaml
+
+KINDS = (
+    "schemas",
+    "responses",
+    "parameters",
+    "requestBodies",
+    "headers",
+    "securitySchemes",
+    "examples",
+    "links",
+    "callbacks",
+)
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class SpecError(Exception):
+    """The spec cannot be loaded or bundled; the message names the file and the reference."""
+
+
+def default_spec_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "spec"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    security: tuple[str, ...]  # scheme names; () means open
+    extensions: dict[str, Any]
+
+
+class _Bundler:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self._files: dict[Path, Any] = {}
+        self._origin: dict[tuple[str, str], tuple[Path, str]] = {}
+        self.components: dict[str, dict[str, Any]] = {}
+
+    def load(self, path: Path) -> Any:
+        path = path.resolve()
+        if path not in self._files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SpecError(f"{path}: cannot read ({exc.strerror})") from exc
+            try:
+                self._files[path] = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                raise SpecError(f"{path}: invalid YAML: {exc}") from exc
+        return self._files[path]
+
+    @staticmethod
+    def _pointer(doc: Any, fragment: str, where: str) -> Any:
+        node = doc
+        for raw in [p for p in fragment.split("/") if p]:
+            part = raw.replace("~1", "/").replace("~0", "~")
+            try:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise SpecError(f"{where}: unresolvable reference (no '{part}')") from None
+        return node
+
+    def walk(self, node: Any, cur: Path) -> Any:
+        if isinstance(node, list):
+            return [self.walk(v, cur) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            return {k: self.walk(v, cur) for k, v in node.items()}
+        file_part, frag = urldefrag(ref)
+        target_file = (cur.parent / file_part).resolve() if file_part else cur
+        where = f"{cur.relative_to(self.root.parent)}: $ref {ref!r}"
+        if target_file == self.root:
+            return {"$ref": "#" + frag}
+        parts = [p for p in frag.split("/") if p]
+        if not parts:
+            raise SpecError(f"{where}: a reference to another file needs a fragment (#/Name)")
+        if len(parts) > 1 and parts[0] in KINDS:
+            kind = parts[0]
+        else:
+            kind = target_file.parent.name
+        target = self._pointer(self.load(target_file), frag, where)
+        if kind not in KINDS:  # path items and other inline pieces
+            return self.walk(copy.deepcopy(target), target_file)
+        name = parts[-1]
+        src = (target_file, frag)
+        known = self._origin.get((kind, name))
+        if known is None:
+            self._origin[(kind, name)] = src
+            slot = self.components.setdefault(kind, {})
+            slot[name] = {}  # recursion guard
+            slot[name] = self.walk(copy.deepcopy(target), target_file)
+        elif known != src:
+            raise SpecError(f"{where}: component name collision: {kind}/{name} is also {known[0]}#{known[1]}")
+        return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def bundle(spec_dir: Path | None = None) -> dict[str, Any]:
+    """Load ``<spec_dir>/openapi.yaml`` and everything it references into one document."""
+    root = (spec_dir or default_spec_dir()).resolve() / "openapi.yaml"
+    bundler = _Bundler(root)
+    doc = bundler.load(root)
+    if not isinstance(doc, dict):
+        raise SpecError(f"{root}: the root document must be a mapping")
+    out: dict[str, Any] = bundler.walk(copy.deepcopy(doc), root)
+    components = out.setdefault("components", {})
+    for kind, items in bundler.components.items():
+        mine = components.setdefault(kind, {})
+        for name, value in items.items():
+            if name in mine:
+                raise SpecError(f"{root}: component name collision: {kind}/{name}")
+            mine[name] = value
+    return out
+
+
+def validate(document: dict[str, Any]) -> None:
+    """Validate a bundled document with openapi-spec-validator; raise SpecError with every problem."""
+    from openapi_spec_validator import OpenAPIV30SpecValidator
+
+    errors = list(OpenAPIV30SpecValidator(document).iter_errors())
+    if errors:
+        lines = []
+        for err in errors[:20]:
+            where = "/".join(str(p) for p in getattr(err, "absolute_path", ()))
+            lines.append(f"  - at {where or '(root)'}: {err.message}")
+        raise SpecError("spec is invalid:\n" + "\n".join(lines))
+
+
+def operations(document: dict[str, Any]) -> list[Operation]:
+    default_security = _scheme_names(document.get("security", []))
+    ops: list[Operation] = []
+    for path, item in (document.get("paths") or {}).items():
+        for method in HTTP_METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            security = _scheme_names(op["security"]) if "security" in op else default_security
+            extensions = {k: v for k, v in op.items() if k.startswith("x-")}
+            ops.append(Operation(method.upper(), path, str(op.get("operationId", "")), security, extensions))
+    return ops
+
+
+def _scheme_names(requirements: list[dict[str, Any]]) -> tuple[str, ...]:
+    return tuple(name for req in requirements for name in req)
+
+
+def without_security(document: dict[str, Any]) -> dict[str, Any]:
+    """The same document with no security requirements (served when no keys are configured)."""
+    doc = copy.deepcopy(document)
+    doc["security"] = []
+    for item in (doc.get("paths") or {}).values():
+        for method in HTTP_METHODS:
+            if isinstance(item.get(method), dict):
+                item[method].pop("security", None)
+    return doc

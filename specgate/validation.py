@@ -1,0 +1,223 @@
+"""Request-body validation: jsonschema-rs on the hot path, python-jsonschema only to word errors.
+
+Connexion hands each operation's dereferenced OpenAPI 3.0 schema to ``JSONBodyValidator``. The
+schema is converted to JSON Schema once (``nullable`` becomes a type union; ``x-``/``discriminator``
+keywords are dropped) and compiled by jsonschema-rs once per operation. A valid body costs one
+``orjson.loads`` and one native ``is_valid``. Only an invalid body pays for python-jsonschema, whose
+errors are reduced to one Anthropic-style message naming the field path:
+
+    max_tokens: Field required
+    messages.0.content.1.type: Input tag 'foo' found using 'type' does not match any of the expected tags: ...
+    foo: Extra inputs are not permitted
+
+The parsed body is left in the request state (``BODY_STATE_KEY``) so handlers never parse it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import jsonschema
+import jsonschema_rs
+import orjson
+from connexion.exceptions import BadRequestProblem
+from connexion.validators import AbstractRequestBodyValidator
+from starlette.types import Scope
+
+BODY_STATE_KEY = "specgate.body"
+_DROP_KEYS = frozenset({"discriminator", "example", "examples", "externalDocs", "xml", "nullable", "deprecated"})
+_MAP_KEYS = frozenset({"properties", "patternProperties", "definitions", "$defs"})
+_TYPE_WORDS = {
+    "object": "a valid dictionary",
+    "array": "a valid list",
+    "string": "a valid string",
+    "integer": "a valid integer",
+    "number": "a valid number",
+    "boolean": "a valid boolean",
+    "null": "null",
+}
+
+
+def oas_to_json_schema(node: Any) -> Any:
+    """Convert an OpenAPI 3.0 schema object (already dereferenced) to Draft 4 JSON Schema."""
+    if isinstance(node, list):
+        return [oas_to_json_schema(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP_KEYS or key.startswith("x-"):
+            continue
+        if key in _MAP_KEYS and isinstance(value, dict):
+            out[key] = {name: oas_to_json_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = oas_to_json_schema(value)
+    if node.get("nullable") is True:
+        if "type" in out:
+            types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+            out["type"] = [*types, "null"] if "null" not in types else types
+            if "enum" in out and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]
+        elif any(k in out for k in ("oneOf", "anyOf", "allOf", "$ref")):
+            out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+class CompiledSchema:
+    """One operation's body schema, compiled once: a fast check and a slow explainer."""
+
+    def __init__(self, oas_schema: dict[str, Any]) -> None:
+        schema = oas_to_json_schema({k: v for k, v in oas_schema.items() if k != "components"})
+        self.schema = schema
+        self._fast = jsonschema_rs.Draft4Validator(schema)
+        self._slow = jsonschema.Draft4Validator(schema)
+
+    def is_valid(self, instance: Any) -> bool:
+        return bool(self._fast.is_valid(instance))
+
+    def explain(self, instance: Any) -> str:
+        """One message for the most relevant error (call only when ``is_valid`` is False)."""
+        try:
+            errors = list(self._slow.iter_errors(instance))
+        except RecursionError:
+            return "body: JSON is nested too deeply"
+        if not errors:  # the two engines disagree; trust the fast one, word it generically
+            return "body: Invalid request"
+        return _describe(_pick(errors))
+
+
+def _branch_disqualified(errors: Iterable[jsonschema.ValidationError], depth: int) -> bool:
+    """A oneOf branch is ruled out when the instance is of another JSON type or has another tag."""
+    for err in errors:
+        rel = list(err.relative_path)
+        if err.validator == "type" and not rel:
+            return True
+        if rel == ["type"] and err.validator in ("enum", "pattern", "type"):
+            return True
+        if err.validator == "required" and not rel and "'type'" in err.message:
+            return True
+    return False
+
+
+def _pick(errors: list[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    # Prefer errors that are not about unions; among those, the shallowest path (top-level first).
+    err = min(errors, key=lambda e: (e.validator in ("oneOf", "anyOf"), len(e.absolute_path)))
+    while err.validator in ("oneOf", "anyOf") and err.context:
+        branches: dict[int, list[jsonschema.ValidationError]] = {}
+        for sub in err.context:
+            branches.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
+        live = {i: errs for i, errs in branches.items() if not _branch_disqualified(errs, 0)}
+        if not live:
+            return err  # no branch fits the instance's type or tag: report the union itself
+        best = min(live.values(), key=len)
+        err = min(best, key=lambda e: (e.validator in ("oneOf", "anyOf"), len(e.absolute_path)))
+    return err
+
+
+def _path(err: jsonschema.ValidationError, extra: str | None = None) -> str:
+    parts = [str(p) for p in err.absolute_path]
+    if extra is not None:
+        parts.append(extra)
+    return ".".join(parts) or "body"
+
+
+def _quote_list(values: list[Any]) -> str:
+    words = [repr(v) if isinstance(v, str) else orjson.dumps(v).decode() for v in values]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _tags(union: jsonschema.ValidationError) -> list[str]:
+    tags: list[str] = []
+    for branch in union.validator_value:
+        enum = branch.get("properties", {}).get("type", {}).get("enum") if isinstance(branch, dict) else None
+        if enum:
+            tags.extend(str(t) for t in enum if t is not None)
+    return tags
+
+
+def _describe(err: jsonschema.ValidationError) -> str:
+    v, value, inst = err.validator, err.validator_value, err.instance
+    if v == "required":
+        missing = [name for name in value if isinstance(inst, dict) and name not in inst]
+        return f"{_path(err, missing[0] if missing else None)}: Field required"
+    if v == "additionalProperties":
+        allowed = set(err.schema.get("properties", {}))
+        extra = sorted(k for k in inst if k not in allowed) if isinstance(inst, dict) else []
+        return f"{_path(err, extra[0] if extra else None)}: Extra inputs are not permitted"
+    if v in ("oneOf", "anyOf"):
+        tags = _tags(err)
+        if tags and isinstance(inst, dict) and "type" in inst:
+            return (
+                f"{_path(err, 'type')}: Input tag {inst['type']!r} found using 'type' does not match "
+                f"any of the expected tags: {', '.join(repr(t) for t in tags)}"
+            )
+        if tags and isinstance(inst, dict):
+            return f"{_path(err, 'type')}: Field required"
+        return f"{_path(err)}: Input does not match any of the accepted forms"
+    if v == "type":
+        types = value if isinstance(value, list) else [value]
+        return f"{_path(err)}: Input should be {' or '.join(_TYPE_WORDS.get(t, t) for t in types)}"
+    if v == "enum":
+        return f"{_path(err)}: Input should be {_quote_list(list(value))}"
+    if v == "minLength":
+        return f"{_path(err)}: String should have at least {value} character{'s' if value != 1 else ''}"
+    if v == "maxLength":
+        return f"{_path(err)}: String should have at most {value} characters"
+    if v == "pattern":
+        return f"{_path(err)}: String should match pattern '{value}'"
+    if v == "minimum":
+        return f"{_path(err)}: Input should be greater than or equal to {value}"
+    if v == "maximum":
+        return f"{_path(err)}: Input should be less than or equal to {value}"
+    if v == "minItems":
+        return f"{_path(err)}: List should have at least {value} item{'s' if value != 1 else ''}"
+    if v == "maxItems":
+        return f"{_path(err)}: List should have at most {value} items"
+    return f"{_path(err)}: {err.message}"
+
+
+class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
+    """Connexion body validator for ``*/*json`` (see the module docstring)."""
+
+    # Connexion creates a validator per request but passes the same schema object every time, so
+    # compiled schemas are cached by identity; ``json_body_validator()`` gives each app its own cache.
+    _cache: dict[int, tuple[dict[str, Any], CompiledSchema]] = {}
+
+    def __init__(self, *, schema: dict[str, Any], **kw: Any) -> None:
+        super().__init__(schema=schema, **kw)
+        self._empty = True
+
+    @property
+    def compiled(self) -> CompiledSchema:
+        found = self._cache.get(id(self._schema))
+        if found is None or found[0] is not self._schema:
+            found = (self._schema, CompiledSchema(self._schema))
+            self._cache[id(self._schema)] = found
+        return found[1]
+
+    async def _parse(self, stream: AsyncIterator[bytes], scope: Scope) -> Any:
+        raw = b"".join([chunk async for chunk in stream])
+        self._empty = not raw.strip()
+        if self._empty:
+            return None
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestProblem(detail=f"Invalid JSON in request body: {exc}") from None
+        scope.setdefault("state", {})[BODY_STATE_KEY] = body
+        return body
+
+    def _validate(self, body: Any) -> None:
+        if body is None:
+            if self._empty:
+                raise BadRequestProblem(detail="Request body is required: send a JSON object")
+            raise BadRequestProblem(detail="body: Input should be a valid dictionary")
+        compiled = self.compiled
+        if not compiled.is_valid(body):
+            raise BadRequestProblem(detail=compiled.explain(body))
+
+
+def json_body_validator() -> type[JSONBodyValidator]:
+    """A validator class with a fresh compile cache (one per app)."""
+    return type("AppJSONBodyValidator", (JSONBodyValidator,), {"_cache": {}})
