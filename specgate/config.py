@@ -192,7 +192,7 @@ def parse_config(
         if any(existing.name == name for existing in providers):
             raise r.fail(f"{p}.name", f"duplicate provider name {name!r}")
         base_url = r.get(d, "base_url", p, str, None)
-        if ptype != "echo" and not base_url:
+        if ptype in ("anthropic", "openai") and not base_url:
             raise r.fail(f"{p}.base_url", f"is required for type {ptype!r}")
         providers.append(
             ProviderConfig(

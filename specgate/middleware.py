@@ -18,6 +18,23 @@ from specgate.state import REQUEST_ID_KEY, new_request_id, scope_state
 log = logging.getLogger("specgate.http")
 
 
+_FORM = b"application/x-www-form-urlencoded"
+
+
+def _json_by_default(scope: Scope) -> None:
+    """A body sent with no Content-Type, or with curl's default form type, is read as JSON
+    (``curl -d '{...}'`` works as in the README); any other declared type is kept (-> 415)."""
+    if scope.get("method") not in ("POST", "PUT", "PATCH"):
+        return
+    headers = scope["headers"]
+    for i, (key, value) in enumerate(headers):
+        if key == b"content-type":
+            if value.split(b";")[0].strip().lower() == _FORM:
+                headers[i] = (b"content-type", b"application/json")
+            return
+    scope["headers"] = [*headers, (b"content-type", b"application/json")]
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, envelope_paths: Callable[[], frozenset[str]]) -> None:
         self.app = app
@@ -42,6 +59,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            _json_by_default(scope)
             receive = await self._limit_body(scope, receive)
             await self.app(scope, receive, send_with_id)
         except GatewayError as exc:

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.gateway import gateways
+
+
+@pytest.fixture
+def gateway_factory() -> Iterator[Any]:
+    """Start real gateways (uvicorn on a free loopback port); all are stopped after the test."""
+    yield from gateways()
+
+
+@pytest.fixture
+def gateway(gateway_factory: Any) -> Any:
+    """A gateway with the embedded default config (every model -> echo, no auth)."""
+    return gateway_factory()
