@@ -44,7 +44,7 @@ from specgate.middleware import RequestContextMiddleware
 from specgate.responses import JSON, error_parts
 from specgate.resolver import HandlerResolver
 from specgate.state import STATE_KEY, Gateway, request_id_of
-from specgate.validation import json_body_validator
+from specgate.validation import ParameterValidator, json_body_validator
 
 log = logging.getLogger("specgate")
 
@@ -134,7 +134,10 @@ def create_app(
         lifespan=lifespan,
         middlewares=middlewares,
         resolver=Resolver(function_resolver=resolver.resolve),
-        validator_map={"body": MediaTypeDict({"*/*json": json_body_validator(), **body_validators})},
+        validator_map={
+            "body": MediaTypeDict({"*/*json": json_body_validator(), **body_validators}),
+            "parameter": ParameterValidator,
+        },
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
     )
     app.add_api(document, validate_responses=validate_responses)

@@ -4,6 +4,7 @@ a last-resort handler so that nothing escapes as an empty 500 or a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,28 @@ def _json_by_default(scope: Scope) -> None:
                 headers[i] = (b"content-type", b"application/json")
             return
     scope["headers"] = [*headers, (b"content-type", b"application/json")]
+
+
+DRAIN_MAX_BYTES = 256 * 1024 * 1024
+DRAIN_MAX_SECONDS = 30.0
+
+
+async def _drain(receive: Receive) -> None:
+    """After a 413, read and discard the rest of the upload (bounded), so the client can read the
+    answer instead of seeing its upload reset. Nothing is kept in memory."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_MAX_SECONDS
+    seen = 0
+    while seen < DRAIN_MAX_BYTES and loop.time() < deadline:
+        try:
+            message = await asyncio.wait_for(receive(), timeout=max(deadline - loop.time(), 0.01))
+        except (TimeoutError, OSError):
+            return
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class RequestContextMiddleware:
@@ -66,6 +89,8 @@ class RequestContextMiddleware:
             if started:
                 raise
             await self._send_error(scope, send_with_id, exc, request_id)
+            if isinstance(exc, RequestTooLargeError):
+                await _drain(receive)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             if started:
@@ -119,7 +144,5 @@ class RequestContextMiddleware:
         status, body, headers = error_parts(exc, request_id, envelope=envelope)
         raw_headers: list[Any] = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
         raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        if isinstance(exc, RequestTooLargeError):
-            raw_headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})

@@ -23,9 +23,11 @@ import jsonschema_rs
 import orjson
 from connexion.exceptions import BadRequestProblem
 from connexion.validators import AbstractRequestBodyValidator
-from starlette.types import Scope
+from connexion.validators import ParameterValidator as _ConnexionParameterValidator
+from starlette.types import Receive, Scope
 
 BODY_STATE_KEY = "specgate.body"
+EMPTY_BODY = "Request body is required: send a JSON object"
 _DROP_KEYS = frozenset({"discriminator", "example", "examples", "externalDocs", "xml", "nullable", "deprecated"})
 _MAP_KEYS = frozenset({"properties", "patternProperties", "definitions", "$defs"})
 _TYPE_WORDS = {
@@ -196,6 +198,15 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
             self._cache[id(self._schema)] = found
         return found[1]
 
+    async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        try:
+            result: tuple[Receive, Scope] = await super().wrap_receive(receive, scope=scope)
+        except BadRequestProblem as exc:
+            if exc.detail == "RequestBody is required":  # connexion's wording for an empty body
+                raise BadRequestProblem(detail=EMPTY_BODY) from None
+            raise
+        return result
+
     async def _parse(self, stream: AsyncIterator[bytes], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
         self._empty = not raw.strip()
@@ -211,7 +222,7 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
     def _validate(self, body: Any) -> None:
         if body is None:
             if self._empty:
-                raise BadRequestProblem(detail="Request body is required: send a JSON object")
+                raise BadRequestProblem(detail=EMPTY_BODY)
             raise BadRequestProblem(detail="body: Input should be a valid dictionary")
         compiled = self.compiled
         if not compiled.is_valid(body):
@@ -221,3 +232,19 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
 def json_body_validator() -> type[JSONBodyValidator]:
     """A validator class with a fresh compile cache (one per app)."""
     return type("AppJSONBodyValidator", (JSONBodyValidator,), {"_cache": {}})
+
+
+class ParameterValidator(_ConnexionParameterValidator):  # type: ignore[misc]
+    """Connexion's parameter validator with messages in the same style: ``anthropic-version: ...``."""
+
+    @staticmethod
+    def validate_parameter(parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None) -> str | None:
+        name = param_name or str(param.get("name"))
+        if value is None:
+            return f"{name}: Field required ({parameter_type} parameter)" if param.get("required") else None
+        schema = oas_to_json_schema(param.get("schema", param))
+        errors = list(jsonschema.Draft4Validator(schema).iter_errors(value))
+        if not errors:
+            return None
+        message = _describe(_pick(errors))
+        return f"{name}: {message.split(': ', 1)[1]}" if message.startswith("body: ") else f"{name}.{message}"
