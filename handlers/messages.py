@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from connexion import request
@@ -59,7 +60,10 @@ def split_beta(value: str | None) -> tuple[str, ...]:
 
 
 def _route_headers(target: Target) -> dict[str, str]:
-    return {"x-specgate-provider": target.provider.name, "x-specgate-upstream-model": target.upstream_model}
+    # The upstream model can be the client's own model name: percent-encode anything that is not
+    # printable ASCII so it can neither break the header nor inject another one.
+    model = quote(target.upstream_model, safe="-._~:/@+=,;!*'()")
+    return {"x-specgate-provider": target.provider.name, "x-specgate-upstream-model": model}
 
 
 async def _create(*, envelope: bool) -> Response:

@@ -1,0 +1,106 @@
+"""spec/: bundling, validation, spec-check, and start-up failure on a missing handler."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from specgate import spec
+from specgate.app import create_app
+from specgate.resolver import HandlerResolutionError, snake_case
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def spec_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "spec"
+    shutil.copytree(spec.default_spec_dir(), target)
+    return target
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "specgate", *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+    )
+
+
+def test_bundle_is_valid_and_self_contained() -> None:
+    document = spec.bundle()
+    spec.validate(document)
+    assert "$ref" not in str([v for v in _walk_refs(document) if not v.startswith("#/")])
+    ids = {op.operation_id for op in spec.operations(document)}
+    assert {"anthropicCreateMessage", "createMessage", "platformCreateMessage", "platformAnthropicCreateMessage"} <= ids
+
+
+def _walk_refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        out = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return out + [r for v in node.values() for r in _walk_refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _walk_refs(v)]
+    return []
+
+
+def test_spec_check_cli_passes() -> None:
+    result = run_cli("spec-check")
+    assert result.returncode == 0, result.stderr
+    assert "spec-check: OK" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expect"),
+    [
+        ("schemas/messages_request.yaml", "      type: integer\n      minimum: 1\n", "      type: integr\n      minimum: 1\n", "integr"),
+        ("paths/messages.yaml", "    responses:\n", "    responses_typo:\n", "responses_typo"),
+        ("components.yaml", "    in: header\n", "    in: headr\n", "headr"),
+    ],
+)
+def test_typo_inside_a_referenced_file_fails(spec_copy: Path, file: str, old: str, new: str, expect: str) -> None:
+    path = spec_copy / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(spec.SpecError) as info:
+        spec.validate(spec.bundle(spec_copy))
+    assert expect in str(info.value)
+    result = run_cli("spec-check", "--spec-dir", str(spec_copy))
+    assert result.returncode == 1
+    assert expect in result.stderr
+
+
+def test_broken_reference_names_the_file(spec_copy: Path) -> None:
+    path = spec_copy / "paths" / "messages.yaml"
+    path.write_text(path.read_text().replace("#/requestBodies/CreateMessage", "#/requestBodies/Nope", 1))
+    with pytest.raises(spec.SpecError) as info:
+        spec.bundle(spec_copy)
+    assert "paths/messages.yaml" in str(info.value) and "Nope" in str(info.value)
+
+
+def test_missing_handler_fails_start_up_naming_the_operation(spec_copy: Path) -> None:
+    path = spec_copy / "paths" / "messages.yaml"
+    path.write_text(path.read_text().replace("operationId: createMessage\n", "operationId: createMessageTypo\n"))
+    with pytest.raises(HandlerResolutionError) as info:
+        create_app(spec_dir=spec_copy)
+    assert "createMessageTypo" in str(info.value) and "create_message_typo" in str(info.value)
+    result = run_cli("spec-check", "--spec-dir", str(spec_copy))
+    assert result.returncode == 1 and "createMessageTypo" in result.stderr
+
+
+def test_routes_cli_lists_every_operation() -> None:
+    result = run_cli("routes")
+    assert result.returncode == 0, result.stderr
+    for op in spec.operations(spec.bundle()):
+        assert op.path in result.stdout and op.operation_id in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "name"),
+    [("anthropicCreateMessage", "anthropic_create_message"), ("getHealthz", "get_healthz"), ("listV1Models", "list_v1_models")],
+)
+def test_snake_case(operation_id: str, name: str) -> None:
+    assert snake_case(operation_id) == name
