@@ -75,7 +75,9 @@ async def _create(*, envelope: bool) -> Response:
     version = headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
     ctx = CallContext(
-        request_id=request_id, anthropic_version=version, anthropic_beta=split_beta(headers.get("anthropic-beta"))
+        request_id=request_id,
+        anthropic_version=version,
+        anthropic_beta=split_beta(headers.get("anthropic-beta")),
     )
     if body.get("stream"):
         first, rest, target = await dispatch.open_stream(gateway.router, body, ctx)

@@ -67,6 +67,7 @@ class EchoProvider:
         self.name = config.name
         self._delay = float(config.options.get("token_delay_ms", 0)) / 1000.0
         self.generations = 0  # how many messages it generated (tests assert "no generation")
+        self.open_streams = 0  # streams being generated right now (a disconnect must end them)
 
     async def aclose(self) -> None:
         return None
@@ -156,10 +157,14 @@ class EchoProvider:
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
         message = self.compose(request, str(request.get("model", upstream_model)))
-        for event in message_to_events(message):
-            if self._delay and event.event == "content_block_delta":
-                await asyncio.sleep(self._delay)
-            yield event
+        self.open_streams += 1
+        try:
+            for event in message_to_events(message):
+                if self._delay and event.event == "content_block_delta":
+                    await asyncio.sleep(self._delay)
+                yield event
+        finally:
+            self.open_streams -= 1
 
 
 def create(config: ProviderConfig) -> EchoProvider:

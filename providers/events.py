@@ -66,7 +66,10 @@ def message_to_events(message: Json) -> Iterator[SSEEvent]:
         "message_delta",
         {
             "type": "message_delta",
-            "delta": {"stop_reason": message.get("stop_reason"), "stop_sequence": message.get("stop_sequence")},
+            "delta": {
+                "stop_reason": message.get("stop_reason"),
+                "stop_sequence": message.get("stop_sequence"),
+            },
             "usage": usage,
         },
     )

@@ -30,7 +30,7 @@ def sample(schema: Any, *, hint: str = "echo", root: Any = None, depth: int = 0)
         return sample(_resolve(root, str(schema["$ref"])), hint=hint, root=root, depth=depth + 1)
     if "const" in schema:
         return schema["const"]
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     if "default" in schema:
         return schema["default"]
@@ -46,7 +46,7 @@ def sample(schema: Any, *, hint: str = "echo", root: Any = None, depth: int = 0)
         base = sample(rest, hint=hint, root=root, depth=depth + 1) if rest else {}
         return {**merged, **base} if isinstance(base, dict) else base
     for key in ("anyOf", "oneOf"):
-        if key in schema and schema[key]:
+        if schema.get(key):
             return sample(schema[key][0], hint=hint, root=root, depth=depth + 1)
     kind = schema.get("type")
     if isinstance(kind, list):
@@ -76,16 +76,14 @@ def sample(schema: Any, *, hint: str = "echo", root: Any = None, depth: int = 0)
             value = value[: int(hi)]
         return value
     if kind in ("integer", "number"):
-        lo = schema.get("minimum", schema.get("exclusiveMinimum"))
-        hi = schema.get("maximum", schema.get("exclusiveMaximum"))
-        value: float = 1
-        if isinstance(lo, (int, float)) and not isinstance(lo, bool):
-            value = lo + (1 if "exclusiveMinimum" in schema and "minimum" not in schema else 0)
-        if isinstance(hi, (int, float)) and not isinstance(hi, bool) and value > hi:
-            value = hi
-        if kind == "integer":
-            return int(value)
-        return float(value)
+        low = schema.get("minimum", schema.get("exclusiveMinimum"))
+        high = schema.get("maximum", schema.get("exclusiveMaximum"))
+        number: float = 1
+        if isinstance(low, (int, float)) and not isinstance(low, bool):
+            number = low + (1 if "exclusiveMinimum" in schema and "minimum" not in schema else 0)
+        if isinstance(high, (int, float)) and not isinstance(high, bool) and number > high:
+            number = high
+        return int(number) if kind == "integer" else float(number)
     if kind == "boolean":
         return True
     return None

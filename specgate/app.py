@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import connexion
+from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from connexion.middleware import ConnexionMiddleware
@@ -21,7 +22,6 @@ from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.validators import VALIDATOR_MAP
-from connexion.datastructures import MediaTypeDict
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,8 +41,8 @@ from specgate.errors import (
     error_type_for_status,
 )
 from specgate.middleware import RequestContextMiddleware
-from specgate.responses import JSON, error_parts
 from specgate.resolver import HandlerResolver
+from specgate.responses import JSON, error_parts
 from specgate.state import STATE_KEY, Gateway, request_id_of
 from specgate.validation import ParameterValidator, json_body_validator
 

@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,7 +51,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port or config.server.port
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not config.auth.enabled and not is_loopback(host) and not (args.allow_unauthenticated or config.server.allow_unauthenticated):
+    if (
+        not config.auth.enabled
+        and not is_loopback(host)
+        and not (args.allow_unauthenticated or config.server.allow_unauthenticated)
+    ):
         print(
             f"specgate: refusing to serve {host} with no auth.api_keys configured: anyone could use it. "
             "Configure keys, bind a loopback address, or pass --allow-unauthenticated.",
@@ -70,6 +75,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("no auth.api_keys configured: the API is open (serving on %s only)", host)
     import uvicorn
 
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then restores the previous handlers and
+    # raises the signal again; with these no-op handlers in place that ends in exit code 0.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
     if args.config:
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
     else:
@@ -84,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http="httptools",
         access_log=False,
         log_level=config.log_level,
-        timeout_graceful_shutdown=config.server.shutdown_grace_s,
+        timeout_graceful_shutdown=max(1, round(config.server.shutdown_grace_s)),
         lifespan="on",
     )
     return 0
@@ -123,7 +132,9 @@ def cmd_routes(args: argparse.Namespace) -> int:
             handler = "-"
             problems.append(str(exc))
         rows.append((op.method, op.path, op.operation_id, handler, ", ".join(op.security) or "none"))
-    widths = [max(len(str(r[i])) for r in [("METHOD", "PATH", "OPERATION", "HANDLER", "SECURITY"), *rows]) for i in range(5)]
+    widths = [
+        max(len(str(r[i])) for r in [("METHOD", "PATH", "OPERATION", "HANDLER", "SECURITY"), *rows]) for i in range(5)
+    ]
     for row in [("METHOD", "PATH", "OPERATION", "HANDLER", "SECURITY"), *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     for handler in resolver.all_handlers():

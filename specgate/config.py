@@ -118,7 +118,7 @@ class _Reader:
         kinds = kind if isinstance(kind, tuple) else (kind,)
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
-        if isinstance(value, str) and (int in kinds or float in kinds) and not (str in kinds):
+        if isinstance(value, str) and (int in kinds or float in kinds) and str not in kinds:
             try:  # values that came from ${ENV} interpolation
                 return int(value) if int in kinds else float(value)
             except ValueError:
@@ -156,7 +156,11 @@ def parse_config(
     root = r.mapping(data, "", ("server", "auth", "providers", "models", "logging"))
     root = r.interpolate(root, "")
 
-    s = r.mapping(root.get("server"), "server", ("host", "port", "max_body_bytes", "allow_unauthenticated", "shutdown_grace_s"))
+    s = r.mapping(
+        root.get("server"),
+        "server",
+        ("host", "port", "max_body_bytes", "allow_unauthenticated", "shutdown_grace_s"),
+    )
     server = ServerConfig(
         host=r.get(s, "host", "server", str, "127.0.0.1"),
         port=r.get(s, "port", "server", int, 8080),
@@ -241,7 +245,14 @@ def parse_config(
     level = str(r.get(lg, "level", "logging", str, "info")).lower()
     if level not in ("debug", "info", "warning", "error"):
         raise r.fail("logging.level", "must be one of debug, info, warning, error")
-    return Config(server=server, auth=auth, providers=tuple(providers), models=tuple(models), log_level=level, source=source)
+    return Config(
+        server=server,
+        auth=auth,
+        providers=tuple(providers),
+        models=tuple(models),
+        log_level=level,
+        source=source,
+    )
 
 
 _PROVIDER_KEYS = (
@@ -279,4 +290,3 @@ def load_config(
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: invalid YAML: {exc}") from exc
     return parse_config(data, source=str(p), known_provider_types=known_provider_types, environ=environ)
-

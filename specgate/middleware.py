@@ -106,7 +106,9 @@ class RequestContextMiddleware:
             except ValueError:
                 raise InvalidRequestError("Content-Length header is not a number") from None
             if size > self.max_body_bytes:
-                raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({self.max_body_bytes})")
+                raise RequestTooLargeError(
+                    f"Request exceeds the maximum allowed number of bytes ({self.max_body_bytes})"
+                )
             return receive
         if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
             return receive
@@ -121,7 +123,9 @@ class RequestContextMiddleware:
             body = message.get("body", b"")
             total += len(body)
             if total > self.max_body_bytes:
-                raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({self.max_body_bytes})")
+                raise RequestTooLargeError(
+                    f"Request exceeds the maximum allowed number of bytes ({self.max_body_bytes})"
+                )
             chunks.append(body)
             more = message.get("more_body", False)
         data = b"".join(chunks)
@@ -142,7 +146,10 @@ class RequestContextMiddleware:
     async def _send_error(self, scope: Scope, send: Send, exc: GatewayError, request_id: str) -> None:
         envelope = scope.get("path", "") in self.envelope_paths()
         status, body, headers = error_parts(exc, request_id, envelope=envelope)
-        raw_headers: list[Any] = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
+        raw_headers: list[Any] = [
+            (b"content-type", JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
         raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         await send({"type": "http.response.body", "body": body})

@@ -14,7 +14,12 @@ JSON = "application/json"
 
 def error_parts(exc: GatewayError, request_id: str, *, envelope: bool = False) -> tuple[int, bytes, dict[str, str]]:
     if envelope:
-        body: dict[str, Any] = {"success": False, "code": str(exc.status_code), "message": exc.message, "data": None}
+        body: dict[str, Any] = {
+            "success": False,
+            "code": str(exc.status_code),
+            "message": exc.message,
+            "data": None,
+        }
     else:
         body = exc.to_body(request_id)
     headers = {**exc.headers, "request-id": request_id}

@@ -96,10 +96,7 @@ class _Bundler:
         parts = [p for p in frag.split("/") if p]
         if not parts:
             raise SpecError(f"{where}: a reference to another file needs a fragment (#/Name)")
-        if len(parts) > 1 and parts[0] in KINDS:
-            kind = parts[0]
-        else:
-            kind = target_file.parent.name
+        kind = parts[0] if len(parts) > 1 and parts[0] in KINDS else target_file.parent.name
         target = self._pointer(self.load(target_file), frag, where)
         if kind not in KINDS:  # path items and other inline pieces
             return self.walk(copy.deepcopy(target), target_file)

@@ -43,8 +43,15 @@ async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], reque
         await _aclose(rest)
 
 
-_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-           "refusal": "content_filter", "pause_turn": "stop", "model_context_window_exceeded": "length"}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+    "model_context_window_exceeded": "length",
+}
 
 
 def _chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None) -> bytes:
@@ -82,15 +89,22 @@ async def envelope_stream(
                 tool_index += 1
                 block_tool[data["index"]] = tool_index
                 block = data["content_block"]
-                call = {"index": tool_index, "id": block["id"], "type": "function",
-                        "function": {"name": block["name"], "arguments": ""}}
+                call = {
+                    "index": tool_index,
+                    "id": block["id"],
+                    "type": "function",
+                    "function": {"name": block["name"], "arguments": ""},
+                }
                 yield _chunk(cid, model, created, {"tool_calls": [call]}, None)
             elif kind == "content_block_delta":
                 delta = data["delta"]
                 if delta.get("type") == "text_delta":
                     yield _chunk(cid, model, created, {"content": delta["text"]}, None)
                 elif delta.get("type") == "input_json_delta" and data["index"] in block_tool:
-                    call = {"index": block_tool[data["index"]], "function": {"arguments": delta["partial_json"]}}
+                    call = {
+                        "index": block_tool[data["index"]],
+                        "function": {"arguments": delta["partial_json"]},
+                    }
                     yield _chunk(cid, model, created, {"tool_calls": [call]}, None)
             elif kind == "message_delta":
                 reason = (data.get("delta") or {}).get("stop_reason")

@@ -159,7 +159,8 @@ def _describe(err: jsonschema.ValidationError) -> str:
         return f"{_path(err)}: Input does not match any of the accepted forms"
     if v == "type":
         types = value if isinstance(value, list) else [value]
-        return f"{_path(err)}: Input should be {' or '.join(_TYPE_WORDS.get(t, t) for t in types)}"
+        words = [_TYPE_WORDS.get(str(t), str(t)) for t in types]
+        return f"{_path(err)}: Input should be {' or '.join(words)}"
     if v == "enum":
         return f"{_path(err)}: Input should be {_quote_list(list(value))}"
     if v == "minLength":
@@ -238,7 +239,9 @@ class ParameterValidator(_ConnexionParameterValidator):  # type: ignore[misc]
     """Connexion's parameter validator with messages in the same style: ``anthropic-version: ...``."""
 
     @staticmethod
-    def validate_parameter(parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None) -> str | None:
+    def validate_parameter(
+        parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
+    ) -> str | None:
         name = param_name or str(param.get("name"))
         if value is None:
             return f"{name}: Field required ({parameter_type} parameter)" if param.get("required") else None

@@ -10,9 +10,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from providers.registry import provider_types
 from specgate.app import create_app
 from specgate.config import parse_config
-from providers.registry import provider_types
 
 KEY = "sk-contract"
 AUTH = {"x-api-key": KEY}
@@ -30,8 +30,12 @@ def make_app() -> Any:
 def contract_config() -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(
         {
-            "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True}, "fuzzing": {"enabled": True},
-                       "stateful": {"enabled": False}},
+            "phases": {
+                "examples": {"enabled": True},
+                "coverage": {"enabled": True},
+                "fuzzing": {"enabled": True},
+                "stateful": {"enabled": False},
+            },
             "checks": {"ignored_auth": {"enabled": False}},
             "generation": {"mode": "all", "max-examples": 40},
         }
@@ -49,18 +53,17 @@ def semantic_rules(context: Any, case: Any) -> bool:
         return True
     body = case.body
     thinking = body.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-        if isinstance(body.get("max_tokens"), int) and thinking.get("budget_tokens", 0) >= body["max_tokens"]:
-            return False
+    max_tokens = body.get("max_tokens")
+    enabled = isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    if enabled and isinstance(max_tokens, int) and thinking.get("budget_tokens", 0) >= max_tokens:
+        return False
     choice = body.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "tool":
         names = {t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
         if choice.get("name") not in names:
             return False
     version = (case.headers or {}).get("anthropic-version")
-    if version == "2026-10-21" and any(k in body for k in ("temperature", "top_p", "top_k")):
-        return False
-    return True
+    return not (version == "2026-10-21" and any(k in body for k in ("temperature", "top_p", "top_k")))
 
 
 @schema.parametrize()
@@ -80,14 +83,18 @@ def test_contract_fails_on_a_broken_handler(tmp_path: Any) -> None:
     spec_dir = tmp_path / "spec"
     shutil.copytree(default_spec_dir(), spec_dir)
     paths = spec_dir / "paths" / "messages.yaml"
-    text = paths.read_text().replace("operationId: createMessage\n", "operationId: tests.support.broken.create_message\n")
+    text = paths.read_text().replace(
+        "operationId: createMessage\n", "operationId: tests.support.broken.create_message\n"
+    )
     paths.write_text(text)
     config = parse_config(
         {"auth": {"api_keys": [KEY]}, "providers": [{"name": "echo", "type": "echo"}]},
         source="contract.yaml",
         known_provider_types=tuple(provider_types()),
     )
-    broken = schemathesis.openapi.from_asgi("/openapi.json", create_app(config, spec_dir=spec_dir), config=contract_config())
+    broken = schemathesis.openapi.from_asgi(
+        "/openapi.json", create_app(config, spec_dir=spec_dir), config=contract_config()
+    )
     operation = broken["/v1/messages"]["POST"]
 
     @given(case=operation.as_strategy())

@@ -15,11 +15,17 @@ OK = {"model": "claude-x", "max_tokens": 32, "messages": [{"role": "user", "cont
 
 @pytest.fixture
 def keyed(gateway_factory: Any) -> Any:
-    return gateway_factory({"auth": {"api_keys": ["sk-one", "sk-two"]}, "providers": [{"name": "echo", "type": "echo"}]})
+    return gateway_factory(
+        {"auth": {"api_keys": ["sk-one", "sk-two"]}, "providers": [{"name": "echo", "type": "echo"}]}
+    )
 
 
 def test_version_2023_with_x_api_key(keyed: Any) -> None:
-    r = request(keyed.url + "/v1/messages", body=OK, headers={"anthropic-version": "2023-06-01", "x-api-key": "sk-one"})
+    r = request(
+        keyed.url + "/v1/messages",
+        body=OK,
+        headers={"anthropic-version": "2023-06-01", "x-api-key": "sk-one"},
+    )
     assert r.status == 200, r.body
     assert r.json()["content"][0]["text"] == "Hello"
     assert r.headers["content-type"] == "application/json"
@@ -28,7 +34,11 @@ def test_version_2023_with_x_api_key(keyed: Any) -> None:
 
 
 def test_version_2026_with_bearer(keyed: Any) -> None:
-    r = request(keyed.url + "/v1/messages", body=OK, headers={"anthropic-version": "2026-10-21", "authorization": "Bearer sk-two"})
+    r = request(
+        keyed.url + "/v1/messages",
+        body=OK,
+        headers={"anthropic-version": "2026-10-21", "authorization": "Bearer sk-two"},
+    )
     assert r.status == 200, r.body
 
 
@@ -38,13 +48,24 @@ def test_version_2026_rejects_sampling_params(keyed: Any, param: str) -> None:
     headers = {"anthropic-version": "2026-10-21", "authorization": "Bearer sk-two"}
     r = request(keyed.url + "/v1/messages", body=body, headers=headers)
     assert r.status == 400
-    assert r.json()["error"] == {"type": "invalid_request_error", "message": f"{param}: Extra inputs are not permitted"}
-    ok = request(keyed.url + "/v1/messages", body=body, headers={"anthropic-version": "2023-06-01", "x-api-key": "sk-one"})
+    assert r.json()["error"] == {
+        "type": "invalid_request_error",
+        "message": f"{param}: Extra inputs are not permitted",
+    }
+    ok = request(
+        keyed.url + "/v1/messages",
+        body=body,
+        headers={"anthropic-version": "2023-06-01", "x-api-key": "sk-one"},
+    )
     assert ok.status == 200
 
 
 def test_unknown_version_is_rejected(keyed: Any) -> None:
-    r = request(keyed.url + "/v1/messages", body=OK, headers={"anthropic-version": "1999-01-01", "x-api-key": "sk-one"})
+    r = request(
+        keyed.url + "/v1/messages",
+        body=OK,
+        headers={"anthropic-version": "1999-01-01", "x-api-key": "sk-one"},
+    )
     assert r.status == 400
     assert "anthropic-version" in r.json()["error"]["message"]
 
@@ -120,7 +141,10 @@ def test_unsupported_media_type(gateway: Any) -> None:
 
 def test_not_found_and_method_not_allowed(gateway: Any) -> None:
     r = request(gateway.url + "/v1/nope", "GET")
-    assert r.status == 404 and r.json()["error"] == {"type": "not_found_error", "message": "Not found: GET /v1/nope"}
+    assert r.status == 404 and r.json()["error"] == {
+        "type": "not_found_error",
+        "message": "Not found: GET /v1/nope",
+    }
     r = request(gateway.url + "/v1/messages", "GET")
     assert r.status == 405 and r.headers["allow"] == "POST"
     assert r.json()["error"]["type"] == "invalid_request_error"
@@ -128,7 +152,10 @@ def test_not_found_and_method_not_allowed(gateway: Any) -> None:
 
 
 def test_stream_has_request_id_and_exact_grammar(gateway: Any) -> None:
-    r = request(gateway.url + "/v1/messages", body={**OK, "stream": True, "messages": [{"role": "user", "content": "a b c"}]})
+    r = request(
+        gateway.url + "/v1/messages",
+        body={**OK, "stream": True, "messages": [{"role": "user", "content": "a b c"}]},
+    )
     assert r.status == 200
     assert r.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert r.headers["request-id"].startswith("req_")
@@ -143,8 +170,22 @@ def test_stream_with_tools_and_thinking_grammar(gateway: Any) -> None:
         "stream": True,
         "thinking": {"type": "enabled", "budget_tokens": 1024},
         "tools": [
-            {"name": "alpha", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}},
-            {"name": "beta", "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}},
+            {
+                "name": "alpha",
+                "input_schema": {
+                    "type": "object",
+                    "properties": {"q": {"type": "string"}},
+                    "required": ["q"],
+                },
+            },
+            {
+                "name": "beta",
+                "input_schema": {
+                    "type": "object",
+                    "properties": {"n": {"type": "integer"}},
+                    "required": ["n"],
+                },
+            },
         ],
         "messages": [{"role": "user", "content": "use alpha and beta please"}],
     }
@@ -165,14 +206,22 @@ def test_envelope_route(gateway: Any) -> None:
     assert body["data"]["type"] == "message" and body["data"]["content"][0]["text"] == "Hello"
     bad = request(gateway.url + "/api/v1/messages", body={"model": "m", "messages": []})
     assert bad.status == 400
-    assert bad.json() == {"success": False, "code": "400", "message": "max_tokens: Field required", "data": None}
+    assert bad.json() == {
+        "success": False,
+        "code": "400",
+        "message": "max_tokens: Field required",
+        "data": None,
+    }
     assert bad.headers["request-id"].startswith("req_")
 
 
 def test_envelope_stream(gateway: Any) -> None:
     import json
 
-    r = request(gateway.url + "/api/v1/messages", body={**OK, "stream": True, "messages": [{"role": "user", "content": "x y"}]})
+    r = request(
+        gateway.url + "/api/v1/messages",
+        body={**OK, "stream": True, "messages": [{"role": "user", "content": "x y"}]},
+    )
     lines = [line for line in r.body.decode().split("\n") if line]
     assert all(line.startswith("data: ") for line in lines)
     assert lines[-1] == "data: [DONE]"

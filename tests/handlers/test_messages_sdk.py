@@ -65,7 +65,11 @@ def test_tool_round_trip(gateway: Any, prefix: str) -> None:
     c = client(gateway.url + prefix)
     messages: list[Any] = [{"role": "user", "content": "What is the weather in Paris?"}]
     first = c.messages.create(
-        model="claude-sonnet-4-6", max_tokens=200, tools=[WEATHER], tool_choice={"type": "any"}, messages=messages
+        model="claude-sonnet-4-6",
+        max_tokens=200,
+        tools=[WEATHER],
+        tool_choice={"type": "any"},
+        messages=messages,
     )
     assert first.stop_reason == "tool_use"
     call = first.content[-1]
@@ -73,7 +77,11 @@ def test_tool_round_trip(gateway: Any, prefix: str) -> None:
     jsonschema.validate(call.input, WEATHER["input_schema"])
 
     with c.messages.stream(
-        model="claude-sonnet-4-6", max_tokens=200, tools=[WEATHER], tool_choice={"type": "any"}, messages=messages
+        model="claude-sonnet-4-6",
+        max_tokens=200,
+        tools=[WEATHER],
+        tool_choice={"type": "any"},
+        messages=messages,
     ) as stream:
         streamed = stream.get_final_message()
     assert streamed.content[-1].input == call.input  # fragments joined back into the same object
@@ -82,7 +90,13 @@ def test_tool_round_trip(gateway: Any, prefix: str) -> None:
         {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
         {
             "role": "user",
-            "content": [{"type": "tool_result", "tool_use_id": call.id, "content": [{"type": "text", "text": "18C, sunny"}]}],
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": call.id,
+                    "content": [{"type": "text", "text": "18C, sunny"}],
+                }
+            ],
         },
     ]
     answer = c.messages.create(model="claude-sonnet-4-6", max_tokens=200, tools=[WEATHER], messages=messages)
@@ -94,7 +108,10 @@ def test_tool_round_trip(gateway: Any, prefix: str) -> None:
 def test_stop_sequences_and_max_tokens(gateway: Any) -> None:
     c = client(gateway.url)
     m = c.messages.create(
-        model="m", max_tokens=50, stop_sequences=["STOP"], messages=[{"role": "user", "content": "one two STOP three"}]
+        model="m",
+        max_tokens=50,
+        stop_sequences=["STOP"],
+        messages=[{"role": "user", "content": "one two STOP three"}],
     )
     assert m.stop_reason == "stop_sequence" and m.stop_sequence == "STOP"
     assert m.content[0].text == "one two "
@@ -121,20 +138,53 @@ def faulty_gateway(gateway_factory: Any) -> Any:
 
 
 ERROR_CASES = [
-    (dict(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "hi"}], extra_body={"bogus": 1}),
-     anthropic.BadRequestError, 400, "invalid_request_error"),
-    (dict(model="nope", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
-     anthropic.NotFoundError, 404, "not_found_error"),
-    (dict(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "x" * 5000}]),
-     anthropic.APIStatusError, 413, "request_too_large"),
-    (dict(model="fail-429", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
-     anthropic.RateLimitError, 429, "rate_limit_error"),
-    (dict(model="fail-500", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
-     anthropic.InternalServerError, 500, "api_error"),
-    (dict(model="fail-529", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
-     anthropic.OverloadedError, 529, "overloaded_error"),
-    (dict(model="fail-403", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
-     anthropic.PermissionDeniedError, 403, "permission_error"),
+    (
+        dict(
+            model="claude-x",
+            max_tokens=5,
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={"bogus": 1},
+        ),
+        anthropic.BadRequestError,
+        400,
+        "invalid_request_error",
+    ),
+    (
+        dict(model="nope", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
+        anthropic.NotFoundError,
+        404,
+        "not_found_error",
+    ),
+    (
+        dict(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "x" * 5000}]),
+        anthropic.APIStatusError,
+        413,
+        "request_too_large",
+    ),
+    (
+        dict(model="fail-429", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
+        anthropic.RateLimitError,
+        429,
+        "rate_limit_error",
+    ),
+    (
+        dict(model="fail-500", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
+        anthropic.InternalServerError,
+        500,
+        "api_error",
+    ),
+    (
+        dict(model="fail-529", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
+        anthropic.OverloadedError,
+        529,
+        "overloaded_error",
+    ),
+    (
+        dict(model="fail-403", max_tokens=5, messages=[{"role": "user", "content": "hi"}]),
+        anthropic.PermissionDeniedError,
+        403,
+        "permission_error",
+    ),
 ]
 
 
@@ -166,8 +216,10 @@ def test_bad_key_raises_authentication_error(faulty_gateway: Any) -> None:
 
 def test_error_after_stream_started_is_an_error_event(faulty_gateway: Any) -> None:
     c = client(faulty_gateway.url, api_key="sk-good")
-    with pytest.raises(anthropic.APIStatusError) as info:  # noqa: PT012
-        with c.messages.stream(model="cut-4", max_tokens=50, messages=[{"role": "user", "content": "a b c d e f"}]) as s:
-            for _ in s.text_stream:
-                pass
+    with (
+        pytest.raises(anthropic.APIStatusError) as info,
+        c.messages.stream(model="cut-4", max_tokens=50, messages=[{"role": "user", "content": "a b c d e f"}]) as s,
+    ):
+        for _ in s.text_stream:
+            pass
     assert info.value.body["error"]["type"] == "overloaded_error"

@@ -25,7 +25,12 @@ def spec_copy(tmp_path: Path) -> Path:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "specgate", *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False
+        [sys.executable, "-m", "specgate", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
     )
 
 
@@ -34,7 +39,12 @@ def test_bundle_is_valid_and_self_contained() -> None:
     spec.validate(document)
     assert "$ref" not in str([v for v in _walk_refs(document) if not v.startswith("#/")])
     ids = {op.operation_id for op in spec.operations(document)}
-    assert {"anthropicCreateMessage", "createMessage", "platformCreateMessage", "platformAnthropicCreateMessage"} <= ids
+    assert {
+        "anthropicCreateMessage",
+        "createMessage",
+        "platformCreateMessage",
+        "platformAnthropicCreateMessage",
+    } <= ids
 
 
 def _walk_refs(node: object) -> list[str]:
@@ -55,7 +65,12 @@ def test_spec_check_cli_passes() -> None:
 @pytest.mark.parametrize(
     ("file", "old", "new", "expect"),
     [
-        ("schemas/messages_request.yaml", "      type: integer\n      minimum: 1\n", "      type: integr\n      minimum: 1\n", "integr"),
+        (
+            "schemas/messages_request.yaml",
+            "      type: integer\n      minimum: 1\n",
+            "      type: integr\n      minimum: 1\n",
+            "integr",
+        ),
         ("paths/messages.yaml", "    responses:\n", "    responses_typo:\n", "responses_typo"),
         ("components.yaml", "    in: header\n", "    in: headr\n", "headr"),
     ],
@@ -100,7 +115,11 @@ def test_routes_cli_lists_every_operation() -> None:
 
 @pytest.mark.parametrize(
     ("operation_id", "name"),
-    [("anthropicCreateMessage", "anthropic_create_message"), ("getHealthz", "get_healthz"), ("listV1Models", "list_v1_models")],
+    [
+        ("anthropicCreateMessage", "anthropic_create_message"),
+        ("getHealthz", "get_healthz"),
+        ("listV1Models", "list_v1_models"),
+    ],
 )
 def test_snake_case(operation_id: str, name: str) -> None:
     assert snake_case(operation_id) == name

@@ -6,4 +6,7 @@ from starlette.responses import Response
 
 
 async def create_message() -> Response:
-    return Response(b'{"id": "msg_1", "type": "message", "role": "robot", "content": "nope"}', media_type="application/json")
+    return Response(
+        b'{"id": "msg_1", "type": "message", "role": "robot", "content": "nope"}',
+        media_type="application/json",
+    )

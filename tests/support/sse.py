@@ -35,7 +35,10 @@ def stream_event_validator() -> jsonschema.Draft4Validator:
 
     def fix(node: Any) -> Any:
         if isinstance(node, dict):
-            return {k: (v.replace("#/components/schemas/", "#/definitions/") if k == "$ref" else fix(v)) for k, v in node.items()}
+            return {
+                k: (v.replace("#/components/schemas/", "#/definitions/") if k == "$ref" else fix(v))
+                for k, v in node.items()
+            }
         if isinstance(node, list):
             return [fix(v) for v in node]
         return node
@@ -73,7 +76,7 @@ def check_grammar(raw: bytes) -> list[dict[str, Any]]:
             assert e["index"] == open_index
             open_index, next_index = None, next_index + 1
     assert open_index is None
-    for i, e in enumerate(events):
+    for e in events:
         if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta":
             first = next(x for x in events if x["type"] == "content_block_delta" and x["index"] == e["index"])
             assert first["delta"].get("partial_json") != "", "first input_json_delta must not be empty"

@@ -1,0 +1,130 @@
+"""Config file loading: interpolation, validation errors that name file and key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from specgate.config import ConfigError, load_config, parse_config
+
+TYPES = ("echo", "anthropic", "openai")
+
+
+def parse(data: Any, **env: str) -> Any:
+    return parse_config(data, source="gw.yaml", known_provider_types=TYPES, environ=env)
+
+
+def test_default_config_routes_everything_to_echo() -> None:
+    config = load_config(None, known_provider_types=TYPES)
+    assert config.is_default
+    assert [p.type for p in config.providers] == ["echo"]
+    assert config.models[0].match == "*"
+
+
+def test_full_config_with_interpolation(tmp_path: Path) -> None:
+    path = tmp_path / "gw.yaml"
+    path.write_text(
+        """
+server: {host: 127.0.0.1, port: "${PORT}", max_body_bytes: 65536}
+auth: {api_keys: ["${KEY}", "literal"]}
+providers:
+  - {name: up, type: anthropic, base_url: "http://127.0.0.1:9/", api_keys: ["${UP_KEY:-fallback}"], timeout_s: 5}
+  - {name: local, type: echo}
+models:
+  - {match: claude-*, provider: up, upstream_model: claude-real, fallbacks: [local-model]}
+  - {match: local-model, provider: local}
+logging: {level: WARNING}
+"""
+    )
+    config = load_config(path, known_provider_types=TYPES, environ={"PORT": "9999", "KEY": "sk-env"})
+    assert config.server.port == 9999 and config.server.max_body_bytes == 65536
+    assert config.auth.api_keys == ("sk-env", "literal")
+    up = config.providers[0]
+    assert up.base_url == "http://127.0.0.1:9" and up.api_keys == ("fallback",) and up.timeout_s == 5.0
+    assert config.models[0].fallbacks == ("local-model",)
+    assert config.log_level == "warning"
+
+
+@pytest.mark.parametrize(
+    ("data", "env", "message"),
+    [
+        (
+            {"providers": [{"name": "a", "type": "nope"}]},
+            {},
+            "gw.yaml: providers[0].type: unknown provider type 'nope'",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "models": [{"match": "*", "provider": "b"}]},
+            {},
+            "gw.yaml: models[0].provider: no provider named 'b'",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "anthropic", "base_url": "http://x", "api_keys": ["${MISSING}"]}]},
+            {},
+            "gw.yaml: providers[0].api_keys[0]: environment variable MISSING is not set",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "anthropic"}]},
+            {},
+            "gw.yaml: providers[0].base_url: is required",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "server": {"prot": 1}},
+            {},
+            "gw.yaml: server.prot: unknown key",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "server": {"port": "x"}},
+            {},
+            "gw.yaml: server.port: must be an integer",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "server": {"port": 70000}},
+            {},
+            "gw.yaml: server.port: must be between",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}, {"name": "a", "type": "echo"}]},
+            {},
+            "providers[1].name: duplicate",
+        ),
+        ({"providers": []}, {}, "gw.yaml: providers: must be a non-empty list"),
+        ({}, {}, "gw.yaml: providers: is required"),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "auth": {"api_keys": [""]}},
+            {},
+            "auth.api_keys: must be a list",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "logging": {"level": "loud"}},
+            {},
+            "logging.level: must be one of",
+        ),
+        ([1, 2], {}, "gw.yaml: must be a mapping"),
+    ],
+)
+def test_errors_name_the_key(data: Any, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(data, **env)
+    assert message in str(info.value)
+
+
+def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "missing.yaml", known_provider_types=TYPES)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("providers: [\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(bad, known_provider_types=TYPES)
+
+
+def test_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    config = load_config(
+        example,
+        known_provider_types=TYPES,
+        environ={"ANTHROPIC_API_KEY": "x", "OPENAI_API_KEY": "y", "SPECGATE_KEY": "z"},
+    )
+    assert config.providers and config.models
