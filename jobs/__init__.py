@@ -1,0 +1,1 @@
+"""The in-process async job registry (submit, poll, TTL, stores)."""
