@@ -61,7 +61,7 @@ def check_stream(events: Sequence[SSEEvent]) -> Json:
             else:
                 raise AssertionError(f"unknown delta {kind}")
         elif e.event == "content_block_stop":
-            assert d["index"] == open_index
+            assert open_index is not None and d["index"] == open_index
             if content[open_index]["type"] == "thinking":
                 assert signed, "thinking block closed without signature_delta"
             open_index = None
