@@ -204,6 +204,12 @@ class AnthropicProvider:
                     raise _stream_error(event.data, headers.get("request-id"))
                 stopped = event.event == "message_stop"
                 yield event
+        if frame and not stopped:  # a last frame without its blank line: dispatch it anyway
+            event = _to_event(frame, client_model)
+            if event.event == "error":
+                raise _stream_error(event.data, None)
+            stopped = event.event == "message_stop"
+            yield event
         if not stopped:
             raise ApiError("upstream stream ended before message_stop")
 

@@ -436,6 +436,9 @@ class ChatStreamTranslator:
             return []
         if not done and self._finish_reason is None:
             raise ApiError("upstream stream ended prematurely (no finish_reason and no [DONE])")
+        nameless = [index for index, tool in self._tools.items() if tool.block_index is None]
+        if nameless:
+            raise ApiError(f"upstream tool call {nameless[0]} never received a function name")
         events = self._ensure_started()
         events += self._close_open()
         self._finished = True

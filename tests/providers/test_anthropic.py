@@ -353,3 +353,12 @@ async def test_count_tokens_bad_answer(anthropic_upstream: FakeAnthropic, provid
     anthropic_upstream.script(Reply(200, {"tokens": 3}))
     with pytest.raises(ApiError, match="input_tokens"):
         await provider.count_tokens(REQUEST, "m", ctx())
+
+
+async def test_last_frame_without_trailing_blank_line(
+    anthropic_upstream: FakeAnthropic, provider: Provider
+) -> None:
+    body = b"".join(anthropic_upstream.frames("m", "msg_x")).rstrip(b"\n")
+    anthropic_upstream.script(Reply(200, body, {"content-type": "text/event-stream"}))
+    events = await collect(provider.stream_message(REQUEST, "m", ctx()), [])
+    assert check_stream(events)["stop_reason"] == "end_turn"

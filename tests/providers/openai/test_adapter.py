@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
@@ -198,3 +200,16 @@ async def test_stream_status_error_before_first_event(openai_upstream: FakeOpenA
     finally:
         await made.aclose()
     assert (info.value.status_code, info.value.type) == (401, "authentication_error")
+
+
+async def test_closing_the_stream_early_closes_the_upstream_connection(
+    openai_upstream: FakeOpenAI, provider: Provider
+) -> None:
+    openai_upstream.chunk_delay_s = 0.2
+    stream = provider.stream_message(REQUEST, "fake-text", ctx())
+    assert isinstance(stream, AsyncGenerator)
+    first = await anext(stream)
+    assert first.event == "message_start"
+    await stream.aclose()
+    await asyncio.wait_for(openai_upstream.disconnected.wait(), 2.0)
+    assert openai_upstream.disconnects == 1

@@ -202,3 +202,10 @@ def test_feed_after_finish_raises() -> None:
     translator.finish(done=True)
     with pytest.raises(ApiError):
         translator.feed(delta_chunk({"content": "late"}))
+
+
+def test_tool_call_that_never_gets_a_name_raises() -> None:
+    translator = ChatStreamTranslator("m", "msg_1")
+    translator.feed(delta_chunk(call(0, '{"a": 1}', "c0")))
+    with pytest.raises(ApiError, match="never received a function name"):
+        translator.finish(done=True)
