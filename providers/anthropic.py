@@ -1,0 +1,235 @@
+"""Anthropic provider (``type: anthropic``): relays ``/v1/messages`` to an Anthropic-compatible
+upstream with the provider's own key.
+
+Only three things change on the way up: ``model`` (the upstream name), the credentials (the
+provider key as ``x-api-key``; the client's own headers are never forwarded) and ``betas``
+(the body list is merged into the ``anthropic-beta`` header and removed from the body). On the
+way down only ``model`` is rewritten back to the client's name; every other field and event is
+relayed as is, event by event, as bytes arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import aclosing
+from typing import Any
+
+import orjson
+
+from providers.base import CallContext, Json, Provider, ProviderConfig, SSEEvent
+from providers.http import UpstreamClient
+from specgate.errors import ApiError, GatewayError, UpstreamError, error_type_for_status
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+
+# fields a Messages request may carry that /v1/messages/count_tokens rejects
+_NOT_FOR_COUNT_TOKENS = (
+    "max_tokens",
+    "stream",
+    "metadata",
+    "stop_sequences",
+    "temperature",
+    "top_p",
+    "top_k",
+    "service_tier",
+)
+
+_STATUS_BY_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def merge_betas(header_values: Iterable[str], body_betas: Any) -> list[str]:
+    """Beta names from (possibly comma-joined) header values and a body ``betas`` list:
+    split, trimmed, empty ones dropped, deduplicated in first-seen order."""
+    names: list[str] = []
+    values = list(header_values)
+    if isinstance(body_betas, list):
+        values += [str(b) for b in body_betas]
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def upstream_body(req: Json, upstream_model: str, *, stream: bool | None) -> Json:
+    body = {k: v for k, v in req.items() if k != "betas"}
+    body["model"] = upstream_model
+    if stream is None:
+        body.pop("stream", None)
+    else:
+        body["stream"] = stream
+    return body
+
+
+def _snippet(raw: bytes) -> str:
+    text = raw[:200].decode("utf-8", "replace")
+    return text + ("..." if len(raw) > 200 else "")
+
+
+def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> GatewayError:
+    """An Anthropic error response as ``UpstreamError`` keeping its status, type and request-id."""
+    relayed = {name: headers[name] for name in ("retry-after",) if name in headers}
+    request_id = headers.get("request-id")
+    try:
+        error = orjson.loads(raw)["error"]
+        error_type = str(error.get("type") or error_type_for_status(status))
+        message = str(error.get("message") or f"upstream returned HTTP {status}")
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        error_type = error_type_for_status(status)
+        message = (
+            f"upstream returned HTTP {status} with a body that is not an Anthropic error: {_snippet(raw)!r}"
+        )
+    return UpstreamError(status, error_type, message, headers=relayed, upstream_request_id=request_id)
+
+
+def _load_object(raw: bytes, what: str) -> Json:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(f"upstream returned a malformed {what} (not JSON): {_snippet(raw)!r}") from exc
+    if not isinstance(value, dict):
+        raise ApiError(f"upstream returned a malformed {what} (not a JSON object): {_snippet(raw)!r}")
+    return value
+
+
+class _Frame:
+    """Accumulates the lines of one SSE frame."""
+
+    def __init__(self) -> None:
+        self.event: bytes | None = None
+        self.data: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        if line.startswith(b":"):
+            return  # comment
+        field, _, value = line.partition(b":")
+        value = value.removeprefix(b" ")
+        if field == b"event":
+            self.event = value
+        elif field == b"data":
+            self.data.append(value)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+
+def _to_event(frame: _Frame, client_model: str) -> SSEEvent:
+    payload = b"\n".join(frame.data)
+    data = _load_object(payload, "stream event")
+    name = frame.event.decode() if frame.event else str(data.get("type", ""))
+    if name == "message_start" and isinstance(data.get("message"), dict):
+        data = {**data, "message": {**data["message"], "model": client_model}}
+        payload = orjson.dumps(data)
+    raw = b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"
+    return SSEEvent(name, data, raw=raw)
+
+
+def _stream_error(data: Json, request_id: str | None) -> UpstreamError:
+    error = data.get("error") or {}
+    error_type = str(error.get("type") or "api_error")
+    message = str(error.get("message") or "upstream stream error")
+    status = _STATUS_BY_TYPE.get(error_type, 500)
+    return UpstreamError(status, error_type, message, upstream_request_id=request_id, retryable=False)
+
+
+class AnthropicProvider:
+    type = "anthropic"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.name = config.name
+        base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._messages_url = f"{base}/v1/messages"
+        self._count_url = f"{base}/v1/messages/count_tokens"
+        self._client = UpstreamClient(
+            config, auth=lambda key: {"x-api-key": key}, error_for=error_from_response
+        )
+
+    @property
+    def client(self) -> UpstreamClient:
+        return self._client
+
+    def _headers(self, req: Json, ctx: CallContext) -> dict[str, str]:
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            "anthropic-version": ctx.anthropic_version,
+        }
+        betas = merge_betas(ctx.anthropic_beta, req.get("betas"))
+        if betas:
+            headers["anthropic-beta"] = ",".join(betas)
+        return headers
+
+    async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
+        body = orjson.dumps(upstream_body(request, upstream_model, stream=None))
+        resp = await self._client.request(
+            self._messages_url, body, self._headers(request, ctx), self._client.deadline(ctx.deadline)
+        )
+        message = _load_object(resp.body, "message body")
+        message["model"] = request.get("model", upstream_model)
+        return message
+
+    async def stream_message(
+        self, request: Json, upstream_model: str, ctx: CallContext
+    ) -> AsyncIterator[SSEEvent]:
+        body = orjson.dumps(upstream_body(request, upstream_model, stream=True))
+        client_model = str(request.get("model", upstream_model))
+        lines = self._client.stream_lines(
+            self._messages_url, body, self._headers(request, ctx), self._client.deadline(ctx.deadline)
+        )
+        stopped = False
+        frame = _Frame()
+        async with aclosing(lines):
+            async for line, headers in lines:
+                if line:
+                    frame.add(line)
+                    continue
+                if not frame or stopped:
+                    frame = _Frame()
+                    continue
+                event = _to_event(frame, client_model)
+                frame = _Frame()
+                if event.event == "error":
+                    raise _stream_error(event.data, headers.get("request-id"))
+                stopped = event.event == "message_stop"
+                yield event
+        if frame and not stopped:  # a last frame without its blank line: dispatch it anyway
+            event = _to_event(frame, client_model)
+            if event.event == "error":
+                raise _stream_error(event.data, None)
+            stopped = event.event == "message_stop"
+            yield event
+        if not stopped:
+            raise ApiError("upstream stream ended before message_stop")
+
+    async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int:
+        payload = {k: v for k, v in request.items() if k not in _NOT_FOR_COUNT_TOKENS and k != "betas"}
+        payload["model"] = upstream_model
+        resp = await self._client.request(
+            self._count_url,
+            orjson.dumps(payload),
+            self._headers(request, ctx),
+            self._client.deadline(ctx.deadline),
+        )
+        counted = _load_object(resp.body, "count_tokens body").get("input_tokens")
+        if not isinstance(counted, int) or isinstance(counted, bool):
+            raise ApiError("upstream count_tokens response has no integer input_tokens")
+        return counted
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def create(config: ProviderConfig) -> Provider:
+    return AnthropicProvider(config)
