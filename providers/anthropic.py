@@ -88,9 +88,7 @@ def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> 
         message = str(error.get("message") or f"upstream returned HTTP {status}")
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         error_type = error_type_for_status(status)
-        message = (
-            f"upstream returned HTTP {status} with a body that is not an Anthropic error: {_snippet(raw)!r}"
-        )
+        message = f"upstream returned HTTP {status} with a body that is not an Anthropic error: {_snippet(raw)!r}"
     return UpstreamError(status, error_type, message, headers=relayed, upstream_request_id=request_id)
 
 
@@ -152,9 +150,7 @@ class AnthropicProvider:
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._messages_url = f"{base}/v1/messages"
         self._count_url = f"{base}/v1/messages/count_tokens"
-        self._client = UpstreamClient(
-            config, auth=lambda key: {"x-api-key": key}, error_for=error_from_response
-        )
+        self._client = UpstreamClient(config, auth=lambda key: {"x-api-key": key}, error_for=error_from_response)
 
     @property
     def client(self) -> UpstreamClient:
@@ -180,9 +176,7 @@ class AnthropicProvider:
         message["model"] = request.get("model", upstream_model)
         return message
 
-    async def stream_message(
-        self, request: Json, upstream_model: str, ctx: CallContext
-    ) -> AsyncIterator[SSEEvent]:
+    async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
         body = orjson.dumps(upstream_body(request, upstream_model, stream=True))
         client_model = str(request.get("model", upstream_model))
         lines = self._client.stream_lines(

@@ -38,9 +38,7 @@ class KeyPool:
 
     If every key is cooling down, the one whose cool-down ends first is used anyway."""
 
-    def __init__(
-        self, keys: Sequence[str], cooldown_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, keys: Sequence[str], cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._keys = tuple(keys)
         self._cooldown_s = cooldown_s
         self._clock = clock
@@ -133,9 +131,7 @@ class UpstreamClient:
         own = time.monotonic() + self._config.timeout_s
         return own if ctx_deadline is None else min(own, ctx_deadline)
 
-    async def request(
-        self, url: str, body: bytes, headers: Mapping[str, str], deadline: float
-    ) -> UpstreamResponse:
+    async def request(self, url: str, body: bytes, headers: Mapping[str, str], deadline: float) -> UpstreamResponse:
         """POST and read the whole 2xx response (retrying as described above)."""
         resp = await self._send(url, body, headers, deadline, read_body=True)
         try:
@@ -194,9 +190,7 @@ class UpstreamClient:
                 await asyncio.sleep(wait)
 
     def _backoff(self, attempt: int) -> float:
-        base: float = min(
-            self._config.retry_backoff_s * 2.0 ** (attempt - 1), self._config.retry_backoff_max_s
-        )
+        base: float = min(self._config.retry_backoff_s * 2.0 ** (attempt - 1), self._config.retry_backoff_max_s)
         return base * (1.0 - 0.25 * random.random())
 
     async def _attempt(
@@ -234,9 +228,7 @@ class UpstreamClient:
         except TimeoutError as exc:
             raise _Failed(_timeout_error(self._config.name), retryable=True) from exc
         except aiohttp.ClientError as exc:
-            unreachable = UpstreamError(
-                502, "api_error", f"could not reach upstream {self._config.name!r}: {exc}"
-            )
+            unreachable = UpstreamError(502, "api_error", f"could not reach upstream {self._config.name!r}: {exc}")
             raise _Failed(unreachable, retryable=True) from exc
 
         status = resp.status

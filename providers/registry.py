@@ -12,9 +12,9 @@ ProviderFactory = Callable[[ProviderConfig], Provider]
 
 def provider_types() -> dict[str, ProviderFactory]:
     """Every provider type the gateway knows. Adding a type = one module + one line here."""
-    from providers import echo
+    from providers import anthropic, echo, openai
 
-    return {"echo": echo.create}
+    return {"echo": echo.create, "anthropic": anthropic.create, "openai": openai.create}
 
 
 def build_providers(

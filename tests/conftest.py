@@ -5,6 +5,12 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.fixtures import (  # noqa: F401 - pytest fixtures
+    anthropic_upstream,
+    anthropic_upstream_factory,
+    openai_upstream,
+    openai_upstream_factory,
+)
 from tests.support.gateway import gateways
 
 

@@ -49,9 +49,7 @@ def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> 
     try:
         message = _error_message(orjson.loads(raw)["error"], status)
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        message = (
-            f"upstream returned HTTP {status} with a body that is not an OpenAI error: {_snippet(raw)!r}"
-        )
+        message = f"upstream returned HTTP {status} with a body that is not an OpenAI error: {_snippet(raw)!r}"
     return UpstreamError(
         status,
         error_type_for_status(status),
@@ -98,9 +96,7 @@ class OpenAIProvider:
         )
         return from_chat_response(_load_object(resp.body, "chat completion"), str(request.get("model", "")))
 
-    async def stream_message(
-        self, request: Json, upstream_model: str, ctx: CallContext
-    ) -> AsyncIterator[SSEEvent]:
+    async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
         body = to_chat_request({**request, "stream": True}, upstream_model)
         lines = self._client.stream_lines(
             self._url, orjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline)

@@ -283,9 +283,7 @@ def map_usage(usage: Json | None, fallback_input: int = 0, fallback_output: int 
     }
 
 
-def stop_reason_for(
-    finish_reason: str | None, matched_stop: Any, has_tool_calls: bool
-) -> tuple[str, str | None]:
+def stop_reason_for(finish_reason: str | None, matched_stop: Any, has_tool_calls: bool) -> tuple[str, str | None]:
     """(stop_reason, stop_sequence) for an OpenAI choice's finish_reason."""
     if finish_reason == "stop" and isinstance(matched_stop, str) and matched_stop:
         return "stop_sequence", matched_stop
@@ -335,9 +333,7 @@ def from_chat_response(resp: Json, client_model: str) -> Json:
                 "input": parse_tool_arguments(function.get("arguments"), name),
             }
         )
-    stop_reason, stop_sequence = stop_reason_for(
-        choice.get("finish_reason"), choice.get("stop_reason"), bool(calls)
-    )
+    stop_reason, stop_sequence = stop_reason_for(choice.get("finish_reason"), choice.get("stop_reason"), bool(calls))
     if refusal and stop_reason == "end_turn":
         stop_reason = "refusal"
     out_text = "".join(str(b.get("text") or b.get("thinking") or _dumps(b.get("input", ""))) for b in content)
@@ -442,9 +438,7 @@ class ChatStreamTranslator:
         events = self._ensure_started()
         events += self._close_open()
         self._finished = True
-        stop_reason, stop_sequence = stop_reason_for(
-            self._finish_reason, self._matched_stop, bool(self._tools)
-        )
+        stop_reason, stop_sequence = stop_reason_for(self._finish_reason, self._matched_stop, bool(self._tools))
         if self._finish_reason == "content_filter":
             stop_reason = "refusal"
         usage = map_usage(self._usage, self._input_estimate, max(1, math.ceil(self._streamed_chars / 4)))
@@ -533,9 +527,7 @@ class ChatStreamTranslator:
             fragment = _dumps(fragment)
         if tool.closed:
             if fragment:
-                raise ApiError(
-                    f"upstream interleaved arguments of tool call {index} after another block began"
-                )
+                raise ApiError(f"upstream interleaved arguments of tool call {index} after another block began")
             return []
         events: list[SSEEvent] = []
         if fragment:

@@ -61,9 +61,7 @@ class FakeAnthropic(FakeServer):
         ]
         for piece in TEXT_PIECES:
             delta = {"type": "text_delta", "text": piece}
-            frames.append(
-                frame("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
-            )
+            frames.append(frame("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
         frames += [
             frame("content_block_stop", {"type": "content_block_stop", "index": 0}),
             frame(
@@ -89,9 +87,7 @@ class FakeAnthropic(FakeServer):
         n = next(self._ids)
         headers = {"request-id": f"req_fake_{n}"}
         if not body.get("stream"):
-            return web.json_response(
-                self.message(body["model"], f"msg_fake_{n}"), headers=headers, dumps=dumps
-            )
+            return web.json_response(self.message(body["model"], f"msg_fake_{n}"), headers=headers, dumps=dumps)
         return await self.respond_stream(request, step, self.frames(body["model"], f"msg_fake_{n}"), headers)
 
     async def count_tokens(self, request: web.Request) -> web.StreamResponse:

@@ -32,9 +32,7 @@ TOOL_FRAGMENTS: dict[int, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
-def openai_error(
-    status: int, message: str, error_type: str = "invalid_request_error", **headers: str
-) -> Reply:
+def openai_error(status: int, message: str, error_type: str = "invalid_request_error", **headers: str) -> Reply:
     body = {"error": {"message": message, "type": error_type, "param": None, "code": None}}
     return Reply(status, body, {"x-request-id": "req_oai_err", **headers})
 

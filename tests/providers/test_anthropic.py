@@ -40,9 +40,7 @@ def test_protocols(anthropic_upstream: FakeAnthropic, provider: Provider) -> Non
     assert provider.type == "anthropic" and provider.name == "up"
 
 
-async def test_create_relays_and_rewrites_model(
-    anthropic_upstream: FakeAnthropic, provider: Provider
-) -> None:
+async def test_create_relays_and_rewrites_model(anthropic_upstream: FakeAnthropic, provider: Provider) -> None:
     message = await provider.create_message(REQUEST, "claude-upstream", ctx())
     seen = anthropic_upstream.requests[0]
     assert seen.path == "/v1/messages"
@@ -53,9 +51,7 @@ async def test_create_relays_and_rewrites_model(
     assert message["content"] == [{"type": "text", "text": "".join(TEXT_PIECES)}]
 
 
-async def test_headers_betas_and_no_client_credentials(
-    anthropic_upstream: FakeAnthropic, provider: Provider
-) -> None:
+async def test_headers_betas_and_no_client_credentials(anthropic_upstream: FakeAnthropic, provider: Provider) -> None:
     call = ctx(
         anthropic_version="2026-10-21",
         anthropic_beta=("b1, b2", "b1", " b3 "),
@@ -85,9 +81,7 @@ def test_merge_betas(header: tuple[str, ...], body: Any, expected: list[str]) ->
     assert merge_betas(header, body) == expected
 
 
-async def test_stream_relays_events_with_raw_frames(
-    anthropic_upstream: FakeAnthropic, provider: Provider
-) -> None:
+async def test_stream_relays_events_with_raw_frames(anthropic_upstream: FakeAnthropic, provider: Provider) -> None:
     events = await collect(provider.stream_message(REQUEST, "claude-upstream", ctx()), [])
     message = check_stream(events)
     assert message["model"] == "claude-client"
@@ -102,9 +96,7 @@ async def test_stream_relays_events_with_raw_frames(
 
 
 async def test_retries_5xx_then_succeeds(anthropic_upstream: FakeAnthropic, provider: Provider) -> None:
-    anthropic_upstream.script(
-        anthropic_error(500, "api_error", "boom"), anthropic_error(503, "api_error", "busy")
-    )
+    anthropic_upstream.script(anthropic_error(500, "api_error", "boom"), anthropic_error(503, "api_error", "busy"))
     message = await provider.create_message(REQUEST, "m", ctx())
     assert message["type"] == "message"
     assert len(anthropic_upstream.requests) == 3
@@ -131,9 +123,7 @@ async def test_400_is_not_retried(anthropic_upstream: FakeAnthropic, provider: P
     assert len(anthropic_upstream.requests) == 1
 
 
-async def test_x_should_retry_false_is_honoured(
-    anthropic_upstream: FakeAnthropic, provider: Provider
-) -> None:
+async def test_x_should_retry_false_is_honoured(anthropic_upstream: FakeAnthropic, provider: Provider) -> None:
     anthropic_upstream.script(anthropic_error(500, "api_error", "no", **{"x-should-retry": "false"}))
     with pytest.raises(UpstreamError):
         await provider.create_message(REQUEST, "m", ctx())
@@ -156,9 +146,7 @@ async def test_retry_after_ms_wins(anthropic_upstream: FakeAnthropic, provider: 
     assert 0.3 <= time.monotonic() - started < 1.5
 
 
-async def test_retry_after_beyond_deadline_fails_fast(
-    anthropic_upstream: FakeAnthropic, provider: Provider
-) -> None:
+async def test_retry_after_beyond_deadline_fails_fast(anthropic_upstream: FakeAnthropic, provider: Provider) -> None:
     anthropic_upstream.script(anthropic_error(429, "rate_limit_error", "slow down", **{"retry-after": "30"}))
     started = time.monotonic()
     with pytest.raises(UpstreamError) as info:
@@ -355,9 +343,7 @@ async def test_count_tokens_bad_answer(anthropic_upstream: FakeAnthropic, provid
         await provider.count_tokens(REQUEST, "m", ctx())
 
 
-async def test_last_frame_without_trailing_blank_line(
-    anthropic_upstream: FakeAnthropic, provider: Provider
-) -> None:
+async def test_last_frame_without_trailing_blank_line(anthropic_upstream: FakeAnthropic, provider: Provider) -> None:
     body = b"".join(anthropic_upstream.frames("m", "msg_x")).rstrip(b"\n")
     anthropic_upstream.script(Reply(200, body, {"content-type": "text/event-stream"}))
     events = await collect(provider.stream_message(REQUEST, "m", ctx()), [])

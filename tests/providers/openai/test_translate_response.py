@@ -16,9 +16,7 @@ def completion(message: Json, finish: str | None = "stop", usage: Json | None = 
     body: Json = {
         "id": "chatcmpl-42",
         "object": "chat.completion",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish, **choice}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish, **choice}],
     }
     if usage is not None:
         body["usage"] = usage
