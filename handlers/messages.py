@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from providers.base import CallContext, Json
 from providers.router import Target
 from specgate import dispatch
-from specgate.errors import InvalidRequestError
+from specgate.errors import InvalidRequestError, NotFoundError
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
 from specgate.state import gateway_of, request_id_of, scope_state
@@ -38,6 +38,14 @@ async def platform_create_message(user: str | None = None) -> Response:
     return await _create(envelope=True)
 
 
+async def create_message_wildcard(path: str) -> Response:
+    """Any .../messages/<path> that is not a declared endpoint: 404, and never a generation."""
+    raise NotFoundError(f"Not found: POST {request.url.path} (messages/{path} is not an endpoint)")
+
+
+anthropic_create_message_wildcard = platform_anthropic_create_message_wildcard = create_message_wildcard
+
+
 def check_semantics(body: Json, version: str) -> None:
     """Rules the schema cannot express (cross-field and version-dependent)."""
     if version == "2026-10-21":
@@ -45,7 +53,8 @@ def check_semantics(body: Json, version: str) -> None:
             if name in body:
                 raise InvalidRequestError(f"{name}: Extra inputs are not permitted")
     thinking = body.get("thinking") or {}
-    if thinking.get("type") == "enabled" and int(thinking["budget_tokens"]) >= int(body["max_tokens"]):
+    max_tokens = body.get("max_tokens")  # absent for count_tokens
+    if thinking.get("type") == "enabled" and max_tokens is not None and thinking["budget_tokens"] >= max_tokens:
         raise InvalidRequestError("thinking.budget_tokens: must be less than max_tokens")
 
 

@@ -45,6 +45,6 @@ class Router:
                 out.append(target)
         return out
 
-    def exact_models(self) -> list[str]:
-        """Route names that are not globs (listed by GET /v1/models)."""
-        return [r.match for _, r in self._routes if not any(c in r.match for c in "*?[")]
+    def exact_routes(self) -> list[ModelRoute]:
+        """Routes whose match is an exact name, not a glob (listed by GET /v1/models)."""
+        return [r for _, r in self._routes if not any(c in r.match for c in "*?[")]

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ class ModelRoute:
     provider: str
     upstream_model: str | None = None  # None: send the client's model name
     fallbacks: tuple[str, ...] = ()  # model names routed again, in order, when this route fails
+    display_name: str | None = None  # GET /v1/models; defaults to the name
+    created_at: str = "1970-01-01T00:00:00Z"  # GET /v1/models (RFC 3339); unknown by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +226,7 @@ def parse_config(
     models: list[ModelRoute] = []
     for i, item in enumerate(raw_models):
         p = f"models[{i}]"
-        d = r.mapping(item, p, ("match", "provider", "upstream_model", "fallbacks"))
+        d = r.mapping(item, p, ("match", "provider", "upstream_model", "fallbacks", "display_name", "created_at"))
         match = r.get(d, "match", p, str, None)
         provider = r.get(d, "provider", p, str, None)
         if not match:
@@ -238,6 +241,8 @@ def parse_config(
                 provider=provider,
                 upstream_model=r.get(d, "upstream_model", p, str, None),
                 fallbacks=r.strings(d, "fallbacks", p),
+                display_name=r.get(d, "display_name", p, str, None),
+                created_at=_rfc3339(r, d, p),
             )
         )
 
@@ -253,6 +258,19 @@ def parse_config(
         log_level=level,
         source=source,
     )
+
+
+def _rfc3339(r: _Reader, d: dict[str, Any], path: str) -> str:
+    value = r.get(d, "created_at", path, (str, datetime), "1970-01-01T00:00:00Z")
+    if isinstance(value, datetime):  # YAML parses unquoted timestamps
+        value = value.isoformat()
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise r.fail(f"{path}.created_at", "must be an RFC 3339 date-time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _PROVIDER_KEYS = (

@@ -78,8 +78,11 @@ class HandlerResolver:
         return matches[0][1]
 
     def describe(self, operation_id: str) -> str:
+        """``module.name`` of the handler bound to ``operation_id`` (the name it is bound by)."""
         function = self.resolve(operation_id)
-        return f"{function.__module__}.{function.__qualname__}"
+        if "." in operation_id:
+            return operation_id
+        return f"{function.__module__}.{snake_case(operation_id)}"
 
     def all_handlers(self) -> list[str]:
         return sorted(f"{m}.{name}" for name, items in self._index.items() for m, _ in items)

@@ -1,0 +1,39 @@
+"""POST .../messages/count_tokens: routed by model like messages; never generates."""
+
+from __future__ import annotations
+
+import orjson
+from connexion import request
+from starlette.responses import Response
+
+from providers.base import CallContext, Json, TokenCounter
+from providers.tokens import estimate_input_tokens
+from specgate.dispatch import targets_for
+from specgate.state import gateway_of, request_id_of, scope_state
+from specgate.validation import BODY_STATE_KEY
+
+from .messages import DEFAULT_VERSION, check_semantics, split_beta
+
+
+async def count_tokens() -> Response:
+    scope = request.scope
+    body: Json = scope_state(scope)[BODY_STATE_KEY]
+    version = request.headers.get("anthropic-version") or DEFAULT_VERSION
+    check_semantics(body, version)
+    target = targets_for(gateway_of(scope).router, str(body["model"]))[0]
+    headers = {"x-specgate-provider": target.provider.name}
+    if isinstance(target.provider, TokenCounter):
+        ctx = CallContext(
+            request_id=request_id_of(scope),
+            anthropic_version=version,
+            anthropic_beta=split_beta(request.headers.get("anthropic-beta")),
+        )
+        tokens = await target.provider.count_tokens(body, target.upstream_model, ctx)
+        headers["x-specgate-token-count"] = "upstream"
+    else:
+        tokens = estimate_input_tokens(body)
+        headers["x-specgate-token-count"] = "estimate"
+    return Response(orjson.dumps({"input_tokens": tokens}), media_type="application/json", headers=headers)
+
+
+anthropic_count_tokens = platform_anthropic_count_tokens = count_tokens
