@@ -12,7 +12,8 @@ What it answers (documented in the README):
 * Thinking: with ``thinking.type: enabled`` a short thinking block (with a signature) comes first.
 * Usage: ``providers.tokens`` approximate counts, identical for JSON and streaming.
 
-Option ``token_delay_ms`` (config ``options``) paces streamed deltas, to simulate a slow model.
+Options (config ``options``): ``token_delay_ms`` paces streamed deltas and ``response_delay_ms``
+delays a non-streamed answer, to imitate a slow model.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class EchoProvider:
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
         self._delay = float(config.options.get("token_delay_ms", 0)) / 1000.0
+        self._response_delay = float(config.options.get("response_delay_ms", 0)) / 1000.0
         self.generations = 0  # how many messages it generated (tests assert "no generation")
         self.open_streams = 0  # streams being generated right now (a disconnect must end them)
 
@@ -153,6 +155,8 @@ class EchoProvider:
         ]
 
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
+        if self._response_delay:
+            await asyncio.sleep(self._response_delay)
         return self.compose(request, str(request.get("model", upstream_model)))
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
