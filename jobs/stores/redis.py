@@ -195,8 +195,13 @@ class RedisJobStore(JobStore):
         self._failure_body = api_error_body(REPLICA_STOPPED)
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: Any) -> RedisJobStore:
-        return cls(aioredis.Redis.from_url(url, decode_responses=False), **kwargs)
+    def from_url(cls, url: str, *, max_connections: int = 32, **kwargs: Any) -> RedisJobStore:
+        """Connect lazily to ``url``.  Callers beyond ``max_connections`` wait for a free
+        connection instead of failing (a burst of submits must not raise "Too many connections")."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=20, decode_responses=False
+        )
+        return cls(aioredis.Redis.from_pool(pool), **kwargs)
 
     def _job_key(self, job_id: str) -> str:
         return f"{self._p}:job:{job_id}"
