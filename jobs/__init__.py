@@ -1,1 +1,5 @@
-"""The in-process async job registry (submit, poll, TTL, stores)."""
+"""In-process async job registry: submit work, poll for its stored HTTP outcome.
+
+Independent of the web framework and of ``specgate.errors``: work returns a ``JobOutcome``
+(status + body bytes) and the registry stores and replays it.  Stores live in ``jobs.stores``.
+"""

@@ -1,0 +1,317 @@
+"""``JobRegistry``: runs submitted work with bounded concurrency and keeps outcomes in a store.
+
+Shaped after aiojobs' ``Scheduler`` (a concurrency limit, a FIFO of pending work, ``close`` with
+a timeout) and saq/arq job records (a status enum with a terminal set, timestamps, expiry).
+
+* ``submit`` admits a job (``QueueFullError`` past ``max_running + max_queued``), stores it as
+  pending and returns it.  At most ``max_running`` jobs run at once; the rest wait in FIFO order.
+* Work returns a ``JobOutcome``; 2xx completes the job, anything else fails it, and the stored
+  status/body are replayed to pollers.  Work that raises fails the job with 500 ``api_error``.
+* Every transition is a compare-and-set in the store, so ``cancel``/``close`` (or another
+  replica failing a job whose lease expired) win over a late result.
+* Results expire ``ttl_s`` seconds after completion; a background sweeper deletes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from jobs.errors import QueueFullError, ShuttingDownError
+from jobs.ids import new_job_id, new_replica_id
+from jobs.model import ACTIVE, Job, JobOutcome, JobStatus, api_error_outcome
+from jobs.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+Work = Callable[[], Awaitable[JobOutcome]]
+
+SHUTDOWN_MESSAGE = "job interrupted by gateway shutdown"
+WORK_ERROR_MESSAGE = "internal error while running the job"
+_UNWIND_S = 5.0  # how long close() waits for cancelled work to unwind before closing the store
+
+
+@dataclass(eq=False, slots=True)
+class _Entry:
+    job: Job  # latest record this registry wrote
+    work: Work
+    task: asyncio.Task[None] | None = None
+
+
+class JobRegistry:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        max_running: int,
+        max_queued: int,
+        default_ttl_s: int = 3600,
+        max_ttl_s: int = 86400,
+        sweep_interval_s: float = 60,
+        clock: Callable[[], float] = time.time,
+        replica_id: str | None = None,
+    ) -> None:
+        if max_running < 1 or max_queued < 0:
+            raise ValueError("max_running must be >= 1 and max_queued >= 0")
+        if default_ttl_s < 1 or max_ttl_s < 1 or sweep_interval_s <= 0:
+            raise ValueError("TTLs must be >= 1 s and sweep_interval_s > 0")
+        self._store = store
+        self._max_running = max_running
+        self._max_queued = max_queued
+        self._max_ttl_s = max_ttl_s
+        self._default_ttl_s = min(default_ttl_s, max_ttl_s)
+        self._sweep_interval_s = sweep_interval_s
+        self._clock = clock
+        self.replica_id = replica_id or new_replica_id()
+        self._queue: OrderedDict[str, _Entry] = OrderedDict()
+        self._running: dict[str, _Entry] = {}
+        self._admissions: set[asyncio.Task[Job]] = set()
+        self._background: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._state = "new"  # new -> open -> closing -> closed
+
+    # -- metrics -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        """Jobs whose work is executing now."""
+        return len(self._running)
+
+    @property
+    def queued(self) -> int:
+        """Jobs admitted but not yet running (including those still being written to the store)."""
+        return len(self._queue) + len(self._admissions)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Fail jobs a dead process left behind, take the lease, start the sweeper."""
+        if self._state != "new":
+            raise RuntimeError("JobRegistry.start() called twice")
+        interval = self._store.lease_renew_interval_s
+        if interval is not None:
+            await self._store.renew_lease(self.replica_id)
+        interrupted = await self._store.mark_interrupted(self._clock())
+        if interrupted:
+            logger.warning("marked %d interrupted job(s) failed", interrupted)
+        if interval is not None:
+            self._background.append(asyncio.create_task(self._heartbeat_loop(interval), name="jobs-lease"))
+        self._background.append(asyncio.create_task(self._sweep_loop(), name="jobs-sweeper"))
+        self._state = "open"
+
+    async def close(self, grace_s: float = 30.0) -> None:
+        """Stop accepting work, give running jobs ``grace_s`` to finish, fail the rest, close the store.
+
+        Jobs still queued fail at once (500 ``api_error``); jobs still running after the grace
+        period are marked failed and their tasks cancelled.  Nothing is left pending/processing.
+        """
+        if self._state in ("closing", "closed"):
+            return
+        self._state = "closing"
+        outcome = api_error_outcome(SHUTDOWN_MESSAGE)
+        queued, self._queue = list(self._queue.values()), OrderedDict()
+        for entry in queued:
+            await self._settle(entry.job, JobStatus.FAILED, outcome)
+        if self._admissions:  # each sees "closing", fails its job and raises ShuttingDownError
+            await asyncio.wait(list(self._admissions))
+        tasks = [e.task for e in self._running.values() if e.task is not None]
+        if tasks and grace_s > 0:
+            await asyncio.wait(tasks, timeout=grace_s)
+        leftovers = list(self._running.values())
+        for entry in leftovers:
+            await self._settle(entry.job, JobStatus.FAILED, outcome)
+            if entry.task is not None:
+                entry.task.cancel()
+        left = [e.task for e in leftovers if e.task is not None and not e.task.done()]
+        if left:
+            _, stuck = await asyncio.wait(left, timeout=_UNWIND_S)
+            if stuck:
+                logger.error("%d job task(s) ignored cancellation at shutdown", len(stuck))
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
+        if self._store.lease_renew_interval_s is not None:
+            with contextlib.suppress(Exception):
+                await self._store.release_lease(self.replica_id)
+        await self._store.close()
+        self._state = "closed"
+
+    # -- operations ----------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        owner: str,
+        work: Work,
+        *,
+        ttl_s: int | None = None,
+        kind: str = "message",
+        meta: Mapping[str, str] | None = None,
+    ) -> Job:
+        """Admit ``work`` as a new pending job owned by ``owner`` and return its record.
+
+        ``ttl_s``: seconds to keep the result after completion; ``None`` or <= 0 means the
+        default, values above ``max_ttl_s`` are capped.  Raises ``QueueFullError`` or
+        ``ShuttingDownError``.  Once admitted, the job runs even if the caller is cancelled.
+        """
+        if self._state == "new":
+            raise RuntimeError("JobRegistry.start() must be awaited before submit()")
+        if self._state != "open":
+            raise ShuttingDownError("the job registry is shutting down")
+        if self.running + self.queued >= self._max_running + self._max_queued:
+            raise QueueFullError(f"{self.running} jobs running and {self.queued} queued")
+        job = Job(
+            id=new_job_id(),
+            owner=owner,
+            kind=kind,
+            status=JobStatus.PENDING,
+            created_at=self._clock(),
+            result_ttl_s=self._ttl(ttl_s),
+            meta=dict(meta or {}),
+            lease_owner=self.replica_id,
+        )
+        admission = asyncio.create_task(self._admit(job, work), name=f"jobs-admit {job.id}")
+        self._admissions.add(admission)
+        self._idle.clear()
+        admission.add_done_callback(self._admission_done)
+        return await asyncio.shield(admission)
+
+    async def get(self, job_id: str, owner: str) -> Job | None:
+        """The job, or ``None`` if unknown, expired or owned by someone else (no hint which)."""
+        job = await self._store.get(job_id)
+        if job is None or job.owner != owner or job.is_expired(self._clock()):
+            return None
+        return job
+
+    async def cancel(self, job_id: str, owner: str) -> Job | None:
+        """Cancel a pending or processing job; a finished job is returned unchanged.
+
+        A processing job's task is cancelled (only when it runs in this registry; on a shared
+        store a job running on another replica is marked canceled, its result then discarded).
+        """
+        job = await self.get(job_id, owner)
+        if job is None or job.is_terminal:
+            return job
+        self._queue.pop(job_id, None)
+        canceled = job.finished(JobStatus.CANCELED, None, self._clock())
+        if not await self._store.update(canceled, expect=ACTIVE):
+            return await self.get(job_id, owner)  # finished meanwhile
+        entry = self._running.get(job_id)
+        if entry is not None and entry.task is not None and entry.task is not asyncio.current_task():
+            entry.task.cancel()
+        self._check_idle()
+        return canceled
+
+    async def list(self, owner: str, kind: str | None = None) -> list[Job]:
+        """The owner's unexpired jobs, oldest first."""
+        now = self._clock()
+        return [j for j in await self._store.list_for_owner(owner, kind) if not j.is_expired(now)]
+
+    async def sweep(self) -> int:
+        """Delete expired results now (the background sweeper calls this); return how many."""
+        now = self._clock()
+        deleted = await self._store.delete_expired(now)
+        if self._store.lease_renew_interval_s is not None:  # lease-aware stores: safe at any time
+            await self._store.mark_interrupted(now)
+        return deleted
+
+    async def wait_idle(self) -> None:
+        """Wait until no job is admitted, queued or running in this registry."""
+        await self._idle.wait()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _ttl(self, ttl_s: int | None) -> int:
+        if ttl_s is None or ttl_s <= 0:
+            return self._default_ttl_s
+        return min(ttl_s, self._max_ttl_s)
+
+    async def _admit(self, job: Job, work: Work) -> Job:
+        await self._store.create(job)
+        if self._state != "open":
+            await self._settle(job, JobStatus.FAILED, api_error_outcome(SHUTDOWN_MESSAGE))
+            raise ShuttingDownError("the job registry is shutting down")
+        self._queue[job.id] = _Entry(job, work)
+        self._dispatch()
+        return job
+
+    def _admission_done(self, task: asyncio.Task[Job]) -> None:
+        self._admissions.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved here; the submitter (if still waiting) gets it too
+        self._check_idle()
+
+    def _dispatch(self) -> None:
+        while self._queue and len(self._running) < self._max_running and self._state == "open":
+            job_id, entry = self._queue.popitem(last=False)
+            self._running[job_id] = entry
+            entry.task = asyncio.create_task(self._run(entry), name=f"jobs-run {job_id}")
+
+    def _check_idle(self) -> None:
+        if not self._running and not self._queue and not self._admissions:
+            self._idle.set()
+
+    async def _run(self, entry: _Entry) -> None:
+        try:
+            started = dataclasses.replace(entry.job, status=JobStatus.PROCESSING, started_at=self._clock())
+            if not await self._store.update(started, expect={JobStatus.PENDING}):
+                return  # canceled (or failed by another replica) before it started
+            entry.job = started
+            try:
+                outcome = await entry.work()
+                if not isinstance(outcome, JobOutcome):
+                    raise TypeError(f"job work returned {type(outcome).__name__}, not JobOutcome")
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # cancel()/close() already stored the final status; this covers anyone else
+                    await self._settle(started, JobStatus.FAILED, api_error_outcome("job was cancelled"))
+                    raise
+                logger.error("job %s: work raised CancelledError without being cancelled", started.id)
+                outcome = api_error_outcome(WORK_ERROR_MESSAGE)
+            except Exception:
+                logger.exception("job %s: work raised", started.id)
+                outcome = api_error_outcome(WORK_ERROR_MESSAGE)
+            status = JobStatus.COMPLETED if outcome.ok else JobStatus.FAILED
+            await self._settle(started, status, outcome)
+        finally:
+            self._running.pop(entry.job.id, None)
+            self._dispatch()
+            self._check_idle()
+
+    async def _settle(self, job: Job, status: JobStatus, outcome: JobOutcome | None) -> bool:
+        """Move ``job`` to terminal ``status`` unless something else already finished it."""
+        final = job.finished(status, outcome, self._clock())
+        try:
+            return await self._store.update(final, expect=ACTIVE)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("job %s: could not store status %s", job.id, status.value)
+            return False
+
+    async def _heartbeat_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._store.renew_lease(self.replica_id)
+            except Exception:
+                logger.exception("could not renew job lease for replica %s", self.replica_id)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval_s)
+            try:
+                deleted = await self.sweep()
+            except Exception:
+                logger.exception("job sweep failed")
+            else:
+                if deleted:
+                    logger.debug("swept %d expired job(s)", deleted)

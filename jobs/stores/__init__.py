@@ -1,0 +1,39 @@
+"""Job stores and ``open_store``, which picks one from a URL.
+
+memory                        in-process dict (default; lost on restart)
+sqlite:///relative/path.db    SQLite file relative to the working directory
+sqlite:////abs/path.db        SQLite file at an absolute path
+redis://host:port/db          Redis shared by replicas (also rediss://, redis-py URL options)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from jobs.store import JobStore
+
+
+async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> JobStore:
+    """Open the store named by ``url``.  Raises ``ValueError`` for an unknown or malformed URL.
+
+    ``clock`` stamps records the store writes itself (interrupted jobs); pass the registry's.
+    """
+    if url == "memory" or url == "memory://":
+        from jobs.stores.memory import MemoryJobStore
+
+        return MemoryJobStore()
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise ValueError(f"job store URL {url!r} has no file path (expected sqlite:///path/to/jobs.db)")
+        from jobs.stores.sqlite import SqliteJobStore
+
+        return await SqliteJobStore.open(path, clock=clock)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from jobs.stores.redis import RedisJobStore
+
+        return RedisJobStore.from_url(url, clock=clock)
+    raise ValueError(
+        f"unknown job store URL {url!r}: expected 'memory', 'sqlite:///path' or 'redis://host:port/db'"
+    )

@@ -1,0 +1,69 @@
+"""Shared helpers for job tests: a controllable clock and gated work functions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from jobs.model import Job, JobOutcome, JobStatus
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Gate:
+    """Work that signals ``started``, waits for ``release``, then returns ``outcome``."""
+
+    outcome: JobOutcome = field(default_factory=lambda: JobOutcome(200, b'{"ok":true}'))
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    calls: int = 0
+
+    async def __call__(self) -> JobOutcome:
+        self.calls += 1
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return self.outcome
+
+
+def returning(outcome: JobOutcome) -> Callable[[], Awaitable[JobOutcome]]:
+    async def work() -> JobOutcome:
+        return outcome
+
+    return work
+
+
+async def eventually(get: Callable[[], Awaitable[object]], expected: object, timeout_s: float = 5.0) -> None:
+    """Poll ``get`` until it returns ``expected`` (for changes made by timers or other processes)."""
+    async with asyncio.timeout(timeout_s):
+        while (await get()) != expected:  # noqa: ASYNC110 -- the change has no event to wait on
+            await asyncio.sleep(0.01)
+
+
+async def wait_for_status(
+    get: Callable[[], Awaitable[Job | None]], status: JobStatus, timeout_s: float = 5.0
+) -> Job:
+    """Poll ``get`` until the job has ``status`` (for transitions driven by other processes/timers)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            job = await get()
+            if job is not None and job.status == status:
+                return job
+            await asyncio.sleep(0.01)

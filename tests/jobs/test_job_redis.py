@@ -1,0 +1,198 @@
+"""Redis store with several replicas: shared records, leases, Redis TTLs, and a killed replica."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from jobs.model import JobOutcome, JobStatus
+from jobs.registry import JobRegistry
+from jobs.store import REPLICA_STOPPED
+from jobs.stores.redis import RedisJobStore
+from tests.jobs.helpers import Gate, eventually, returning, wait_for_status
+
+REPO = Path(__file__).resolve().parents[2]
+MakeReplica = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_replica(redis_url: str) -> AsyncIterator[MakeReplica]:
+    """Factory: a started registry with its own Redis connection (one per replica), closed at teardown."""
+    made: list[JobRegistry] = []
+
+    async def make(replica_id: str, **kwargs: Any) -> JobRegistry:
+        store_kwargs = {k: kwargs.pop(k) for k in ("lease_ttl_s", "lease_renew_interval_s") if k in kwargs}
+        store = RedisJobStore.from_url(redis_url, **store_kwargs)
+        kwargs.setdefault("max_running", 8)
+        kwargs.setdefault("max_queued", 2000)
+        registry = JobRegistry(store, replica_id=replica_id, **kwargs)
+        await registry.start()
+        made.append(registry)
+        return registry
+
+    yield make
+    for registry in made:
+        await registry.close(grace_s=0)
+
+
+@pytest.fixture
+async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_submit_on_one_replica_poll_on_another(make_replica: MakeReplica) -> None:
+    a, b = await make_replica("rep_a"), await make_replica("rep_b")
+    body = b'{"id":"msg_1","type":"message","content":[{"type":"text","text":"hi"}]}'
+    gate = Gate(outcome=JobOutcome(200, body))
+    job = await a.submit("alice", gate, ttl_s=300, meta={"model": "m"})
+    await gate.started.wait()
+    seen = await b.get(job.id, "alice")
+    assert seen is not None and seen.status == JobStatus.PROCESSING and seen.lease_owner == "rep_a"
+    assert await b.get(job.id, "bob") is None
+    gate.release.set()
+    await a.wait_idle()
+    done = await b.get(job.id, "alice")
+    assert done is not None and done.status == JobStatus.COMPLETED and done.result == body
+    assert done.meta == {"model": "m"} and done.expires_at == pytest.approx(done.completed_at + 300)
+    assert [j.id for j in await b.list("alice")] == [job.id]
+
+
+async def test_cancel_from_another_replica_discards_the_late_result(make_replica: MakeReplica) -> None:
+    a, b = await make_replica("rep_a"), await make_replica("rep_b")
+    gate = Gate()
+    job = await a.submit("alice", gate)
+    await gate.started.wait()
+    canceled = await b.cancel(job.id, "alice")
+    assert canceled is not None and canceled.status == JobStatus.CANCELED
+    gate.release.set()  # replica A's work finishes afterwards; its compare-and-set must lose
+    await a.wait_idle()
+    stored = await a.get(job.id, "alice")
+    assert stored is not None and stored.status == JobStatus.CANCELED and stored.result is None
+
+
+async def test_renewed_lease_keeps_a_long_job_alive(make_replica: MakeReplica) -> None:
+    a = await make_replica("rep_a", lease_ttl_s=0.4, lease_renew_interval_s=0.1)
+    b = await make_replica("rep_b", lease_ttl_s=0.4, lease_renew_interval_s=0.1)
+    gate = Gate()
+    job = await a.submit("alice", gate)
+    await gate.started.wait()
+    await asyncio.sleep(1.2)  # three lease lifetimes
+    assert (await b.get(job.id, "alice")).status == JobStatus.PROCESSING
+    await b.sweep()
+    assert (await b.get(job.id, "alice")).status == JobStatus.PROCESSING
+    gate.release.set()
+    await a.wait_idle()
+    assert (await b.get(job.id, "alice")).status == JobStatus.COMPLETED
+
+
+_DOOMED_REPLICA = """
+import asyncio, sys
+from jobs.model import JobOutcome
+from jobs.registry import JobRegistry
+from jobs.stores.redis import RedisJobStore
+
+async def main() -> None:
+    store = RedisJobStore.from_url(sys.argv[1], lease_ttl_s=0.5, lease_renew_interval_s=0.1)
+    registry = JobRegistry(store, max_running=1, max_queued=5, replica_id="rep_doomed")
+    await registry.start()
+    started = asyncio.Event()
+
+    async def forever() -> JobOutcome:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    running = await registry.submit("alice", forever)
+    queued = await registry.submit("alice", forever)
+    await started.wait()
+    print(running.id, queued.id, flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_killed_replica_jobs_are_failed_by_another(
+    redis_url: str, make_replica: MakeReplica, raw_redis: aioredis.Redis
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _DOOMED_REPLICA, redis_url, stdout=asyncio.subprocess.PIPE, env=env, cwd=REPO
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+        running_id, queued_id = line.decode().split()
+        b = await make_replica("rep_b", sweep_interval_s=0.1)
+        alive = await b.get(running_id, "alice")
+        assert alive is not None and alive.status == JobStatus.PROCESSING
+    finally:
+        proc.kill()  # SIGKILL: no shutdown code runs in the replica
+        await proc.wait()
+
+    failed = await wait_for_status(lambda: b.get(running_id, "alice"), JobStatus.FAILED)
+    assert failed.status_code == 500 and failed.result is not None
+    assert json.loads(failed.result)["error"] == {"type": "api_error", "message": REPLICA_STOPPED}
+    # nobody polls the queued job: replica B's sweeper finds it through the active index
+    await eventually(lambda: raw_redis.hget(f"specgate:jobs:job:{queued_id}", "status"), b"failed")
+    assert 0 < await raw_redis.ttl(f"specgate:jobs:job:{queued_id}") <= 3600
+
+
+async def test_result_expiry_uses_redis_ttl_from_completion(
+    make_replica: MakeReplica, raw_redis: aioredis.Redis
+) -> None:
+    a = await make_replica("rep_a")
+    gate = Gate()
+    job = await a.submit("alice", gate, ttl_s=1)
+    key = f"specgate:jobs:job:{job.id}"
+    await gate.started.wait()
+    assert await raw_redis.ttl(key) == -1  # no expiry while running
+    gate.release.set()
+    await a.wait_idle()
+    assert 0 < await raw_redis.pttl(key) <= 1000
+    await eventually(lambda: raw_redis.exists(key), 0, timeout_s=5)
+    assert await a.get(job.id, "alice") is None
+    assert await a.list("alice") == []
+    assert await raw_redis.zcard("specgate:jobs:owner:alice") == 0  # listing pruned the index
+
+
+async def test_thousand_jobs_across_two_replicas(make_replica: MakeReplica) -> None:
+    a = await make_replica("rep_a", max_running=50)
+    b = await make_replica("rep_b", max_running=50)
+    calls = [0] * 1000
+
+    def work(i: int) -> Callable[[], Any]:
+        async def run() -> JobOutcome:
+            calls[i] += 1
+            await asyncio.sleep(0)
+            return JobOutcome(200, f'{{"n":{i}}}'.encode())
+
+        return run
+
+    jobs = await asyncio.gather(*((a if i % 2 else b).submit("alice", work(i)) for i in range(1000)))
+    await asyncio.gather(a.wait_idle(), b.wait_idle())
+    assert calls == [1] * 1000 and len({j.id for j in jobs}) == 1000
+    for i, job in enumerate(jobs):
+        done = await (b if i % 2 else a).get(job.id, "alice")  # read on the other replica
+        assert done is not None and done.status == JobStatus.COMPLETED
+        assert done.result == f'{{"n":{i}}}'.encode()
+    assert sorted(j.id for j in await a.list("alice")) == sorted(j.id for j in jobs)
+
+
+async def test_unknown_job_and_expired_index_entries(make_replica: MakeReplica) -> None:
+    a = await make_replica("rep_a")
+    assert await a.get("job_aaaaaaaaaaaaaaaaaaaaaaaaaa", "alice") is None
+    assert await a.cancel("job_aaaaaaaaaaaaaaaaaaaaaaaaaa", "alice") is None
+    job = await a.submit("alice", returning(JobOutcome(200, b"{}")))
+    await a.wait_idle()
+    assert (await a.get(job.id, "alice")).status == JobStatus.COMPLETED

@@ -1,0 +1,114 @@
+"""SQLite store specifics: recovery after a restart, durability, WAL, and ``open_store`` URLs."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from jobs.ids import new_job_id
+from jobs.model import Job, JobOutcome, JobStatus
+from jobs.registry import JobRegistry
+from jobs.stores import open_store
+from jobs.stores.memory import MemoryJobStore
+from jobs.stores.redis import RedisJobStore
+from jobs.stores.sqlite import SqliteJobStore
+from tests.jobs.helpers import Gate, returning
+
+INTERRUPTED = (
+    b'{"type":"error","error":{"type":"api_error","message":"job interrupted by restart"},"request_id":null}'
+)
+
+
+def job() -> Job:
+    st = JobStatus.PENDING
+    return Job(id=new_job_id(), owner="alice", kind="message", status=st, created_at=100, result_ttl_s=30)
+
+
+async def test_jobs_left_active_are_failed_on_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    store = await SqliteJobStore.open(path)
+    pending, processing, finished = job(), job(), job()
+    for j in (pending, processing, finished):
+        await store.create(j)
+    await store.update(dataclasses.replace(processing, status=JobStatus.PROCESSING, started_at=101.0))
+    completed = finished.finished(JobStatus.COMPLETED, JobOutcome(200, b'{"id":"msg_1"}'), 102.0)
+    await store.update(completed)
+    await store.close()  # as if the process died here: nothing marked the active jobs
+
+    reopened = await SqliteJobStore.open(path, clock=lambda: 500.0)
+    try:
+        for job_id in (pending.id, processing.id):
+            failed = await reopened.get(job_id)
+            assert failed is not None and failed.status == JobStatus.FAILED
+            assert failed.status_code == 500 and failed.result == INTERRUPTED
+            assert failed.completed_at == 500.0 and failed.expires_at == 530.0
+        assert await reopened.get(finished.id) == completed
+    finally:
+        await reopened.close()
+
+
+async def test_registry_result_survives_reopening(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    registry = JobRegistry(await open_store(url), max_running=2, max_queued=10)
+    await registry.start()
+    body = b'{"id":"msg_1","type":"message","content":[]}'
+    submitted = await registry.submit("alice", returning(JobOutcome(200, body)), ttl_s=600)
+    await registry.wait_idle()
+    stuck = Gate()
+    interrupted = await registry.submit("alice", stuck)
+    await stuck.started.wait()
+    await registry.close(grace_s=0)
+
+    again = JobRegistry(await open_store(url), max_running=2, max_queued=10)
+    await again.start()
+    try:
+        done = await again.get(submitted.id, "alice")
+        assert done is not None and done.status == JobStatus.COMPLETED and done.result == body
+        left = await again.get(interrupted.id, "alice")
+        assert left is not None and left.status == JobStatus.FAILED and left.status_code == 500
+    finally:
+        await again.close(grace_s=0)
+
+
+async def test_wal_mode_and_work_off_the_event_loop_thread(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    store = await SqliteJobStore.open(path)
+    threads: set[str] = set()
+    # white-box: record which thread runs each SQL statement
+    store._conn.set_trace_callback(lambda _sql: threads.add(threading.current_thread().name))
+    try:
+        await store.create(job())
+        await store.list_for_owner("alice")
+        assert threads and threading.current_thread().name not in threads
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        await store.close()
+
+
+async def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    memory = await open_store("memory")
+    assert isinstance(memory, MemoryJobStore)
+    await memory.close()
+
+    absolute = await open_store(f"sqlite:///{tmp_path / 'abs.db'}")
+    assert isinstance(absolute, SqliteJobStore) and (tmp_path / "abs.db").exists()
+    await absolute.close()
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    relative = await open_store("sqlite:///sub/rel.db")
+    assert isinstance(relative, SqliteJobStore) and (tmp_path / "sub" / "rel.db").exists()
+    await relative.close()
+
+    remote = await open_store("redis://127.0.0.1:1/0")  # connects lazily
+    assert isinstance(remote, RedisJobStore)
+    await remote.close()
+
+    for bad in ("postgres://db/jobs", "sqlite:///", "", "mem"):
+        with pytest.raises(ValueError, match="job store URL"):
+            await open_store(bad)
