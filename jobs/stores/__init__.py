@@ -34,6 +34,4 @@ async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Job
         from jobs.stores.redis import RedisJobStore
 
         return RedisJobStore.from_url(url, clock=clock)
-    raise ValueError(
-        f"unknown job store URL {url!r}: expected 'memory', 'sqlite:///path' or 'redis://host:port/db'"
-    )
+    raise ValueError(f"unknown job store URL {url!r}: expected 'memory', 'sqlite:///path' or 'redis://host:port/db'")

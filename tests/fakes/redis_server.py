@@ -69,9 +69,7 @@ def start_redis_server(executable: str, *, timeout_s: float = 10.0) -> RedisServ
     for _ in range(3):  # a port picked free can be taken before redis binds it; retry
         port = _free_port()
         args = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        process = subprocess.Popen(
-            [*args, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        process = subprocess.Popen([*args, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and process.poll() is None:
             if _answers_ping(port):

@@ -57,9 +57,7 @@ async def eventually(get: Callable[[], Awaitable[object]], expected: object, tim
             await asyncio.sleep(0.01)
 
 
-async def wait_for_status(
-    get: Callable[[], Awaitable[Job | None]], status: JobStatus, timeout_s: float = 5.0
-) -> Job:
+async def wait_for_status(get: Callable[[], Awaitable[Job | None]], status: JobStatus, timeout_s: float = 5.0) -> Job:
     """Poll ``get`` until the job has ``status`` (for transitions driven by other processes/timers)."""
     async with asyncio.timeout(timeout_s):
         while True:

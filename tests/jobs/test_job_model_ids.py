@@ -78,6 +78,5 @@ def test_outcome_ok_is_2xx_only() -> None:
 
 def test_api_error_body_bytes() -> None:
     assert api_error_body("job interrupted by restart") == (
-        b'{"type":"error","error":{"type":"api_error","message":"job interrupted by restart"},'
-        b'"request_id":null}'
+        b'{"type":"error","error":{"type":"api_error","message":"job interrupted by restart"},"request_id":null}'
     )

@@ -18,9 +18,7 @@ from jobs.stores.redis import RedisJobStore
 from jobs.stores.sqlite import SqliteJobStore
 from tests.jobs.helpers import Gate, returning
 
-INTERRUPTED = (
-    b'{"type":"error","error":{"type":"api_error","message":"job interrupted by restart"},"request_id":null}'
-)
+INTERRUPTED = b'{"type":"error","error":{"type":"api_error","message":"job interrupted by restart"},"request_id":null}'
 
 
 def job() -> Job:
