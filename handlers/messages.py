@@ -9,8 +9,9 @@ import orjson
 from connexion import request
 from starlette.responses import Response, StreamingResponse
 
+from handlers import _async
 from providers.base import CallContext, Json
-from providers.router import Target
+from providers.router import Router, Target
 from specgate import dispatch
 from specgate.errors import InvalidRequestError, NotFoundError
 from specgate.responses import envelope_success
@@ -23,19 +24,19 @@ SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 
 async def create_message(user: str | None = None) -> Response:
-    return await _create(envelope=False)
+    return await _create(envelope=False, user=user)
 
 
 async def anthropic_create_message(user: str | None = None) -> Response:
-    return await _create(envelope=False)
+    return await _create(envelope=False, user=user)
 
 
 async def platform_anthropic_create_message(user: str | None = None) -> Response:
-    return await _create(envelope=False)
+    return await _create(envelope=False, user=user)
 
 
 async def platform_create_message(user: str | None = None) -> Response:
-    return await _create(envelope=True)
+    return await _create(envelope=True, user=user)
 
 
 async def create_message_wildcard(path: str) -> Response:
@@ -75,12 +76,16 @@ def _route_headers(target: Target) -> dict[str, str]:
     return {"x-specgate-provider": target.provider.name, "x-specgate-upstream-model": model}
 
 
-async def _create(*, envelope: bool) -> Response:
+async def _create(*, envelope: bool, user: str | None) -> Response:
     scope: Any = request.scope
     gateway = gateway_of(scope)
     request_id = request_id_of(scope)
-    body: Json = scope_state(scope)[BODY_STATE_KEY]
     headers = request.headers
+    owner = user or _async.ANONYMOUS
+    job_id = headers.get(_async.ID_HEADER)
+    if job_id is not None:  # a poll: the body is ignored (and was not validated)
+        return await _async.poll(gateway.jobs, owner, job_id, envelope=envelope)
+    body: Json = scope_state(scope)[BODY_STATE_KEY]
     version = headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
     ctx = CallContext(
@@ -88,18 +93,29 @@ async def _create(*, envelope: bool) -> Response:
         anthropic_version=version,
         anthropic_beta=split_beta(headers.get("anthropic-beta")),
     )
+    if _async.wants_async(headers):
+        ttl = _async.result_ttl(headers)
+
+        async def run() -> Response:
+            return await _respond(gateway.router, body, ctx, envelope=envelope)
+
+        return await _async.submit(gateway.jobs, owner, body, run, request_id=request_id, envelope=envelope, ttl_s=ttl)
+    return await _respond(gateway.router, body, ctx, envelope=envelope)
+
+
+async def _respond(router: Router, body: Json, ctx: CallContext, *, envelope: bool) -> Response:
     if body.get("stream"):
-        first, rest, target = await dispatch.open_stream(gateway.router, body, ctx)
+        first, rest, target = await dispatch.open_stream(router, body, ctx)
         frames = (
-            envelope_stream(first, rest, request_id, str(body["model"]))
+            envelope_stream(first, rest, ctx.request_id, str(body["model"]))
             if envelope
-            else anthropic_stream(first, rest, request_id)
+            else anthropic_stream(first, rest, ctx.request_id)
         )
         return StreamingResponse(
             frames,
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target)},
         )
-    message, target = await dispatch.create(gateway.router, body, ctx)
+    message, target = await dispatch.create(router, body, ctx)
     content = envelope_success(message) if envelope else orjson.dumps(message)
     return Response(content, media_type="application/json", headers=_route_headers(target))

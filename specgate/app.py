@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from jobs.registry import JobRegistry
+from jobs.stores import open_store
 from providers.registry import ProviderFactory, build_providers, close_providers
 from providers.router import Router
 from specgate import spec
@@ -111,17 +113,28 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
+        jobs_config = config.jobs
+        registry = JobRegistry(
+            await open_store(jobs_config.store),
+            max_running=jobs_config.max_running,
+            max_queued=jobs_config.max_queued,
+            default_ttl_s=jobs_config.default_ttl_s,
+            max_ttl_s=jobs_config.max_ttl_s,
+        )
+        await registry.start()
         providers = build_providers(config.providers, provider_types)
         gateway = Gateway(
             config=config,
             providers=providers,
             router=Router(config.models, providers),
             keys=KeyRing(config.auth.api_keys),
+            jobs=registry,
             envelope_paths=envelope_paths,
         )
         try:
             yield {STATE_KEY: gateway}
         finally:
+            await registry.close(jobs_config.shutdown_grace_s)  # jobs may still need the providers
             await close_providers(providers)
 
     middlewares = [

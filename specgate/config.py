@@ -55,11 +55,22 @@ class ModelRoute:
 
 
 @dataclass(frozen=True, slots=True)
+class JobsConfig:
+    store: str = "memory"  # memory | sqlite:///path | redis://host:port/db
+    max_running: int = 64  # jobs executing at once (others wait in order)
+    max_queued: int = 10000  # jobs waiting; beyond that a submit gets 529 overloaded_error
+    default_ttl_s: int = 3600  # result kept this long after completion unless the request says
+    max_ttl_s: int = 86400  # x-bf-async-job-result-ttl is capped at this
+    shutdown_grace_s: float = 30.0  # on SIGTERM running jobs get this long; the rest are failed
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     providers: tuple[ProviderConfig, ...] = ()
     models: tuple[ModelRoute, ...] = ()
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     log_level: str = "info"
     source: str | None = None  # the file it came from; None for the embedded default
 
@@ -156,7 +167,7 @@ def parse_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     r = _Reader(source, os.environ if environ is None else environ)
-    root = r.mapping(data, "", ("server", "auth", "providers", "models", "logging"))
+    root = r.mapping(data, "", ("server", "auth", "providers", "models", "jobs", "logging"))
     root = r.interpolate(root, "")
 
     s = r.mapping(
@@ -246,6 +257,8 @@ def parse_config(
             )
         )
 
+    jobs = _jobs_config(r, root.get("jobs"))
+
     lg = r.mapping(root.get("logging"), "logging", ("level",))
     level = str(r.get(lg, "level", "logging", str, "info")).lower()
     if level not in ("debug", "info", "warning", "error"):
@@ -255,9 +268,33 @@ def parse_config(
         auth=auth,
         providers=tuple(providers),
         models=tuple(models),
+        jobs=jobs,
         log_level=level,
         source=source,
     )
+
+
+def _jobs_config(r: _Reader, raw: Any) -> JobsConfig:
+    keys = ("store", "max_running", "max_queued", "default_ttl_s", "max_ttl_s", "shutdown_grace_s")
+    j = r.mapping(raw, "jobs", keys)
+    default = JobsConfig()
+    store = r.get(j, "store", "jobs", str, default.store)
+    if not (store in ("memory", "memory://") or store.startswith(("sqlite:///", "redis://", "rediss://", "unix://"))):
+        raise r.fail("jobs.store", f"unknown store {store!r} (expected memory, sqlite:///path or redis://host:port/db)")
+    config = JobsConfig(
+        store=store,
+        max_running=r.get(j, "max_running", "jobs", int, default.max_running),
+        max_queued=r.get(j, "max_queued", "jobs", int, default.max_queued),
+        default_ttl_s=r.get(j, "default_ttl_s", "jobs", int, default.default_ttl_s),
+        max_ttl_s=r.get(j, "max_ttl_s", "jobs", int, default.max_ttl_s),
+        shutdown_grace_s=r.get(j, "shutdown_grace_s", "jobs", float, default.shutdown_grace_s),
+    )
+    for key in ("max_running", "default_ttl_s", "max_ttl_s"):
+        if getattr(config, key) < 1:
+            raise r.fail(f"jobs.{key}", "must be at least 1")
+    if config.max_queued < 0:
+        raise r.fail("jobs.max_queued", "must not be negative")
+    return config
 
 
 def _rfc3339(r: _Reader, d: dict[str, Any], path: str) -> str:

@@ -29,6 +29,7 @@ KINDS = (
     "links",
     "callbacks",
 )
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -64,7 +65,7 @@ class _Bundler:
             except OSError as exc:
                 raise SpecError(f"{path}: cannot read ({exc.strerror})") from exc
             try:
-                self._files[path] = yaml.safe_load(text)
+                self._files[path] = yaml.load(text, Loader=_LOADER)
             except yaml.YAMLError as exc:
                 raise SpecError(f"{path}: invalid YAML: {exc}") from exc
         return self._files[path]

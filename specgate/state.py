@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs.registry import JobRegistry
 from providers.base import Provider
 from providers.router import Router
 from specgate.auth import KeyRing
@@ -28,6 +29,7 @@ class Gateway:
     providers: dict[str, Provider]
     router: Router
     keys: KeyRing
+    jobs: JobRegistry
     envelope_paths: frozenset[str] = field(default_factory=frozenset)
 
 

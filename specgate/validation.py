@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope
 
 BODY_STATE_KEY = "specgate.body"
 EMPTY_BODY = "Request body is required: send a JSON object"
+POLL_HEADER = b"x-bf-async-id"
 _DROP_KEYS = frozenset({"discriminator", "example", "examples", "externalDocs", "xml", "nullable", "deprecated"})
 _MAP_KEYS = frozenset({"properties", "patternProperties", "definitions", "$defs"})
 _TYPE_WORDS = {
@@ -200,6 +201,8 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
         return found[1]
 
     async def wrap_receive(self, receive: Receive, *, scope: Scope) -> tuple[Receive, Scope]:
+        if any(key == POLL_HEADER for key, _ in scope["headers"]):
+            return receive, scope  # an async poll: the body is ignored, so it is not validated
         try:
             result: tuple[Receive, Scope] = await super().wrap_receive(receive, scope=scope)
         except BadRequestProblem as exc:

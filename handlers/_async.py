@@ -1,0 +1,118 @@
+"""Bifrost-compatible async inference on the message routes.
+
+``x-bf-async: true`` submits the request as a job and answers at once with an Anthropic-shaped
+Message whose ``id`` is the job id and whose ``content`` is empty; ``x-bf-async-id: <id>`` polls
+it (the body is then ignored). The job's result is the exact response the synchronous path would
+have sent (status and body), replayed to the poller. Jobs belong to the principal that submitted
+them: an unknown, expired or someone else's job is the same 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from jobs.errors import QueueFullError, ShuttingDownError
+from jobs.model import Job, JobOutcome, JobStatus
+from jobs.registry import JobRegistry
+from specgate.errors import GatewayError, InvalidRequestError, NotFoundError, OverloadedError
+from specgate.responses import envelope_success, error_parts
+
+ASYNC_HEADER = "x-bf-async"
+ID_HEADER = "x-bf-async-id"
+TTL_HEADER = "x-bf-async-job-result-ttl"
+STATUS_HEADER = "x-bf-async-status"
+ANONYMOUS = "anonymous"
+
+
+def wants_async(headers: Any) -> bool:
+    value = headers.get(ASYNC_HEADER)
+    if value is None:
+        return False
+    if value.strip().lower() != "true":
+        raise InvalidRequestError(f"{ASYNC_HEADER}: must be 'true' (got an unsupported value)")
+    return True
+
+
+def result_ttl(headers: Any) -> int | None:
+    raw = headers.get(TTL_HEADER)
+    if raw is None:
+        return None
+    try:
+        ttl = int(raw.strip())
+    except ValueError:
+        raise InvalidRequestError(f"{TTL_HEADER}: must be a positive integer number of seconds") from None
+    if ttl < 1:
+        raise InvalidRequestError(f"{TTL_HEADER}: must be a positive integer number of seconds")
+    return ttl
+
+
+def _placeholder(job: Job, model: str) -> dict[str, Any]:
+    """The Message a pending or processing job answers with: its id and an empty content."""
+    return {
+        "id": job.id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 0, "output_tokens": 0},
+    }
+
+
+def _placeholder_response(job: Job, *, envelope: bool) -> Response:
+    message = _placeholder(job, job.meta.get("model", ""))
+    content = envelope_success(message) if envelope else orjson.dumps(message)
+    return Response(
+        content,
+        media_type="application/json",
+        headers={ID_HEADER: job.id, STATUS_HEADER: str(job.status)},
+    )
+
+
+async def submit(
+    registry: JobRegistry,
+    owner: str,
+    body: dict[str, Any],
+    run: Callable[[], Awaitable[Response]],
+    *,
+    request_id: str,
+    envelope: bool,
+    ttl_s: int | None,
+) -> Response:
+    if body.get("stream"):
+        raise InvalidRequestError(f"stream: streaming is not supported with {ASYNC_HEADER}")
+
+    async def work() -> JobOutcome:
+        try:
+            response = await run()
+        except GatewayError as exc:
+            status, content, _ = error_parts(exc, request_id, envelope=envelope)
+            return JobOutcome(status, content)
+        return JobOutcome(response.status_code, bytes(response.body))
+
+    try:
+        job = await registry.submit(owner, work, ttl_s=ttl_s, kind="message", meta={"model": str(body["model"])})
+    except QueueFullError:
+        raise OverloadedError("async job queue is full; retry later") from None
+    except ShuttingDownError:
+        raise OverloadedError("the server is shutting down; retry on another replica") from None
+    return _placeholder_response(job, envelope=envelope)
+
+
+async def poll(registry: JobRegistry, owner: str, job_id: str, *, envelope: bool) -> Response:
+    job = await registry.get(job_id.strip(), owner)
+    if job is None:
+        raise NotFoundError(f"{ID_HEADER}: no such job (unknown, expired, or not yours)")
+    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED) and job.result is not None:
+        return Response(
+            job.result,
+            status_code=job.status_code or 500,
+            media_type=job.content_type,
+            headers={ID_HEADER: job.id, STATUS_HEADER: str(job.status)},
+        )
+    return _placeholder_response(job, envelope=envelope)

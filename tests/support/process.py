@@ -1,0 +1,79 @@
+"""`specgate serve` as a real subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.http import request
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+        self.proc = proc
+        self.url = url
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited early: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            try:
+                if request(self.url + "/healthz", "GET", timeout=1).status == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("server did not become ready")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        _, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, err
+
+
+def spawn(config: dict[str, Any] | None, tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    port = free_port()
+    cmd = [sys.executable, "-m", "specgate", "serve", "--port", str(port), *args]
+    if config is not None:
+        path = tmp / f"config-{port}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        cmd += ["--config", str(path)]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
+    )
+    served = Served(proc, f"http://127.0.0.1:{port}")
+    try:
+        served.wait_ready()
+    except BaseException:
+        served.stop(signal.SIGKILL)
+        raise
+    return served
+
+
+@contextmanager
+def serving(config: dict[str, Any] | None, tmp: Path, *args: str) -> Iterator[Served]:
+    served = spawn(config, tmp, *args)
+    try:
+        yield served
+    finally:
+        if served.proc.poll() is None:
+            served.stop(signal.SIGKILL)
