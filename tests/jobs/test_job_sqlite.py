@@ -16,7 +16,7 @@ from jobs.stores import open_store
 from jobs.stores.memory import MemoryJobStore
 from jobs.stores.redis import RedisJobStore
 from jobs.stores.sqlite import SqliteJobStore
-from tests.jobs.helpers import Gate, returning
+from tests.jobs.helpers import Gate, returning, within
 
 INTERRUPTED = (
     b'{"type":"error","error":{"type":"api_error","message":"job interrupted by restart"},"request_id":null}'
@@ -57,10 +57,10 @@ async def test_registry_result_survives_reopening(tmp_path: Path) -> None:
     await registry.start()
     body = b'{"id":"msg_1","type":"message","content":[]}'
     submitted = await registry.submit("alice", returning(JobOutcome(200, body)), ttl_s=600)
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     stuck = Gate()
     interrupted = await registry.submit("alice", stuck)
-    await stuck.started.wait()
+    await within(stuck.started.wait())
     await registry.close(grace_s=0)
 
     again = JobRegistry(await open_store(url), max_running=2, max_queued=10)
