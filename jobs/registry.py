@@ -260,38 +260,43 @@ class JobRegistry:
             job_id, entry = self._queue.popitem(last=False)
             self._running[job_id] = entry
             entry.task = asyncio.create_task(self._run(entry), name=f"jobs-run {job_id}")
+            # a done-callback, not a finally: a task cancelled before its first step never
+            # enters the coroutine, and its slot must still be freed
+            entry.task.add_done_callback(functools.partial(self._run_done, job_id))
+
+    def _run_done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("job %s: runner failed", job_id, exc_info=task.exception())
+        self._dispatch()
+        self._check_idle()
 
     def _check_idle(self) -> None:
         if not self._running and not self._queue and not self._admissions:
             self._idle.set()
 
     async def _run(self, entry: _Entry) -> None:
+        started = dataclasses.replace(entry.job, status=JobStatus.PROCESSING, started_at=self._clock())
+        if not await self._store.update(started, expect={JobStatus.PENDING}):
+            return  # canceled (or failed by another replica) before it started
+        entry.job = started
         try:
-            started = dataclasses.replace(entry.job, status=JobStatus.PROCESSING, started_at=self._clock())
-            if not await self._store.update(started, expect={JobStatus.PENDING}):
-                return  # canceled (or failed by another replica) before it started
-            entry.job = started
-            try:
-                outcome = await entry.work()
-                if not isinstance(outcome, JobOutcome):
-                    raise TypeError(f"job work returned {type(outcome).__name__}, not JobOutcome")
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # cancel()/close() already stored the final status; this covers anyone else
-                    await self._settle(started, JobStatus.FAILED, api_error_outcome("job was cancelled"))
-                    raise
-                logger.error("job %s: work raised CancelledError without being cancelled", started.id)
-                outcome = api_error_outcome(WORK_ERROR_MESSAGE)
-            except Exception:
-                logger.exception("job %s: work raised", started.id)
-                outcome = api_error_outcome(WORK_ERROR_MESSAGE)
-            status = JobStatus.COMPLETED if outcome.ok else JobStatus.FAILED
-            await self._settle(started, status, outcome)
-        finally:
-            self._running.pop(entry.job.id, None)
-            self._dispatch()
-            self._check_idle()
+            outcome = await entry.work()
+            if not isinstance(outcome, JobOutcome):
+                raise TypeError(f"job work returned {type(outcome).__name__}, not JobOutcome")
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # cancel()/close() already stored the final status; this covers anyone else
+                await self._settle(started, JobStatus.FAILED, api_error_outcome("job was cancelled"))
+                raise
+            logger.error("job %s: work raised CancelledError without being cancelled", started.id)
+            outcome = api_error_outcome(WORK_ERROR_MESSAGE)
+        except Exception:
+            logger.exception("job %s: work raised", started.id)
+            outcome = api_error_outcome(WORK_ERROR_MESSAGE)
+        status = JobStatus.COMPLETED if outcome.ok else JobStatus.FAILED
+        await self._settle(started, status, outcome)
 
     async def _settle(self, job: Job, status: JobStatus, outcome: JobOutcome | None) -> bool:
         """Move ``job`` to terminal ``status`` unless something else already finished it."""

@@ -303,3 +303,17 @@ async def test_thousand_concurrent_jobs_complete_exactly_once(make_registry: Mak
         assert done.result == f'{{"n":{i}}}'.encode()
     listed = [j.id for k in range(7) for j in await registry.list(f"owner{k}")]
     assert sorted(listed) == sorted(j.id for j in jobs)
+
+
+async def test_cancel_right_after_submit_frees_the_slot(make_registry: MakeRegistry) -> None:
+    registry = await make_registry(max_running=1)
+    gate = Gate()
+    job = await registry.submit("alice", gate)  # dispatched, its task not yet stepped
+    canceled = await registry.cancel(job.id, "alice")
+    assert canceled is not None and canceled.status == JobStatus.CANCELED
+    await within(registry.wait_idle())
+    assert registry.running == 0
+    assert gate.calls == 0 or gate.cancelled.is_set()  # its work may or may not have begun
+    follow_up = await registry.submit("alice", returning(JobOutcome(200, b"{}")))
+    await within(registry.wait_idle())
+    assert (await registry.get(follow_up.id, "alice")).status == JobStatus.COMPLETED
