@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 import threading
@@ -112,3 +113,21 @@ async def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     for bad in ("postgres://db/jobs", "sqlite:///", "", "mem"):
         with pytest.raises(ValueError, match="job store URL"):
             await open_store(bad)
+
+
+async def test_thousand_concurrent_jobs_on_sqlite(tmp_path: Path) -> None:
+    registry = JobRegistry(
+        await open_store(f"sqlite:///{tmp_path / 'jobs.db'}"), max_running=50, max_queued=1000
+    )
+    await registry.start()
+    try:
+        jobs = await asyncio.gather(
+            *(registry.submit("alice", returning(JobOutcome(200, f"{i}".encode()))) for i in range(1000))
+        )
+        await within(registry.wait_idle(), 60)
+        for i, submitted in enumerate(jobs):
+            done = await registry.get(submitted.id, "alice")
+            assert done is not None and done.status == JobStatus.COMPLETED and done.result == f"{i}".encode()
+        assert len(await registry.list("alice")) == 1000
+    finally:
+        await registry.close(grace_s=0)
