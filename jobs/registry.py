@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -34,7 +35,7 @@ Work = Callable[[], Awaitable[JobOutcome]]
 
 SHUTDOWN_MESSAGE = "job interrupted by gateway shutdown"
 WORK_ERROR_MESSAGE = "internal error while running the job"
-_UNWIND_S = 5.0  # how long close() waits for cancelled work to unwind before closing the store
+_UNWIND_S = 5.0  # how long close() waits for cancelled work and background loops to stop
 
 
 @dataclass(eq=False, slots=True)
@@ -75,6 +76,7 @@ class JobRegistry:
         self._background: list[asyncio.Task[None]] = []
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stop = asyncio.Event()
         self._state = "new"  # new -> open -> closing -> closed
 
     # -- metrics -------------------------------------------------------------------------------
@@ -102,8 +104,11 @@ class JobRegistry:
         if interrupted:
             logger.warning("marked %d interrupted job(s) failed", interrupted)
         if interval is not None:
-            self._background.append(asyncio.create_task(self._heartbeat_loop(interval), name="jobs-lease"))
-        self._background.append(asyncio.create_task(self._sweep_loop(), name="jobs-sweeper"))
+            renew = functools.partial(self._store.renew_lease, self.replica_id)
+            heartbeat = self._every(interval, renew, "lease renewal")
+            self._background.append(asyncio.create_task(heartbeat, name="jobs-lease"))
+        sweeper = self._every(self._sweep_interval_s, self.sweep, "sweep")
+        self._background.append(asyncio.create_task(sweeper, name="jobs-sweeper"))
         self._state = "open"
 
     async def close(self, grace_s: float = 30.0) -> None:
@@ -134,9 +139,11 @@ class JobRegistry:
             _, stuck = await asyncio.wait(left, timeout=_UNWIND_S)
             if stuck:
                 logger.error("%d job task(s) ignored cancellation at shutdown", len(stuck))
-        for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        self._stop.set()
+        if self._background:
+            _, late = await asyncio.wait(self._background, timeout=_UNWIND_S)
+            for task in late:  # stuck in a store call; cancellation is the last resort
+                task.cancel()
         self._background.clear()
         if self._store.lease_renew_interval_s is not None:
             with contextlib.suppress(Exception):
@@ -253,38 +260,43 @@ class JobRegistry:
             job_id, entry = self._queue.popitem(last=False)
             self._running[job_id] = entry
             entry.task = asyncio.create_task(self._run(entry), name=f"jobs-run {job_id}")
+            # a done-callback, not a finally: a task cancelled before its first step never
+            # enters the coroutine, and its slot must still be freed
+            entry.task.add_done_callback(functools.partial(self._run_done, job_id))
+
+    def _run_done(self, job_id: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("job %s: runner failed", job_id, exc_info=task.exception())
+        self._dispatch()
+        self._check_idle()
 
     def _check_idle(self) -> None:
         if not self._running and not self._queue and not self._admissions:
             self._idle.set()
 
     async def _run(self, entry: _Entry) -> None:
+        started = dataclasses.replace(entry.job, status=JobStatus.PROCESSING, started_at=self._clock())
+        if not await self._store.update(started, expect={JobStatus.PENDING}):
+            return  # canceled (or failed by another replica) before it started
+        entry.job = started
         try:
-            started = dataclasses.replace(entry.job, status=JobStatus.PROCESSING, started_at=self._clock())
-            if not await self._store.update(started, expect={JobStatus.PENDING}):
-                return  # canceled (or failed by another replica) before it started
-            entry.job = started
-            try:
-                outcome = await entry.work()
-                if not isinstance(outcome, JobOutcome):
-                    raise TypeError(f"job work returned {type(outcome).__name__}, not JobOutcome")
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # cancel()/close() already stored the final status; this covers anyone else
-                    await self._settle(started, JobStatus.FAILED, api_error_outcome("job was cancelled"))
-                    raise
-                logger.error("job %s: work raised CancelledError without being cancelled", started.id)
-                outcome = api_error_outcome(WORK_ERROR_MESSAGE)
-            except Exception:
-                logger.exception("job %s: work raised", started.id)
-                outcome = api_error_outcome(WORK_ERROR_MESSAGE)
-            status = JobStatus.COMPLETED if outcome.ok else JobStatus.FAILED
-            await self._settle(started, status, outcome)
-        finally:
-            self._running.pop(entry.job.id, None)
-            self._dispatch()
-            self._check_idle()
+            outcome = await entry.work()
+            if not isinstance(outcome, JobOutcome):
+                raise TypeError(f"job work returned {type(outcome).__name__}, not JobOutcome")
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # cancel()/close() already stored the final status; this covers anyone else
+                await self._settle(started, JobStatus.FAILED, api_error_outcome("job was cancelled"))
+                raise
+            logger.error("job %s: work raised CancelledError without being cancelled", started.id)
+            outcome = api_error_outcome(WORK_ERROR_MESSAGE)
+        except Exception:
+            logger.exception("job %s: work raised", started.id)
+            outcome = api_error_outcome(WORK_ERROR_MESSAGE)
+        status = JobStatus.COMPLETED if outcome.ok else JobStatus.FAILED
+        await self._settle(started, status, outcome)
 
     async def _settle(self, job: Job, status: JobStatus, outcome: JobOutcome | None) -> bool:
         """Move ``job`` to terminal ``status`` unless something else already finished it."""
@@ -297,21 +309,19 @@ class JobRegistry:
             logger.exception("job %s: could not store status %s", job.id, status.value)
             return False
 
-    async def _heartbeat_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._store.renew_lease(self.replica_id)
-            except Exception:
-                logger.exception("could not renew job lease for replica %s", self.replica_id)
+    async def _every(self, interval: float, action: Callable[[], Awaitable[object]], what: str) -> None:
+        """Run ``action`` every ``interval`` seconds until ``close()`` sets the stop event.
 
-    async def _sweep_loop(self) -> None:
+        Stopping by event rather than by cancellation: redis-py's asyncio client can swallow a
+        CancelledError delivered mid-command, which would leave a cancelled loop running.
+        """
         while True:
-            await asyncio.sleep(self._sweep_interval_s)
             try:
-                deleted = await self.sweep()
+                await asyncio.wait_for(self._stop.wait(), interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await action()
             except Exception:
-                logger.exception("job sweep failed")
-            else:
-                if deleted:
-                    logger.debug("swept %d expired job(s)", deleted)
+                logger.exception("jobs: %s failed", what)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from jobs.model import Job, JobOutcome, JobStatus
+
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], timeout_s: float = 10.0) -> T:
+    """Await with a deadline, so a broken registry fails the test instead of hanging it."""
+    return await asyncio.wait_for(awaitable, timeout_s)
 
 
 class FakeClock:

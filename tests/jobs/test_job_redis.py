@@ -17,7 +17,7 @@ from jobs.model import JobOutcome, JobStatus
 from jobs.registry import JobRegistry
 from jobs.store import REPLICA_STOPPED
 from jobs.stores.redis import RedisJobStore
-from tests.jobs.helpers import Gate, eventually, returning, wait_for_status
+from tests.jobs.helpers import Gate, eventually, returning, wait_for_status, within
 
 REPO = Path(__file__).resolve().parents[2]
 MakeReplica = Callable[..., Any]
@@ -55,12 +55,12 @@ async def test_submit_on_one_replica_poll_on_another(make_replica: MakeReplica) 
     body = b'{"id":"msg_1","type":"message","content":[{"type":"text","text":"hi"}]}'
     gate = Gate(outcome=JobOutcome(200, body))
     job = await a.submit("alice", gate, ttl_s=300, meta={"model": "m"})
-    await gate.started.wait()
+    await within(gate.started.wait())
     seen = await b.get(job.id, "alice")
     assert seen is not None and seen.status == JobStatus.PROCESSING and seen.lease_owner == "rep_a"
     assert await b.get(job.id, "bob") is None
     gate.release.set()
-    await a.wait_idle()
+    await within(a.wait_idle())
     done = await b.get(job.id, "alice")
     assert done is not None and done.status == JobStatus.COMPLETED and done.result == body
     assert done.meta == {"model": "m"} and done.expires_at == pytest.approx(done.completed_at + 300)
@@ -71,13 +71,27 @@ async def test_cancel_from_another_replica_discards_the_late_result(make_replica
     a, b = await make_replica("rep_a"), await make_replica("rep_b")
     gate = Gate()
     job = await a.submit("alice", gate)
-    await gate.started.wait()
+    await within(gate.started.wait())
     canceled = await b.cancel(job.id, "alice")
     assert canceled is not None and canceled.status == JobStatus.CANCELED
     gate.release.set()  # replica A's work finishes afterwards; its compare-and-set must lose
-    await a.wait_idle()
+    await within(a.wait_idle())
     stored = await a.get(job.id, "alice")
     assert stored is not None and stored.status == JobStatus.CANCELED and stored.result is None
+
+
+async def test_job_canceled_elsewhere_while_queued_never_runs(make_replica: MakeReplica) -> None:
+    a, b = await make_replica("rep_a", max_running=1), await make_replica("rep_b")
+    blocker, victim = Gate(), Gate()
+    await a.submit("alice", blocker)
+    job = await a.submit("alice", victim)  # waits in replica A's in-process queue
+    await within(blocker.started.wait())
+    assert (await b.cancel(job.id, "alice")).status == JobStatus.CANCELED
+    blocker.release.set()
+    victim.release.set()
+    await within(a.wait_idle())
+    assert victim.calls == 0  # A dequeued it, saw it was no longer pending, and skipped it
+    assert (await a.get(job.id, "alice")).status == JobStatus.CANCELED
 
 
 async def test_renewed_lease_keeps_a_long_job_alive(make_replica: MakeReplica) -> None:
@@ -85,13 +99,13 @@ async def test_renewed_lease_keeps_a_long_job_alive(make_replica: MakeReplica) -
     b = await make_replica("rep_b", lease_ttl_s=0.4, lease_renew_interval_s=0.1)
     gate = Gate()
     job = await a.submit("alice", gate)
-    await gate.started.wait()
+    await within(gate.started.wait())
     await asyncio.sleep(1.2)  # three lease lifetimes
     assert (await b.get(job.id, "alice")).status == JobStatus.PROCESSING
     await b.sweep()
     assert (await b.get(job.id, "alice")).status == JobStatus.PROCESSING
     gate.release.set()
-    await a.wait_idle()
+    await within(a.wait_idle())
     assert (await b.get(job.id, "alice")).status == JobStatus.COMPLETED
 
 
@@ -155,10 +169,10 @@ async def test_result_expiry_uses_redis_ttl_from_completion(
     gate = Gate()
     job = await a.submit("alice", gate, ttl_s=1)
     key = f"specgate:jobs:job:{job.id}"
-    await gate.started.wait()
+    await within(gate.started.wait())
     assert await raw_redis.ttl(key) == -1  # no expiry while running
     gate.release.set()
-    await a.wait_idle()
+    await within(a.wait_idle())
     assert 0 < await raw_redis.pttl(key) <= 1000
     await eventually(lambda: raw_redis.exists(key), 0, timeout_s=5)
     assert await a.get(job.id, "alice") is None
@@ -180,7 +194,7 @@ async def test_thousand_jobs_across_two_replicas(make_replica: MakeReplica) -> N
         return run
 
     jobs = await asyncio.gather(*((a if i % 2 else b).submit("alice", work(i)) for i in range(1000)))
-    await asyncio.gather(a.wait_idle(), b.wait_idle())
+    await within(asyncio.gather(a.wait_idle(), b.wait_idle()))
     assert calls == [1] * 1000 and len({j.id for j in jobs}) == 1000
     for i, job in enumerate(jobs):
         done = await (b if i % 2 else a).get(job.id, "alice")  # read on the other replica
@@ -194,5 +208,5 @@ async def test_unknown_job_and_expired_index_entries(make_replica: MakeReplica) 
     assert await a.get("job_aaaaaaaaaaaaaaaaaaaaaaaaaa", "alice") is None
     assert await a.cancel("job_aaaaaaaaaaaaaaaaaaaaaaaaaa", "alice") is None
     job = await a.submit("alice", returning(JobOutcome(200, b"{}")))
-    await a.wait_idle()
+    await within(a.wait_idle())
     assert (await a.get(job.id, "alice")).status == JobStatus.COMPLETED

@@ -13,7 +13,7 @@ from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import JobOutcome, JobStatus
 from jobs.registry import SHUTDOWN_MESSAGE, JobRegistry
 from jobs.stores.memory import MemoryJobStore
-from tests.jobs.helpers import FakeClock, Gate, eventually, returning
+from tests.jobs.helpers import FakeClock, Gate, eventually, returning, within
 
 MakeRegistry = Callable[..., Any]
 
@@ -54,7 +54,7 @@ async def test_lifecycle_pending_processing_completed_with_exact_bytes(make_regi
     behind = await registry.submit("alice", second)
     assert job.status == JobStatus.PENDING and job.owner == "alice" and job.kind == "message"
 
-    await first.started.wait()
+    await within(first.started.wait())
     assert (await registry.get(behind.id, "alice")).status == JobStatus.PENDING
     processing = await registry.get(job.id, "alice")
     assert processing is not None and processing.status == JobStatus.PROCESSING
@@ -63,7 +63,7 @@ async def test_lifecycle_pending_processing_completed_with_exact_bytes(make_regi
     clock.advance(5)
     first.release.set()
     second.release.set()
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     done = await registry.get(job.id, "alice")
     assert done is not None and done.status == JobStatus.COMPLETED
     assert done.status_code == 200 and done.result == body and done.content_type == "application/json"
@@ -76,7 +76,7 @@ async def test_non_2xx_outcome_is_failed_and_replayed(make_registry: MakeRegistr
     registry = await make_registry()
     body = b'{"type":"error","error":{"type":"rate_limit_error","message":"slow down"},"request_id":"r"}'
     job = await registry.submit("alice", returning(JobOutcome(429, body)))
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     failed = await registry.get(job.id, "alice")
     assert failed is not None and failed.status == JobStatus.FAILED
     assert failed.status_code == 429 and failed.result == body
@@ -92,7 +92,7 @@ async def test_work_raising_fails_with_500_api_error(make_registry: MakeRegistry
         return b"not an outcome"  # type: ignore[return-value]
 
     jobs = [await registry.submit("alice", broken), await registry.submit("alice", wrong_type)]
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     for job in jobs:
         failed = await registry.get(job.id, "alice")
         assert failed is not None and failed.status == JobStatus.FAILED and failed.status_code == 500
@@ -121,14 +121,14 @@ async def test_fifo_and_max_running(make_registry: MakeRegistry) -> None:
 
     for i in range(6):
         await registry.submit("alice", work(i))
-    await gates[1].started.wait()
+    await within(gates[1].started.wait())
     assert registry.running == 2 and registry.queued == 4 and order == [0, 1]
     for i in range(6):  # finish them one by one; each frees a slot for the next in line
         gates[i].release.set()
         if i + 2 < 6:
-            await gates[i + 2].started.wait()
+            await within(gates[i + 2].started.wait())
             assert registry.running == 2
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     assert order == [0, 1, 2, 3, 4, 5] and peak == 2
     assert registry.running == 0 and registry.queued == 0
 
@@ -141,7 +141,7 @@ async def test_queue_full(make_registry: MakeRegistry) -> None:
     with pytest.raises(QueueFullError):
         await registry.submit("alice", gate)
     gate.release.set()
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     await registry.submit("alice", returning(JobOutcome(200, b"{}")))  # capacity is back
 
 
@@ -150,7 +150,7 @@ async def test_cancel_pending_never_runs(make_registry: MakeRegistry) -> None:
     blocker, victim = Gate(), Gate()
     await registry.submit("alice", blocker)
     job = await registry.submit("alice", victim)
-    await blocker.started.wait()
+    await within(blocker.started.wait())
     assert await registry.cancel(job.id, "bob") is None
     canceled = await registry.cancel(job.id, "alice")
     assert canceled is not None and canceled.status == JobStatus.CANCELED
@@ -158,7 +158,7 @@ async def test_cancel_pending_never_runs(make_registry: MakeRegistry) -> None:
     assert registry.queued == 0
     blocker.release.set()
     victim.release.set()
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     assert victim.calls == 0
     assert (await registry.get(job.id, "alice")).status == JobStatus.CANCELED
 
@@ -167,11 +167,11 @@ async def test_cancel_processing_cancels_the_task(make_registry: MakeRegistry) -
     registry = await make_registry()
     gate = Gate()
     job = await registry.submit("alice", gate)
-    await gate.started.wait()
+    await within(gate.started.wait())
     canceled = await registry.cancel(job.id, "alice")
     assert canceled is not None and canceled.status == JobStatus.CANCELED
-    await gate.cancelled.wait()
-    await registry.wait_idle()
+    await within(gate.cancelled.wait())
+    await within(registry.wait_idle())
     stored = await registry.get(job.id, "alice")
     assert stored is not None and stored.status == JobStatus.CANCELED and stored.result is None
     assert registry.running == 0
@@ -180,7 +180,7 @@ async def test_cancel_processing_cancels_the_task(make_registry: MakeRegistry) -
 async def test_cancel_finished_job_is_unchanged(make_registry: MakeRegistry) -> None:
     registry = await make_registry()
     job = await registry.submit("alice", returning(JobOutcome(200, b"{}")))
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     same = await registry.cancel(job.id, "alice")
     assert same is not None and same.status == JobStatus.COMPLETED and same.result == b"{}"
 
@@ -190,7 +190,7 @@ async def test_ttl_expiry_with_clock_and_sweeper(make_registry: MakeRegistry) ->
     store = MemoryJobStore()
     registry = await make_registry(store=store, clock=clock, sweep_interval_s=0.01)
     job = await registry.submit("alice", returning(JobOutcome(200, b"{}")), ttl_s=10)
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     clock.advance(9.9)
     assert await registry.get(job.id, "alice") is not None
     assert await store.get(job.id) is not None
@@ -215,7 +215,7 @@ async def test_sweep_deletes_only_expired(make_registry: MakeRegistry) -> None:
     registry = await make_registry(clock=clock)
     short = await registry.submit("alice", returning(JobOutcome(200, b"1")), ttl_s=5)
     long = await registry.submit("alice", returning(JobOutcome(200, b"2")), ttl_s=50)
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     clock.advance(6)
     assert await registry.sweep() == 1
     assert [j.id for j in await registry.list("alice")] == [long.id]
@@ -225,7 +225,7 @@ async def test_sweep_deletes_only_expired(make_registry: MakeRegistry) -> None:
 async def test_other_owner_sees_nothing(make_registry: MakeRegistry) -> None:
     registry = await make_registry()
     job = await registry.submit("alice", returning(JobOutcome(200, b"{}")), kind="batch_item")
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     assert await registry.get(job.id, "bob") is None
     assert await registry.get("job_doesnotexist", "alice") is None
     assert await registry.list("bob") == []
@@ -261,8 +261,8 @@ async def test_close_lets_running_finish_within_grace_and_fails_leftovers() -> N
     quick_job = await registry.submit("alice", quick)
     stuck_job = await registry.submit("alice", stuck)
     queued_job = await registry.submit("alice", queued)
-    await quick.started.wait()
-    await stuck.started.wait()
+    await within(quick.started.wait())
+    await within(stuck.started.wait())
 
     closing = asyncio.create_task(registry.close(grace_s=0.3))
     await asyncio.sleep(0)  # close() has begun: new work is refused
@@ -294,7 +294,7 @@ async def test_thousand_concurrent_jobs_complete_exactly_once(make_registry: Mak
         return run
 
     jobs = await asyncio.gather(*(registry.submit(f"owner{i % 7}", work(i)) for i in range(1000)))
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     assert calls == [1] * 1000
     assert len({j.id for j in jobs}) == 1000
     for i, job in enumerate(jobs):
@@ -303,3 +303,17 @@ async def test_thousand_concurrent_jobs_complete_exactly_once(make_registry: Mak
         assert done.result == f'{{"n":{i}}}'.encode()
     listed = [j.id for k in range(7) for j in await registry.list(f"owner{k}")]
     assert sorted(listed) == sorted(j.id for j in jobs)
+
+
+async def test_cancel_right_after_submit_frees_the_slot(make_registry: MakeRegistry) -> None:
+    registry = await make_registry(max_running=1)
+    gate = Gate()
+    job = await registry.submit("alice", gate)  # dispatched, its task not yet stepped
+    canceled = await registry.cancel(job.id, "alice")
+    assert canceled is not None and canceled.status == JobStatus.CANCELED
+    await within(registry.wait_idle())
+    assert registry.running == 0
+    assert gate.calls == 0 or gate.cancelled.is_set()  # its work may or may not have begun
+    follow_up = await registry.submit("alice", returning(JobOutcome(200, b"{}")))
+    await within(registry.wait_idle())
+    assert (await registry.get(follow_up.id, "alice")).status == JobStatus.COMPLETED

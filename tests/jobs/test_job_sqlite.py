@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ from jobs.stores import open_store
 from jobs.stores.memory import MemoryJobStore
 from jobs.stores.redis import RedisJobStore
 from jobs.stores.sqlite import SqliteJobStore
-from tests.jobs.helpers import Gate, returning
+from tests.jobs.helpers import Gate, returning, within
 
 INTERRUPTED = b'{"type":"error","error":{"type":"api_error","message":"job interrupted by restart"},"request_id":null}'
 
@@ -55,10 +56,10 @@ async def test_registry_result_survives_reopening(tmp_path: Path) -> None:
     await registry.start()
     body = b'{"id":"msg_1","type":"message","content":[]}'
     submitted = await registry.submit("alice", returning(JobOutcome(200, body)), ttl_s=600)
-    await registry.wait_idle()
+    await within(registry.wait_idle())
     stuck = Gate()
     interrupted = await registry.submit("alice", stuck)
-    await stuck.started.wait()
+    await within(stuck.started.wait())
     await registry.close(grace_s=0)
 
     again = JobRegistry(await open_store(url), max_running=2, max_queued=10)
@@ -110,3 +111,21 @@ async def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     for bad in ("postgres://db/jobs", "sqlite:///", "", "mem"):
         with pytest.raises(ValueError, match="job store URL"):
             await open_store(bad)
+
+
+async def test_thousand_concurrent_jobs_on_sqlite(tmp_path: Path) -> None:
+    registry = JobRegistry(
+        await open_store(f"sqlite:///{tmp_path / 'jobs.db'}"), max_running=50, max_queued=1000
+    )
+    await registry.start()
+    try:
+        jobs = await asyncio.gather(
+            *(registry.submit("alice", returning(JobOutcome(200, f"{i}".encode()))) for i in range(1000))
+        )
+        await within(registry.wait_idle(), 60)
+        for i, submitted in enumerate(jobs):
+            done = await registry.get(submitted.id, "alice")
+            assert done is not None and done.status == JobStatus.COMPLETED and done.result == f"{i}".encode()
+        assert len(await registry.list("alice")) == 1000
+    finally:
+        await registry.close(grace_s=0)
