@@ -59,11 +59,11 @@ def split_beta(value: str | None) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _route_headers(target: Target) -> dict[str, str]:
+def _route_headers(target: Target, ctx: CallContext) -> dict[str, str]:
     # The upstream model can be the client's own model name: percent-encode anything that is not
     # printable ASCII so it can neither break the header nor inject another one.
     model = quote(target.upstream_model, safe="-._~:/@+=,;!*'()")
-    return {"x-specgate-provider": target.provider.name, "x-specgate-upstream-model": model}
+    return {"x-specgate-provider": target.provider.name, "x-specgate-upstream-model": model, **ctx.response_headers}
 
 
 async def _create(*, envelope: bool) -> Response:
@@ -89,8 +89,8 @@ async def _create(*, envelope: bool) -> Response:
         return StreamingResponse(
             frames,
             media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target)},
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target, ctx)},
         )
     message, target = await dispatch.create(gateway.router, body, ctx)
     content = envelope_success(message) if envelope else orjson.dumps(message)
-    return Response(content, media_type="application/json", headers=_route_headers(target))
+    return Response(content, media_type="application/json", headers=_route_headers(target, ctx))
