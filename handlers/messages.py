@@ -7,11 +7,13 @@ from urllib.parse import quote
 
 import orjson
 from connexion import request
+from connexion.context import receive
 from starlette.responses import Response, StreamingResponse
 
 from providers.base import CallContext, Json
 from providers.router import Target
 from specgate import dispatch
+from specgate.disconnect import unless_disconnected
 from specgate.errors import InvalidRequestError
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
@@ -91,6 +93,6 @@ async def _create(*, envelope: bool) -> Response:
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target, ctx)},
         )
-    message, target = await dispatch.create(gateway.router, body, ctx)
+    message, target = await unless_disconnected(receive, dispatch.create(gateway.router, body, ctx))
     content = envelope_success(message) if envelope else orjson.dumps(message)
     return Response(content, media_type="application/json", headers=_route_headers(target, ctx))

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes.anthropic_upstream import FakeAnthropic, anthropic_error
 from tests.fakes.openai_upstream import FakeOpenAI, openai_error
-from tests.fakes.server import FakeServer
+from tests.fakes.server import Delay, FakeServer
 from tests.handlers.upstreams import CLIENT_KEY, config, sdk
 
 HI: dict[str, Any] = {"max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}
@@ -120,10 +120,10 @@ async def test_stream_is_relayed_as_it_arrives(
     assert first < 0.5, f"first event after {first:.2f}s of a {total:.2f}s stream: buffered"
 
 
-async def _open_raw_stream(url: str, model: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def _open_raw(url: str, model: str, stream: bool = True) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     parts = urlsplit(url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    data = json.dumps({"model": model, "stream": True, "max_tokens": 20, "messages": HI["messages"]}).encode()
+    data = json.dumps({"model": model, "stream": stream, "max_tokens": 20, "messages": HI["messages"]}).encode()
     writer.write(
         b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
         + f"x-api-key: {CLIENT_KEY}\r\ncontent-length: {len(data)}\r\n\r\n".encode()
@@ -140,7 +140,7 @@ async def test_client_disconnect_cancels_the_upstream_request(
     gw = gateway_factory(config(anthropic_upstream.url, openai_upstream.url))
     up: FakeServer = anthropic_upstream if provider == "ant" else openai_upstream
     up.chunk_delay_s = 0.3  # the whole stream would take >= 1.8 s
-    reader, writer = await _open_raw_stream(gw.url, "ant-model" if provider == "ant" else "oai-text")
+    reader, writer = await _open_raw(gw.url, "ant-model" if provider == "ant" else "oai-text")
     received = b""
     while b"event: message_start" not in received:
         chunk = await asyncio.wait_for(reader.read(65536), 5)
@@ -151,3 +151,28 @@ async def test_client_disconnect_cancels_the_upstream_request(
     await asyncio.wait_for(up.disconnected.wait(), 3)
     assert up.disconnects == 1
     assert time.monotonic() - started < 1.5, "upstream kept streaming after the client left"
+
+
+@pytest.mark.parametrize("provider", ["ant", "oai"])
+async def test_client_disconnect_cancels_a_non_streaming_upstream_request(
+    gateway_factory: Any, anthropic_upstream: FakeAnthropic, openai_upstream: FakeOpenAI, provider: str
+) -> None:
+    slow = {"read_timeout_s": 5}  # longer than the test waits: only the disconnect can stop it
+    gw = gateway_factory(config(anthropic_upstream.url, openai_upstream.url, ant=slow, oai=slow))
+    up: FakeServer = anthropic_upstream if provider == "ant" else openai_upstream
+    up.script(Delay(4))  # the upstream is slow to answer
+    _reader, writer = await _open_raw(gw.url, "ant-model" if provider == "ant" else "oai-text", stream=False)
+    for _ in range(250):  # until the upstream has the request (at most 5 s)
+        if up.requests:
+            break
+        await asyncio.sleep(0.02)
+    assert up.requests
+    writer.close()
+    started = time.monotonic()
+    await asyncio.wait_for(up.disconnected.wait(), 3)
+    assert up.disconnects == 1
+    assert time.monotonic() - started < 1.5, "the upstream request outlived the client"
+    # the gateway is still healthy
+    async with sdk(gw.url) as client:
+        msg = await client.messages.create(model="ant-model" if provider == "ant" else "oai-text", **HI)
+    assert msg.stop_reason == "end_turn"
