@@ -146,7 +146,7 @@ async def test_slow_first_byte_is_a_timeout_in_bounded_time(
     elapsed = time.monotonic() - started
     assert info.value.status_code == 504 and error_type(info.value) == "timeout_error"
     assert "did not answer before the deadline" in info.value.message
-    assert 0.9 < elapsed < 2.5, elapsed
+    assert 0.9 < elapsed < 3.5, elapsed  # timeout_s 1; the upstream would take 10 s
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -163,6 +163,21 @@ async def test_stream_stalled_mid_way_ends_with_an_error_event(
     assert frames[0][0] == "message_start"
     assert frames[-1][0] == "error" and frames[-1][1]["error"]["type"] == "timeout_error"
     assert time.monotonic() - started < 2.5
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_trickling_stream_is_cut_at_the_deadline(
+    gateway_factory: Any, anthropic_upstream: FakeAnthropic, openai_upstream: FakeOpenAI, provider: str
+) -> None:
+    """Each frame arrives within read_timeout_s, but the whole stream would outlast timeout_s."""
+    overrides = {"timeout_s": 1, "read_timeout_s": 2}
+    gw = gateway_factory(config(anthropic_upstream.url, openai_upstream.url, ant=overrides, oai=overrides))
+    fake(provider, anthropic_upstream, openai_upstream).chunk_delay_s = 0.4  # >= 2.4 s in all
+    started = time.monotonic()
+    status, frames = await raw_stream(gw.url, MODEL[provider])
+    assert status == 200 and frames[0][0] == "message_start"
+    assert frames[-1][0] == "error" and frames[-1][1]["error"]["type"] == "timeout_error"
+    assert time.monotonic() - started < 2.5  # cut at ~1 s; uncut it would end with message_stop
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
