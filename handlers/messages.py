@@ -7,12 +7,15 @@ from urllib.parse import quote
 
 import orjson
 from connexion import request
+from connexion.context import receive
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive
 
 from handlers import _async
 from providers.base import CallContext, Json
 from providers.router import Router, Target
 from specgate import dispatch
+from specgate.disconnect import unless_disconnected
 from specgate.errors import InvalidRequestError, NotFoundError
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
@@ -69,11 +72,11 @@ def split_beta(value: str | None) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _route_headers(target: Target) -> dict[str, str]:
+def _route_headers(target: Target, ctx: CallContext) -> dict[str, str]:
     # The upstream model can be the client's own model name: percent-encode anything that is not
     # printable ASCII so it can neither break the header nor inject another one.
     model = quote(target.upstream_model, safe="-._~:/@+=,;!*'()")
-    return {"x-specgate-provider": target.provider.name, "x-specgate-upstream-model": model}
+    return {"x-specgate-provider": target.provider.name, "x-specgate-upstream-model": model, **ctx.response_headers}
 
 
 async def _create(*, envelope: bool, user: str | None) -> Response:
@@ -97,13 +100,15 @@ async def _create(*, envelope: bool, user: str | None) -> Response:
         ttl = _async.result_ttl(headers)
 
         async def run() -> Response:
-            return await _respond(gateway.router, body, ctx, envelope=envelope)
+            return await _respond(gateway.router, body, ctx, envelope=envelope)  # no client to watch
 
         return await _async.submit(gateway.jobs, owner, body, run, request_id=request_id, envelope=envelope, ttl_s=ttl)
-    return await _respond(gateway.router, body, ctx, envelope=envelope)
+    return await _respond(gateway.router, body, ctx, envelope=envelope, client=receive)
 
 
-async def _respond(router: Router, body: Json, ctx: CallContext, *, envelope: bool) -> Response:
+async def _respond(
+    router: Router, body: Json, ctx: CallContext, *, envelope: bool, client: Receive | None = None
+) -> Response:
     if body.get("stream"):
         first, rest, target = await dispatch.open_stream(router, body, ctx)
         frames = (
@@ -114,8 +119,10 @@ async def _respond(router: Router, body: Json, ctx: CallContext, *, envelope: bo
         return StreamingResponse(
             frames,
             media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target)},
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target, ctx)},
         )
-    message, target = await dispatch.create(router, body, ctx)
+    call = dispatch.create(router, body, ctx)
+    # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
+    message, target = await (unless_disconnected(client, call) if client is not None else call)
     content = envelope_success(message) if envelope else orjson.dumps(message)
-    return Response(content, media_type="application/json", headers=_route_headers(target))
+    return Response(content, media_type="application/json", headers=_route_headers(target, ctx))

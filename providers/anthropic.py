@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from providers.base import CallContext, Json, Provider, ProviderConfig, SSEEvent
-from providers.http import UpstreamClient
+from providers.http import UpstreamClient, note_upstream
 from specgate.errors import ApiError, GatewayError, UpstreamError, error_type_for_status
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -172,6 +172,7 @@ class AnthropicProvider:
         resp = await self._client.request(
             self._messages_url, body, self._headers(request, ctx), self._client.deadline(ctx.deadline)
         )
+        note_upstream(ctx.response_headers, resp.headers)
         message = _load_object(resp.body, "message body")
         message["model"] = request.get("model", upstream_model)
         return message
@@ -186,6 +187,8 @@ class AnthropicProvider:
         frame = _Frame()
         async with aclosing(lines):
             async for line, headers in lines:
+                if not ctx.response_headers:
+                    note_upstream(ctx.response_headers, headers)
                 if line:
                     frame.add(line)
                     continue

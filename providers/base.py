@@ -35,6 +35,9 @@ class CallContext:
     anthropic_beta: tuple[str, ...] = ()
     deadline: float | None = None  # time.monotonic() value after which the call must give up
     extra: dict[str, str] = field(default_factory=dict)
+    # filled by the provider that served the call: headers for the client's response (the
+    # upstream's request id); the dispatcher clears it before each attempt
+    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

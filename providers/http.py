@@ -24,6 +24,7 @@ import aiohttp
 
 from providers.base import ProviderConfig
 from specgate.errors import ApiError, GatewayError, UpstreamError, is_retryable_status
+from specgate.responses import UPSTREAM_REQUEST_ID_HEADER, header_safe
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +247,26 @@ class UpstreamClient:
 
 def _timeout_error(name: str) -> UpstreamError:
     return UpstreamError(504, "timeout_error", f"upstream {name!r} did not answer before the deadline")
+
+
+_REQUEST_ID_NAMES = ("request-id", "x-request-id")
+
+
+def upstream_request_id(headers: Mapping[str, str]) -> str | None:
+    """The upstream's own request id (Anthropic ``request-id``, OpenAI ``x-request-id``), if it is a
+    short printable-ASCII token that is safe to repeat in a response header."""
+    for name in _REQUEST_ID_NAMES:
+        value = headers.get(name)
+        if value and header_safe(value):
+            return value
+    return None
+
+
+def note_upstream(ctx_headers: dict[str, str], headers: Mapping[str, str]) -> None:
+    """Record the upstream request id for the client's response headers."""
+    rid = upstream_request_id(headers)
+    if rid is not None:
+        ctx_headers[UPSTREAM_REQUEST_ID_HEADER] = rid
 
 
 def forwardable_headers(headers: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ file, the embedded default routes every model to the offline ``echo`` provider.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -209,6 +210,14 @@ def parse_config(
             raise r.fail(f"{p}.type", f"unknown provider type {ptype!r} (known: {', '.join(known_provider_types)})")
         if any(existing.name == name for existing in providers):
             raise r.fail(f"{p}.name", f"duplicate provider name {name!r}")
+        for key in _POSITIVE_KEYS:
+            value = r.get(d, key, p, float, None)
+            if value is not None and value <= 0:
+                raise r.fail(f"{p}.{key}", "must be greater than 0")
+        for key in _NON_NEGATIVE_KEYS:
+            value = r.get(d, key, p, (int, float), None)
+            if value is not None and value < 0:
+                raise r.fail(f"{p}.{key}", "must not be negative")
         base_url = r.get(d, "base_url", p, str, None)
         if ptype in ("anthropic", "openai") and not base_url:
             raise r.fail(f"{p}.base_url", f"is required for type {ptype!r}")
@@ -256,6 +265,11 @@ def parse_config(
                 created_at=_rfc3339(r, d, p),
             )
         )
+    patterns = [re.compile(fnmatch.translate(m.match)) for m in models]
+    for i, route in enumerate(models):
+        for j, name in enumerate(route.fallbacks):
+            if not any(pattern.match(name) for pattern in patterns):
+                raise r.fail(f"models[{i}].fallbacks[{j}]", f"no route matches model {name!r}")
 
     jobs = _jobs_config(r, root.get("jobs"))
 
@@ -324,6 +338,10 @@ _PROVIDER_KEYS = (
     "key_cooldown_s",
     "options",
 )
+
+
+_POSITIVE_KEYS = ("timeout_s", "connect_timeout_s", "read_timeout_s")
+_NON_NEGATIVE_KEYS = ("max_retries", "retry_backoff_s", "retry_backoff_max_s", "key_cooldown_s")
 
 
 def load_config(

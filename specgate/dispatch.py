@@ -30,6 +30,7 @@ def _may_fall_back(exc: GatewayError) -> bool:
 async def create(router: Router, body: Json, ctx: CallContext) -> tuple[Json, Target]:
     targets = targets_for(router, str(body["model"]))
     for position, target in enumerate(targets):
+        ctx.response_headers.clear()
         try:
             message = await target.provider.create_message(body, target.upstream_model, ctx)
         except GatewayError as exc:
@@ -46,6 +47,7 @@ async def open_stream(router: Router, body: Json, ctx: CallContext) -> tuple[SSE
     """Start a stream and wait for its first event (errors until then can still fall back)."""
     targets = targets_for(router, str(body["model"]))
     for position, target in enumerate(targets):
+        ctx.response_headers.clear()
         stream = aiter(target.provider.stream_message(body, target.upstream_model, ctx))
         try:
             first = await anext(stream)

@@ -7,7 +7,15 @@ from typing import Any
 
 import orjson
 
-from specgate.errors import GatewayError
+from specgate.errors import GatewayError, UpstreamError
+
+UPSTREAM_REQUEST_ID_HEADER = "x-specgate-upstream-request-id"
+
+
+def header_safe(value: str) -> bool:
+    """A value from an upstream that may be repeated in a response header as is."""
+    return 0 < len(value) <= 200 and value.isascii() and value.isprintable()
+
 
 JSON = "application/json"
 
@@ -23,6 +31,8 @@ def error_parts(exc: GatewayError, request_id: str, *, envelope: bool = False) -
     else:
         body = exc.to_body(request_id)
     headers = {**exc.headers, "request-id": request_id}
+    if isinstance(exc, UpstreamError) and exc.upstream_request_id and header_safe(exc.upstream_request_id):
+        headers[UPSTREAM_REQUEST_ID_HEADER] = exc.upstream_request_id
     return exc.status_code, orjson.dumps(body), headers
 
 

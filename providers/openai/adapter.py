@@ -9,7 +9,7 @@ from contextlib import aclosing
 import orjson
 
 from providers.base import CallContext, Json, ProviderConfig, SSEEvent
-from providers.http import UpstreamClient
+from providers.http import UpstreamClient, note_upstream
 from providers.openai.translate import (
     ChatStreamTranslator,
     estimate_input_tokens,
@@ -94,6 +94,7 @@ class OpenAIProvider:
         resp = await self._client.request(
             self._url, orjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline)
         )
+        note_upstream(ctx.response_headers, resp.headers)
         return from_chat_response(_load_object(resp.body, "chat completion"), str(request.get("model", "")))
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
@@ -106,6 +107,8 @@ class OpenAIProvider:
         done = False
         async with aclosing(lines):
             async for line, headers in lines:
+                if not ctx.response_headers:
+                    note_upstream(ctx.response_headers, headers)
                 if done or not line.startswith(b"data:"):
                     continue  # blank separators, comments, event:/id: lines
                 payload = line[5:].strip()

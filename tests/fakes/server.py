@@ -65,7 +65,7 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
-        self.disconnects = 0  # streams whose client went away mid-way
+        self.disconnects = 0  # requests whose client went away mid-stream or during a Delay
         self.disconnected = asyncio.Event()
         self.chunk_delay_s = 0.0
         self._script: deque[Step] = deque()
@@ -119,7 +119,12 @@ class FakeServer:
         """The step for this request; a response if the step answers by itself."""
         step = self._script.popleft() if self._script else None
         if isinstance(step, Delay):
-            await asyncio.sleep(step.seconds)
+            try:
+                await asyncio.sleep(step.seconds)
+            except asyncio.CancelledError:  # the client (the gateway) went away while we waited
+                self.disconnects += 1
+                self.disconnected.set()
+                raise
         elif isinstance(step, Reset):
             assert request.transport is not None
             request.transport.abort()

@@ -114,9 +114,7 @@ async def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 async def test_thousand_concurrent_jobs_on_sqlite(tmp_path: Path) -> None:
-    registry = JobRegistry(
-        await open_store(f"sqlite:///{tmp_path / 'jobs.db'}"), max_running=50, max_queued=1000
-    )
+    registry = JobRegistry(await open_store(f"sqlite:///{tmp_path / 'jobs.db'}"), max_running=50, max_queued=1000)
     await registry.start()
     try:
         jobs = await asyncio.gather(

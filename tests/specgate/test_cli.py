@@ -83,9 +83,24 @@ def test_refuses_non_loopback_without_keys(host: str) -> None:
     assert "refusing to serve" in result.stderr and "--allow-unauthenticated" in result.stderr
 
 
-def test_config_error_is_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("providers: [{name: a, type: wat}]\n", "providers[0].type: unknown provider type 'wat'"),
+        (
+            "providers: [{name: a, type: echo}]\nmodels: [{match: '*', provider: b}]\n",
+            "models[0].provider: no provider named 'b' (configured: a)",
+        ),
+        (
+            "providers: [{name: a, type: openai, base_url: 'http://x', api_keys: ['${SPECGATE_TEST_UNSET}']}]\n",
+            "providers[0].api_keys[0]: environment variable SPECGATE_TEST_UNSET is not set",
+        ),
+    ],
+    ids=["unknown-type", "missing-provider", "missing-variable"],
+)
+def test_config_error_is_reported(tmp_path: Path, yaml_text: str, message: str) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("providers: [{name: a, type: wat}]\n")
+    bad.write_text(yaml_text)
     result = subprocess.run(
         [sys.executable, "-m", "specgate", "serve", "--config", str(bad)],
         cwd=ROOT,
@@ -95,4 +110,4 @@ def test_config_error_is_reported(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert f"{bad}: providers[0].type: unknown provider type 'wat'" in result.stderr
+    assert f"{bad}: {message}" in result.stderr

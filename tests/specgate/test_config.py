@@ -103,6 +103,54 @@ logging: {level: WARNING}
             "logging.level: must be one of",
         ),
         ([1, 2], {}, "gw.yaml: must be a mapping"),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "auth": {"api_keys": ["${GW_KEY}"]}},
+            {},
+            "gw.yaml: auth.api_keys[0]: environment variable GW_KEY is not set",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "openai", "base_url": "http://x", "api_keys": ["${EMPTY:-}"]}]},
+            {},
+            "gw.yaml: providers[0].api_keys: must be a list of non-empty strings",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "openai", "base_url": "${OAI_URL}"}]},
+            {},
+            "gw.yaml: providers[0].base_url: environment variable OAI_URL is not set",
+        ),
+        (
+            {
+                "providers": [{"name": "a", "type": "echo"}],
+                "models": [{"match": "claude-*", "provider": "a", "fallbacks": ["gpt-4o"]}],
+            },
+            {},
+            "gw.yaml: models[0].fallbacks[0]: no route matches model 'gpt-4o'",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "models": [{"match": "*", "provider": "a", "fallbacks": 3}]},
+            {},
+            "gw.yaml: models[0].fallbacks: must be a list of non-empty strings",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo", "timeout_s": 0}]},
+            {},
+            "gw.yaml: providers[0].timeout_s: must be greater than 0",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo", "max_retries": -1}]},
+            {},
+            "gw.yaml: providers[0].max_retries: must not be negative",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo", "max_retries": 1.5}]},
+            {},
+            "gw.yaml: providers[0].max_retries: must be an integer",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "models": [{"match": "*"}]},
+            {},
+            "gw.yaml: models[0].provider: is required",
+        ),
     ],
 )
 def test_errors_name_the_key(data: Any, env: dict[str, str], message: str) -> None:
@@ -128,3 +176,16 @@ def test_example_config_is_valid() -> None:
         environ={"ANTHROPIC_API_KEY": "x", "OPENAI_API_KEY": "y", "SPECGATE_KEY": "z"},
     )
     assert config.providers and config.models
+
+
+def test_fallbacks_may_name_a_glob_route() -> None:
+    config = parse(
+        {
+            "providers": [{"name": "a", "type": "echo"}, {"name": "b", "type": "echo"}],
+            "models": [
+                {"match": "claude-*", "provider": "a", "fallbacks": ["local-1"]},
+                {"match": "local-*", "provider": "b"},
+            ],
+        }
+    )
+    assert config.models[0].fallbacks == ("local-1",)
