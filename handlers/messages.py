@@ -16,6 +16,7 @@ from specgate.errors import InvalidRequestError
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
 from specgate.state import gateway_of, request_id_of, scope_state
+from specgate.timing import overhead_of
 from specgate.validation import BODY_STATE_KEY
 
 DEFAULT_VERSION = "2023-06-01"
@@ -80,7 +81,7 @@ async def _create(*, envelope: bool) -> Response:
         anthropic_beta=split_beta(headers.get("anthropic-beta")),
     )
     if body.get("stream"):
-        first, rest, target = await dispatch.open_stream(gateway.router, body, ctx)
+        first, rest, target = await dispatch.open_stream(gateway.router, body, ctx, overhead_of(scope))
         frames = (
             envelope_stream(first, rest, request_id, str(body["model"]))
             if envelope
@@ -91,6 +92,6 @@ async def _create(*, envelope: bool) -> Response:
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target)},
         )
-    message, target = await dispatch.create(gateway.router, body, ctx)
+    message, target = await dispatch.create(gateway.router, body, ctx, overhead_of(scope))
     content = envelope_success(message) if envelope else orjson.dumps(message)
     return Response(content, media_type="application/json", headers=_route_headers(target))
