@@ -55,3 +55,10 @@ def usage(root: int) -> Usage:
         cpu_ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
         rss_pages += int(fields[21])  # rss (field 24)
     return Usage(cpu_ticks / _TICKS, rss_pages * _PAGE, count)
+
+
+def host_busy_s() -> float:
+    """CPU seconds the whole host has spent busy (all CPUs), from the first line of /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICKS

@@ -24,9 +24,10 @@ class Measurement:
     cpu_cores: float
     rss_peak_mb: float
     header_overhead_p50_ms: float | None  # the gateway's own x-specgate-overhead-ms
+    foreign_cores: float  # busy CPU of processes outside the benchmark during the window
 
     @staticmethod
-    def of(target: str, result: Result, cpu_s: float, rss_peak: int) -> Measurement:
+    def of(target: str, result: Result, cpu_s: float, rss_peak: int, foreign_cpu_s: float) -> Measurement:
         n = result.count
         elapsed = max(result.elapsed_s, 1e-9)
         return Measurement(
@@ -43,6 +44,7 @@ class Measurement:
             cpu_cores=round(cpu_s / elapsed, 2),
             rss_peak_mb=round(rss_peak / 2**20, 1),
             header_overhead_p50_ms=round(percentile(result.overhead_ms, 50), 3) if result.overhead_ms else None,
+            foreign_cores=round(max(0.0, foreign_cpu_s) / elapsed, 2),
         )
 
 
@@ -90,7 +92,8 @@ def _signed(value: float | None) -> str:
 
 HEADER = (
     "| scenario | c | base | req/s base → gw (x) | p50 ms base / gw (Δ) | p99 ms base / gw (Δ) "
-    "| TTFB p50 ms base / gw (Δ) | gw CPU ms/req | gw cores | gw peak RSS MB | gw hdr ms p50 | errors base / gw |"
+    "| TTFB p50 ms base / gw (Δ) | gw CPU ms/req | gw cores | gw peak RSS MB | gw hdr ms p50 | errors base / gw "
+    "| foreign cores base / gw |"
 )
 
 
@@ -107,6 +110,7 @@ def table(rows: list[Row]) -> str:
             f"| {_n(b.p50_ms)} / {_n(g.p50_ms)} ({_signed(added['p50_ms'])}) "
             f"| {_n(b.p99_ms)} / {_n(g.p99_ms)} ({_signed(added['p99_ms'])}) "
             f"| {ttfb} | {_n(g.cpu_ms_per_request)} | {_n(g.cpu_cores)} | {_n(g.rss_peak_mb, 0)} "
-            f"| {_n(g.header_overhead_p50_ms, 3)} | {sum(b.errors.values())} / {sum(g.errors.values())} |"
+            f"| {_n(g.header_overhead_p50_ms, 3)} | {sum(b.errors.values())} / {sum(g.errors.values())} "
+            f"| {_n(b.foreign_cores)} / {_n(g.foreign_cores)} |"
         )
     return "\n".join(lines)

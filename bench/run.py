@@ -36,8 +36,10 @@ class Timing:
 
 
 async def measure(
-    target: str, process: procs.Process, scenario: Scenario, timing: Timing, gateway: bool
+    target: str, process: procs.Process, scenario: Scenario, timing: Timing, gateway: bool, ours: list[int]
 ) -> Measurement:
+    """One load run against ``process``; ``ours`` are the benchmark's own process trees (the rest
+    of the host's busy CPU during the window is reported as foreign)."""
     req = gateway_request(scenario) if gateway else direct_request(scenario)
     plan = load.Plan(
         url=process.url + req.path,
@@ -63,7 +65,9 @@ async def measure(
 
     async def on_window(opening: bool) -> None:
         nonlocal sampler
-        cpu["open" if opening else "close"] = procstat.usage(process.pid).cpu_s
+        key = "open" if opening else "close"
+        cpu[key] = procstat.usage(process.pid).cpu_s
+        cpu[key + "_host"] = procstat.host_busy_s() - sum(procstat.usage(pid).cpu_s for pid in ours)
         if opening:
             sampler = asyncio.create_task(sample_rss())
 
@@ -72,13 +76,14 @@ async def measure(
     if sampler is not None:
         await sampler
     peak = max(peak, procstat.usage(process.pid).rss_bytes)
-    return Measurement.of(target, result, cpu["close"] - cpu["open"], peak)
+    foreign = cpu["close_host"] - cpu["open_host"]
+    return Measurement.of(target, result, cpu["close"] - cpu["open"], peak, foreign)
 
 
-QUIET_S = 0.3
+QUIET_S = {False: 0.3, True: 0.05}  # by smoke mode
 
 
-async def _quiet(seconds: float = QUIET_S) -> None:
+async def _quiet(seconds: float) -> None:
     await asyncio.sleep(seconds)  # let the previous run's connections close before the next one
 
 
@@ -93,30 +98,33 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
         gateway = await procs.start_gateway(logs, upstream.url)
         started.append(gateway)
         await _quiet(0.2 if args.smoke else 1.0)
+        ours = [os.getpid(), upstream.pid, gateway.pid]
         memory["idle_rss_mb_at_start"] = round(procstat.usage(gateway.pid).rss_bytes / 2**20, 1)
         single: dict[int, Measurement] = {}
         for scenario in chosen:
             print(f"[bench] {scenario.name}: {scenario.what}, concurrency {scenario.concurrency}", flush=True)
             if scenario.workers == 1:
-                baseline = await measure("direct", upstream, scenario, timing, gateway=False)
-                await _quiet()
-                through = await measure("gateway", gateway, scenario, timing, gateway=True)
+                baseline = await measure("direct", upstream, scenario, timing, gateway=False, ours=ours)
+                await _quiet(QUIET_S[args.smoke])
+                through = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
                 if scenario.api == "anthropic" and not scenario.stream and not scenario.big:
                     single[scenario.concurrency] = through
             else:
                 if scenario.concurrency in single:
                     baseline = single[scenario.concurrency]
                 else:
-                    baseline = await measure("gateway", gateway, scenario, timing, gateway=True)
+                    baseline = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
                 many = await procs.start_gateway(logs, upstream.url, workers=scenario.workers)
                 started.append(many)
                 try:
                     await _quiet(1.0)
-                    through = await measure(f"gateway-w{scenario.workers}", many, scenario, timing, gateway=True)
+                    through = await measure(
+                        f"gateway-w{scenario.workers}", many, scenario, timing, gateway=True, ours=[*ours, many.pid]
+                    )
                 finally:
                     many.stop()
             rows.append(Row(scenario.name, scenario.what, scenario.concurrency, baseline, through))
-            await _quiet()
+            await _quiet(QUIET_S[args.smoke])
         await _quiet(0.2 if args.smoke else 2.0)
         memory["idle_rss_mb_after_load"] = round(procstat.usage(gateway.pid).rss_bytes / 2**20, 1)
     finally:

@@ -23,19 +23,19 @@ DEFAULT_VERSION = "2023-06-01"
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 
-async def create_message(user: str | None = None) -> Response:
+async def create_message() -> Response:
     return await _create(envelope=False)
 
 
-async def anthropic_create_message(user: str | None = None) -> Response:
+async def anthropic_create_message() -> Response:
     return await _create(envelope=False)
 
 
-async def platform_anthropic_create_message(user: str | None = None) -> Response:
+async def platform_anthropic_create_message() -> Response:
     return await _create(envelope=False)
 
 
-async def platform_create_message(user: str | None = None) -> Response:
+async def platform_create_message() -> Response:
     return await _create(envelope=True)
 
 
