@@ -117,9 +117,13 @@ async def run(plan: Plan, on_window: Callable[[bool], Awaitable[None]] | None = 
     issued = 0
 
     async def worker(session: aiohttp.ClientSession) -> None:
+        # Each worker sends at least one measured request, so a window shorter than one
+        # response (a smoke run on a busy machine) still measures something.
         nonlocal issued
-        while loop.time() < stop_at:
+        measured_one = False
+        while not (measured_one and loop.time() >= stop_at):
             counted = measuring
+            measured_one = measured_one or counted
             if counted:
                 if issued >= plan.max_requests:
                     return
