@@ -6,6 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 CONFIG ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: install dev-install run test lint format spec-check routes fuzz bench clean
 
@@ -45,6 +46,9 @@ spec-check: install
 
 routes: install
 	$(PY) -m specgate routes
+
+bench: install  ## the overhead benchmark (loopback, < 10 min): table + bench/results/latest.json
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

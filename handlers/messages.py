@@ -20,6 +20,7 @@ from specgate.errors import InvalidRequestError, NotFoundError
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
 from specgate.state import gateway_of, request_id_of, scope_state
+from specgate.timing import Overhead, overhead_of
 from specgate.validation import BODY_STATE_KEY
 
 DEFAULT_VERSION = "2023-06-01"
@@ -103,14 +104,20 @@ async def _create(*, envelope: bool, user: str | None) -> Response:
             return await _respond(gateway.router, body, ctx, envelope=envelope)  # no client to watch
 
         return await _async.submit(gateway.jobs, owner, body, run, request_id=request_id, envelope=envelope, ttl_s=ttl)
-    return await _respond(gateway.router, body, ctx, envelope=envelope, client=receive)
+    return await _respond(gateway.router, body, ctx, envelope=envelope, client=receive, overhead=overhead_of(scope))
 
 
 async def _respond(
-    router: Router, body: Json, ctx: CallContext, *, envelope: bool, client: Receive | None = None
+    router: Router,
+    body: Json,
+    ctx: CallContext,
+    *,
+    envelope: bool,
+    client: Receive | None = None,
+    overhead: Overhead | None = None,
 ) -> Response:
     if body.get("stream"):
-        first, rest, target = await dispatch.open_stream(router, body, ctx)
+        first, rest, target = await dispatch.open_stream(router, body, ctx, overhead)
         frames = (
             envelope_stream(first, rest, ctx.request_id, str(body["model"]))
             if envelope
@@ -121,7 +128,7 @@ async def _respond(
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target, ctx)},
         )
-    call = dispatch.create(router, body, ctx)
+    call = dispatch.create(router, body, ctx, overhead)
     # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
     message, target = await (unless_disconnected(client, call) if client is not None else call)
     content = envelope_success(message) if envelope else orjson.dumps(message)

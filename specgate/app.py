@@ -46,7 +46,7 @@ from specgate.middleware import RequestContextMiddleware
 from specgate.resolver import HandlerResolver
 from specgate.responses import JSON, error_parts
 from specgate.state import STATE_KEY, Gateway, request_id_of
-from specgate.validation import ParameterValidator, json_body_validator
+from specgate.validation import json_body_validator, parameter_validator
 
 log = logging.getLogger("specgate")
 
@@ -149,7 +149,7 @@ def create_app(
         resolver=Resolver(function_resolver=resolver.resolve),
         validator_map={
             "body": MediaTypeDict({"*/*json": json_body_validator(), **body_validators}),
-            "parameter": ParameterValidator,
+            "parameter": parameter_validator(),
         },
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
     )

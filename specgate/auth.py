@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,3 +77,9 @@ async def virtual_key_info(apikey: str, required_scopes: Any = None, request: An
     if _defer_to_api_key(request):
         return None
     return _info(request, apikey, "x-bf-vk")
+
+
+# Connexion inspects the signature of these functions on every request (to see which keyword
+# arguments they accept); a precomputed ``__signature__`` makes that a lookup.
+for _info_function in (api_key_info, bearer_info, basic_info, virtual_key_info):
+    setattr(_info_function, "__signature__", inspect.signature(_info_function))  # noqa: B010

@@ -9,12 +9,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from specgate.errors import ApiError, GatewayError, InvalidRequestError, RequestTooLargeError
 from specgate.responses import JSON, error_parts
 from specgate.state import REQUEST_ID_KEY, new_request_id, scope_state
+from specgate.timing import OVERHEAD_HEADER, OVERHEAD_KEY, Overhead
 
 log = logging.getLogger("specgate.http")
 
@@ -68,17 +68,22 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        overhead = Overhead()
         request_id = new_request_id()
-        scope_state(scope)[REQUEST_ID_KEY] = request_id
+        state = scope_state(scope)
+        state[REQUEST_ID_KEY] = request_id
+        state[OVERHEAD_KEY] = overhead
         started = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                headers = MutableHeaders(scope=message)
-                if "request-id" not in headers:
-                    headers["request-id"] = request_id
+                headers = list(message.get("headers", ()))
+                if not any(key.lower() == b"request-id" for key, _ in headers):
+                    headers.append((b"request-id", request_id.encode()))
+                headers.append((OVERHEAD_HEADER, overhead.header_value()))
+                message["headers"] = headers
             await send(message)
 
         try:

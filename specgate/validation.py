@@ -239,18 +239,35 @@ def json_body_validator() -> type[JSONBodyValidator]:
 
 
 class ParameterValidator(_ConnexionParameterValidator):  # type: ignore[misc]
-    """Connexion's parameter validator with messages in the same style: ``anthropic-version: ...``."""
+    """Connexion's parameter validator with messages in the same style: ``anthropic-version: ...``.
 
-    @staticmethod
+    Connexion builds one of these per request; the schema validator of each parameter is built
+    once and kept in ``_cache`` (per app: see ``parameter_validator``)."""
+
+    _cache: dict[int, tuple[dict[str, Any], jsonschema.Draft4Validator]] = {}
+
+    @classmethod
+    def _validator_for(cls, param: dict[str, Any]) -> jsonschema.Draft4Validator:
+        found = cls._cache.get(id(param))
+        if found is None or found[0] is not param:
+            found = (param, jsonschema.Draft4Validator(oas_to_json_schema(param.get("schema", param))))
+            cls._cache[id(param)] = found
+        return found[1]
+
+    @classmethod
     def validate_parameter(
-        parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
+        cls, parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
     ) -> str | None:
         name = param_name or str(param.get("name"))
         if value is None:
             return f"{name}: Field required ({parameter_type} parameter)" if param.get("required") else None
-        schema = oas_to_json_schema(param.get("schema", param))
-        errors = list(jsonschema.Draft4Validator(schema).iter_errors(value))
+        errors = list(cls._validator_for(param).iter_errors(value))
         if not errors:
             return None
         message = _describe(_pick(errors))
         return f"{name}: {message.split(': ', 1)[1]}" if message.startswith("body: ") else f"{name}.{message}"
+
+
+def parameter_validator() -> type[ParameterValidator]:
+    """A parameter validator class with a fresh validator cache (one per app)."""
+    return type("AppParameterValidator", (ParameterValidator,), {"_cache": {}})

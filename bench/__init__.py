@@ -1,0 +1,1 @@
+"""specgate's own loopback benchmark: ``python -m bench`` (or ``make bench``)."""

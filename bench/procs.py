@@ -1,0 +1,123 @@
+"""Start and stop the benchmark's processes: the fake upstream and the gateway (loopback only)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY_KEY = "sk-bench-gateway"
+UPSTREAM_KEY = "sk-bench-upstream"
+ANTHROPIC_MODEL = "claude-bench"
+OPENAI_MODEL = "gpt-bench"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM this process (uvicorn's supervisor stops its own workers), then SIGKILL if needed."""
+        if self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=5)
+
+
+def _spawn(name: str, args: list[str], url: str, logs: Path) -> Process:
+    log = logs / f"{name}.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost"}
+    for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(proxy, None)
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    return Process(name, popen, url, log)
+
+
+async def wait_ready(process: Process, path: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            if process.popen.poll() is not None:
+                raise RuntimeError(f"{process.name} exited early:\n{process.log.read_text()[-2000:]}")
+            try:
+                async with session.get(process.url + path) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{process.name} not ready after {timeout_s:.0f}s:\n{process.log.read_text()[-2000:]}"
+                )
+            await asyncio.sleep(0.05)
+
+
+async def start_upstream(logs: Path, *, chunks: int, chunk_delay_ms: float, delay_ms: float) -> Process:
+    port = free_port()
+    args = ["-m", "bench.upstream", "--port", str(port), "--chunks", str(chunks)]
+    args += ["--chunk-delay-ms", str(chunk_delay_ms), "--delay-ms", str(delay_ms)]
+    process = _spawn("upstream", args, f"http://127.0.0.1:{port}", logs)
+    await wait_ready(process, "/health")
+    return process
+
+
+def gateway_config(upstream_url: str) -> dict[str, object]:
+    """An ``anthropic`` provider and an ``openai`` provider, both pointing at the fake upstream.
+    The upstream pool is sized for the 1,000-stream scenario (the default is 100 connections)."""
+    common = {"api_keys": [UPSTREAM_KEY], "max_retries": 0, "options": {"max_connections": 2048}}
+    return {
+        "server": {"host": "127.0.0.1"},
+        "auth": {"api_keys": [GATEWAY_KEY]},
+        "providers": [
+            {"name": "anthropic", "type": "anthropic", "base_url": upstream_url, **common},
+            {"name": "openai", "type": "openai", "base_url": upstream_url + "/v1", **common},
+        ],
+        "models": [
+            {"match": "claude-*", "provider": "anthropic"},
+            {"match": "gpt-*", "provider": "openai"},
+        ],
+        "logging": {"level": "warning"},
+    }
+
+
+async def start_gateway(logs: Path, upstream_url: str, *, workers: int = 1) -> Process:
+    port = free_port()
+    config = logs / f"gateway-w{workers}.yaml"
+    config.write_text(yaml.safe_dump(gateway_config(upstream_url), sort_keys=False))
+    args = ["-m", "specgate", "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
+    process = _spawn(f"gateway-w{workers}", args, f"http://127.0.0.1:{port}", logs)
+    await wait_ready(process, "/healthz")
+    if workers > 1:  # every worker must be up, not only the first one to accept
+        await asyncio.sleep(1.0)
+    return process

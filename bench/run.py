@@ -1,0 +1,183 @@
+"""``python -m bench``: the same load straight to a fake upstream and through the gateway, in one
+run, on loopback. Prints one markdown table and writes a JSON file (and the table next to it).
+
+Processes: the fake upstream (``bench.upstream``), ``specgate serve`` with 1 worker (and, for the
+scaling row, a second gateway with ``--workers 2``), and this process as the load generator.
+All of them share the machine's cores; see the README's Performance section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench import load, procs, procstat
+from bench.report import Measurement, Row, table
+from bench.scenarios import Scenario, direct_request, gateway_request, scenarios
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+@dataclass(frozen=True)
+class Timing:
+    warmup_s: float
+    duration_s: float
+    max_requests: int
+
+
+async def measure(
+    target: str, process: procs.Process, scenario: Scenario, timing: Timing, gateway: bool, ours: list[int]
+) -> Measurement:
+    """One load run against ``process``; ``ours`` are the benchmark's own process trees (the rest
+    of the host's busy CPU during the window is reported as foreign)."""
+    req = gateway_request(scenario) if gateway else direct_request(scenario)
+    plan = load.Plan(
+        url=process.url + req.path,
+        body=req.body,
+        headers=req.headers,
+        concurrency=scenario.concurrency,
+        duration_s=600.0 if scenario.one_round else timing.duration_s,
+        max_requests=scenario.concurrency if scenario.one_round else timing.max_requests,
+        warmup_s=0.0 if scenario.one_round else timing.warmup_s,
+        stream=scenario.stream,
+    )
+    cpu: dict[str, float] = {}
+    peak = 0
+    sampling = True
+
+    async def sample_rss() -> None:
+        nonlocal peak
+        while sampling:
+            peak = max(peak, procstat.usage(process.pid).rss_bytes)
+            await asyncio.sleep(0.1)
+
+    sampler: asyncio.Task[None] | None = None
+
+    async def on_window(opening: bool) -> None:
+        nonlocal sampler
+        key = "open" if opening else "close"
+        cpu[key] = procstat.usage(process.pid).cpu_s
+        cpu[key + "_host"] = procstat.host_busy_s() - sum(procstat.usage(pid).cpu_s for pid in ours)
+        if opening:
+            sampler = asyncio.create_task(sample_rss())
+
+    result = await load.run(plan, on_window)
+    sampling = False
+    if sampler is not None:
+        await sampler
+    peak = max(peak, procstat.usage(process.pid).rss_bytes)
+    foreign = cpu["close_host"] - cpu["open_host"]
+    return Measurement.of(target, result, cpu["close"] - cpu["open"], peak, foreign)
+
+
+QUIET_S = {False: 0.3, True: 0.05}  # by smoke mode
+
+
+async def _quiet(seconds: float) -> None:
+    await asyncio.sleep(seconds)  # let the previous run's connections close before the next one
+
+
+async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    timing = Timing(args.warmup, args.duration, args.max_requests)
+    chosen = [s for s in scenarios(smoke=args.smoke) if not args.only or s.name in args.only]
+    upstream = await procs.start_upstream(logs, chunks=20, chunk_delay_ms=5.0, delay_ms=0.0)
+    started: list[procs.Process] = [upstream]
+    rows: list[Row] = []
+    memory: dict[str, float] = {}
+    try:
+        gateway = await procs.start_gateway(logs, upstream.url)
+        started.append(gateway)
+        await _quiet(0.2 if args.smoke else 1.0)
+        ours = [os.getpid(), upstream.pid, gateway.pid]
+        memory["idle_rss_mb_at_start"] = round(procstat.usage(gateway.pid).rss_bytes / 2**20, 1)
+        single: dict[int, Measurement] = {}
+        for scenario in chosen:
+            print(f"[bench] {scenario.name}: {scenario.what}, concurrency {scenario.concurrency}", flush=True)
+            if scenario.workers == 1:
+                baseline = await measure("direct", upstream, scenario, timing, gateway=False, ours=ours)
+                await _quiet(QUIET_S[args.smoke])
+                through = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
+                if scenario.api == "anthropic" and not scenario.stream and not scenario.big:
+                    single[scenario.concurrency] = through
+            else:
+                if scenario.concurrency in single:
+                    baseline = single[scenario.concurrency]
+                else:
+                    baseline = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
+                many = await procs.start_gateway(logs, upstream.url, workers=scenario.workers)
+                started.append(many)
+                try:
+                    await _quiet(1.0)
+                    through = await measure(
+                        f"gateway-w{scenario.workers}", many, scenario, timing, gateway=True, ours=[*ours, many.pid]
+                    )
+                finally:
+                    many.stop()
+            rows.append(Row(scenario.name, scenario.what, scenario.concurrency, baseline, through))
+            await _quiet(QUIET_S[args.smoke])
+        await _quiet(0.2 if args.smoke else 2.0)
+        memory["idle_rss_mb_after_load"] = round(procstat.usage(gateway.pid).rss_bytes / 2**20, 1)
+    finally:
+        for process in reversed(started):
+            process.stop()
+    return {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "note": "load generator, fake upstream and gateway share these CPUs",
+        },
+        "settings": {
+            "smoke": args.smoke,
+            "warmup_s": timing.warmup_s,
+            "duration_s": timing.duration_s,
+            "max_requests": timing.max_requests,
+            "upstream": {"chunks": 20, "chunk_delay_ms": 5.0, "delay_ms": 0.0},
+        },
+        "gateway_memory": memory,
+        "rows": [row.as_json() for row in rows],
+        "table": table(rows),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="specgate overhead benchmark (loopback)")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds: tiny windows, 50 streams")
+    parser.add_argument("--duration", type=float, default=None, help="measured seconds per run (default 8)")
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per run (default 2)")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="request cap per measured run")
+    parser.add_argument("--only", nargs="+", default=None, help="run only these scenarios")
+    parser.add_argument("--out", type=Path, default=None, help=f"JSON output (default {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    if args.duration is None:
+        args.duration = 0.2 if args.smoke else 8.0
+    if args.warmup is None:
+        args.warmup = 0.05 if args.smoke else 2.0
+    if args.out is None:
+        args.out = DEFAULT_OUT.with_name("smoke.json") if args.smoke else DEFAULT_OUT
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load.raise_fd_limit(65536)  # inherited by the gateway and the upstream
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="specgate-bench-") as tmp:
+        document = uvloop.run(run(args, Path(tmp)))
+    document["settings"]["wall_s"] = round(time.monotonic() - began, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(document["table"] + "\n")
+    print(document["table"])
+    print(f"gateway RSS: {document['gateway_memory']}  wall: {document['settings']['wall_s']}s  json: {args.out}")
+    return 0

@@ -1,0 +1,214 @@
+"""A fake LLM upstream for the benchmark, bound to 127.0.0.1 only (run it as its own process).
+
+``POST /v1/messages`` answers an Anthropic Message, or an Anthropic SSE stream when the body has
+``"stream": true`` (message_start, content_block_start, ping, N text deltas, content_block_stop,
+message_delta, message_stop). ``POST /v1/chat/completions`` answers OpenAI chat completions,
+JSON or SSE chunks ending ``data: [DONE]``. ``GET /health`` answers ``ok``.
+
+Knobs: ``--delay-ms`` (before the response starts), ``--chunks`` (text deltas per stream),
+``--chunk-delay-ms`` (between deltas). Usage:
+``python -m bench.upstream --port 9001 --chunks 20 --chunk-delay-ms 5``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import uvloop
+from aiohttp import web
+
+Json = dict[str, Any]
+WORDS = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
+
+
+@dataclass(frozen=True)
+class Shape:
+    delay_s: float = 0.0
+    chunks: int = 20
+    chunk_delay_s: float = 0.005
+
+
+def _sse(event: str, data: Json) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+class FakeUpstream:
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+        self.pieces = [(" " if i else "") + WORDS[i % len(WORDS)] for i in range(shape.chunks)]
+        self.text = "".join(self.pieces)
+        self._ids = itertools.count(1)
+
+    async def _body(self, request: web.Request) -> Json:
+        body = orjson.loads(await request.read())
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="body must be a JSON object")
+        return body
+
+    @staticmethod
+    def _input_tokens(body: Json) -> int:
+        return max(1, len(str(body.get("messages", ""))) // 4)
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        if self.shape.delay_s:
+            await asyncio.sleep(self.shape.delay_s)
+        model = str(body.get("model", "fake"))
+        mid = f"msg_bench{next(self._ids):012d}"
+        usage = {"input_tokens": self._input_tokens(body), "output_tokens": self.shape.chunks}
+        headers = {"request-id": "req_" + mid}
+        if not body.get("stream"):
+            message = {
+                "id": mid,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": self.text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": usage,
+            }
+            return web.Response(body=orjson.dumps(message), content_type="application/json", headers=headers)
+        start = {**usage, "output_tokens": 1}
+        message = {"id": mid, "type": "message", "role": "assistant", "model": model, "content": []}
+        head = [
+            _sse(
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {**message, "stop_reason": None, "stop_sequence": None, "usage": start},
+                },
+            ),
+            _sse(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+            _sse("ping", {"type": "ping"}),
+        ]
+        deltas = [
+            _sse(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+            )
+            for piece in self.pieces
+        ]
+        tail = [
+            _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": self.shape.chunks},
+                },
+            ),
+            _sse("message_stop", {"type": "message_stop"}),
+        ]
+        return await self._stream(request, headers, b"".join(head), deltas, b"".join(tail))
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        body = await self._body(request)
+        if self.shape.delay_s:
+            await asyncio.sleep(self.shape.delay_s)
+        model = str(body.get("model", "fake"))
+        cid = f"chatcmpl-bench{next(self._ids):012d}"
+        prompt = self._input_tokens(body)
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": self.shape.chunks,
+            "total_tokens": prompt + self.shape.chunks,
+        }
+        if not body.get("stream"):
+            completion = {
+                "id": cid,
+                "object": "chat.completion",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": self.text}, "finish_reason": "stop"}
+                ],
+                "usage": usage,
+            }
+            return web.Response(body=orjson.dumps(completion), content_type="application/json")
+
+        def chunk(delta: Json, finish: str | None = None) -> bytes:
+            obj = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": 1_700_000_000,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+        final = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+        tail = chunk({}, "stop") + b"data: " + orjson.dumps(final) + b"\n\ndata: [DONE]\n\n"
+        deltas = [chunk({"content": piece}) for piece in self.pieces]
+        return await self._stream(request, {}, chunk({"role": "assistant", "content": ""}), deltas, tail)
+
+    async def _stream(
+        self, request: web.Request, headers: dict[str, str], head: bytes, deltas: list[bytes], tail: bytes
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache", **headers})
+        await resp.prepare(request)
+        await resp.write(head)
+        for delta in deltas:
+            if self.shape.chunk_delay_s:
+                await asyncio.sleep(self.shape.chunk_delay_s)
+            await resp.write(delta)
+        await resp.write(tail)
+        await resp.write_eof()
+        return resp
+
+    async def health(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+
+def build_app(shape: Shape) -> web.Application:
+    fake = FakeUpstream(shape)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/messages", fake.messages)
+    app.router.add_post("/v1/chat/completions", fake.chat_completions)
+    app.router.add_get("/health", fake.health)
+    return app
+
+
+async def serve(port: int, shape: Shape) -> None:
+    runner = web.AppRunner(build_app(shape), access_log=None, handle_signals=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_address=True)
+    await site.start()
+    print(f"bench upstream listening on 127.0.0.1:{port}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--chunk-delay-ms", type=float, default=5.0)
+    args = parser.parse_args()
+    shape = Shape(args.delay_ms / 1000.0, max(1, args.chunks), args.chunk_delay_ms / 1000.0)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(serve(args.port, shape))
+
+
+if __name__ == "__main__":
+    main()
