@@ -150,7 +150,7 @@ async def test_client_disconnect_cancels_the_upstream_request(
     started = time.monotonic()
     await asyncio.wait_for(up.disconnected.wait(), 3)
     assert up.disconnects == 1
-    assert time.monotonic() - started < 1.5, "upstream kept streaming after the client left"
+    assert time.monotonic() - started < 2.5, "upstream kept streaming after the client left"
 
 
 @pytest.mark.parametrize("provider", ["ant", "oai"])
@@ -171,7 +171,7 @@ async def test_client_disconnect_cancels_a_non_streaming_upstream_request(
     started = time.monotonic()
     await asyncio.wait_for(up.disconnected.wait(), 3)
     assert up.disconnects == 1
-    assert time.monotonic() - started < 1.5, "the upstream request outlived the client"
+    assert time.monotonic() - started < 2.5, "the upstream request outlived the client"
     # the gateway is still healthy
     async with sdk(gw.url) as client:
         msg = await client.messages.create(model="ant-model" if provider == "ant" else "oai-text", **HI)
