@@ -37,7 +37,7 @@ def contract_config() -> SchemathesisConfig:
                 "stateful": {"enabled": False},
             },
             "checks": {"ignored_auth": {"enabled": False}},
-            "generation": {"mode": "all", "max-examples": 40},
+            "generation": {"mode": "all", "max-examples": 20},
         }
     )
 
