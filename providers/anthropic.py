@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from providers.base import CallContext, Json, Provider, ProviderConfig, SSEEvent
-from providers.http import UpstreamClient, note_upstream
+from providers.http import UpstreamClient, load_json_object, note_upstream, snippet
 from specgate.errors import ApiError, GatewayError, UpstreamError, error_type_for_status
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -73,11 +73,6 @@ def upstream_body(req: Json, upstream_model: str, *, stream: bool | None) -> Jso
     return body
 
 
-def _snippet(raw: bytes) -> str:
-    text = raw[:200].decode("utf-8", "replace")
-    return text + ("..." if len(raw) > 200 else "")
-
-
 def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> GatewayError:
     """An Anthropic error response as ``UpstreamError`` keeping its status, type and request-id."""
     relayed = {name: headers[name] for name in ("retry-after",) if name in headers}
@@ -88,18 +83,8 @@ def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> 
         message = str(error.get("message") or f"upstream returned HTTP {status}")
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         error_type = error_type_for_status(status)
-        message = f"upstream returned HTTP {status} with a body that is not an Anthropic error: {_snippet(raw)!r}"
+        message = f"upstream returned HTTP {status} with a body that is not an Anthropic error: {snippet(raw)!r}"
     return UpstreamError(status, error_type, message, headers=relayed, upstream_request_id=request_id)
-
-
-def _load_object(raw: bytes, what: str) -> Json:
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(f"upstream returned a malformed {what} (not JSON): {_snippet(raw)!r}") from exc
-    if not isinstance(value, dict):
-        raise ApiError(f"upstream returned a malformed {what} (not a JSON object): {_snippet(raw)!r}")
-    return value
 
 
 class _Frame:
@@ -125,7 +110,7 @@ class _Frame:
 
 def _to_event(frame: _Frame, client_model: str) -> SSEEvent:
     payload = b"\n".join(frame.data)
-    data = _load_object(payload, "stream event")
+    data = load_json_object(payload, "stream event")
     name = frame.event.decode() if frame.event else str(data.get("type", ""))
     if name == "message_start" and isinstance(data.get("message"), dict):
         data = {**data, "message": {**data["message"], "model": client_model}}
@@ -173,7 +158,7 @@ class AnthropicProvider:
             self._messages_url, body, self._headers(request, ctx), self._client.deadline(ctx.deadline)
         )
         note_upstream(ctx.response_headers, resp.headers)
-        message = _load_object(resp.body, "message body")
+        message = load_json_object(resp.body, "message body")
         message["model"] = request.get("model", upstream_model)
         return message
 
@@ -219,7 +204,7 @@ class AnthropicProvider:
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
         )
-        counted = _load_object(resp.body, "count_tokens body").get("input_tokens")
+        counted = load_json_object(resp.body, "count_tokens body").get("input_tokens")
         if not isinstance(counted, int) or isinstance(counted, bool):
             raise ApiError("upstream count_tokens response has no integer input_tokens")
         return counted

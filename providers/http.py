@@ -19,8 +19,10 @@ import random
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+import orjson
 
 from providers.base import ProviderConfig
 from specgate.errors import ApiError, GatewayError, UpstreamError, is_retryable_status
@@ -272,3 +274,19 @@ def note_upstream(ctx_headers: dict[str, str], headers: Mapping[str, str]) -> No
 def forwardable_headers(headers: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
     """Copy the named response headers that are present (case-insensitive lookups)."""
     return {name: headers[name] for name in names if name in headers}
+
+
+def snippet(raw: bytes) -> str:
+    """The start of an upstream body, for error messages."""
+    return raw[:200].decode("utf-8", "replace") + ("..." if len(raw) > 200 else "")
+
+
+def load_json_object(raw: bytes, what: str) -> dict[str, Any]:
+    """Parse an upstream body that must be a JSON object; anything else is a clear ApiError."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(f"upstream returned a malformed {what} (not JSON): {snippet(raw)!r}") from exc
+    if not isinstance(value, dict):
+        raise ApiError(f"upstream returned a malformed {what} (not a JSON object): {snippet(raw)!r}")
+    return value

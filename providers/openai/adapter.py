@@ -9,7 +9,7 @@ from contextlib import aclosing
 import orjson
 
 from providers.base import CallContext, Json, ProviderConfig, SSEEvent
-from providers.http import UpstreamClient, note_upstream
+from providers.http import UpstreamClient, load_json_object, note_upstream, snippet
 from providers.openai.translate import (
     ChatStreamTranslator,
     estimate_input_tokens,
@@ -18,7 +18,7 @@ from providers.openai.translate import (
     random_id,
     to_chat_request,
 )
-from specgate.errors import ApiError, GatewayError, UpstreamError, error_type_for_status
+from specgate.errors import GatewayError, UpstreamError, error_type_for_status
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id")
 
@@ -28,10 +28,6 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
         if name in headers:
             return headers[name]
     return None
-
-
-def _snippet(raw: bytes) -> str:
-    return raw[:200].decode("utf-8", "replace") + ("..." if len(raw) > 200 else "")
 
 
 def _error_message(error: object, status: int) -> str:
@@ -49,7 +45,7 @@ def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> 
     try:
         message = _error_message(orjson.loads(raw)["error"], status)
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        message = f"upstream returned HTTP {status} with a body that is not an OpenAI error: {_snippet(raw)!r}"
+        message = f"upstream returned HTTP {status} with a body that is not an OpenAI error: {snippet(raw)!r}"
     return UpstreamError(
         status,
         error_type_for_status(status),
@@ -57,16 +53,6 @@ def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> 
         headers=relayed,
         upstream_request_id=_request_id(headers),
     )
-
-
-def _load_object(raw: bytes, what: str) -> Json:
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(f"upstream returned a malformed {what} (not JSON): {_snippet(raw)!r}") from exc
-    if not isinstance(value, dict):
-        raise ApiError(f"upstream returned a malformed {what} (not a JSON object): {_snippet(raw)!r}")
-    return value
 
 
 class OpenAIProvider:
@@ -95,7 +81,7 @@ class OpenAIProvider:
             self._url, orjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline)
         )
         note_upstream(ctx.response_headers, resp.headers)
-        return from_chat_response(_load_object(resp.body, "chat completion"), str(request.get("model", "")))
+        return from_chat_response(load_json_object(resp.body, "chat completion"), str(request.get("model", "")))
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
         body = to_chat_request({**request, "stream": True}, upstream_model)
@@ -115,7 +101,7 @@ class OpenAIProvider:
                 if payload == b"[DONE]":
                     done = True
                     continue
-                chunk = _load_object(payload, "stream chunk")
+                chunk = load_json_object(payload, "stream chunk")
                 if "error" in chunk and not chunk.get("choices"):
                     raise UpstreamError(
                         500,
