@@ -13,6 +13,7 @@ from providers.base import CallContext, Json
 from providers.router import Target
 from specgate import dispatch
 from specgate.errors import InvalidRequestError
+from specgate.observe import record_of
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
 from specgate.state import gateway_of, request_id_of, scope_state
@@ -78,6 +79,7 @@ async def _create(*, envelope: bool) -> Response:
         request_id=request_id,
         anthropic_version=version,
         anthropic_beta=split_beta(headers.get("anthropic-beta")),
+        observer=record_of(scope),
     )
     if body.get("stream"):
         first, rest, target = await dispatch.open_stream(gateway.router, body, ctx)

@@ -40,7 +40,10 @@ from specgate.errors import (
     UpstreamError,
     error_type_for_status,
 )
+from specgate.health import Readiness, config_check, routes_check
+from specgate.metrics import Metrics
 from specgate.middleware import RequestContextMiddleware
+from specgate.observe import ObservabilityMiddleware
 from specgate.resolver import HandlerResolver
 from specgate.responses import JSON, error_parts
 from specgate.state import STATE_KEY, Gateway, request_id_of
@@ -112,17 +115,24 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         providers = build_providers(config.providers, provider_types)
+        readiness = Readiness()
+        readiness.register("config", config_check(config))
+        readiness.register("providers", routes_check(config, lambda: set(providers)))
+        metrics = Metrics()
         gateway = Gateway(
             config=config,
             providers=providers,
             router=Router(config.models, providers),
             keys=KeyRing(config.auth.api_keys),
             envelope_paths=envelope_paths,
+            metrics=metrics,
+            readiness=readiness,
         )
         try:
             yield {STATE_KEY: gateway}
         finally:
             await close_providers(providers)
+            metrics.close()
 
     middlewares = [
         functools.partial(ServerErrorMiddleware, handler=mapper.last_resort) if m is ServerErrorMiddleware else m
@@ -143,6 +153,7 @@ def create_app(
     app.add_api(document, validate_responses=validate_responses)
     for exc_type in (ProblemException, HTTPException, GatewayError, Exception):
         app.add_error_handler(exc_type, mapper.connexion_handler)
-    return RequestContextMiddleware(
+    inner = RequestContextMiddleware(
         app, max_body_bytes=config.server.max_body_bytes, envelope_paths=lambda: envelope_paths
     )
+    return ObservabilityMiddleware(inner, routes=frozenset(o.path for o in operations))
