@@ -29,6 +29,7 @@ log = logging.getLogger("specgate.access")
 RECORD_KEY = "specgate.record"
 BODY_LOG_LIMIT = 64 * 1024
 DOCS_ROUTE = "/docs"
+PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})  # polled every few seconds: debug level
 _USAGE_FIELDS = {
     "input_tokens": "input",
     "output_tokens": "output",
@@ -186,4 +187,5 @@ class ObservabilityMiddleware:
         if response_body is not None:
             fields["request_body"] = body
             fields["response_body"] = response_body.decode("utf-8", "replace")
-        log.info("request", extra={"fields": fields})
+        level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
+        log.log(level, "request", extra={"fields": fields})

@@ -96,3 +96,10 @@ def test_logging_config_picks_the_formatter() -> None:
     text = logging_config("warning", "text")
     assert text["formatters"]["default"]["()"] == "specgate.logs.TextFormatter"
     assert text["root"]["level"] == "WARNING"
+
+
+def test_probes_log_at_debug_only(gateway: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        assert request(gateway.url + "/readyz", "GET").status == 200
+        records = access_records(caplog)
+    assert [(r.levelno, r.fields["route"]) for r in records] == [(logging.DEBUG, "/readyz")]  # type: ignore[attr-defined]
