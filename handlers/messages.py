@@ -17,6 +17,7 @@ from providers.router import Router, Target
 from specgate import dispatch
 from specgate.disconnect import unless_disconnected
 from specgate.errors import InvalidRequestError, NotFoundError
+from specgate.observe import record_of
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
 from specgate.state import gateway_of, request_id_of, scope_state
@@ -96,6 +97,7 @@ async def _create(*, envelope: bool, user: str | None) -> Response:
         request_id=request_id,
         anthropic_version=version,
         anthropic_beta=split_beta(headers.get("anthropic-beta")),
+        observer=record_of(scope),
     )
     if _async.wants_async(headers):
         ttl = _async.result_ttl(headers)

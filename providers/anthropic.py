@@ -155,7 +155,11 @@ class AnthropicProvider:
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
         body = orjson.dumps(upstream_body(request, upstream_model, stream=None))
         resp = await self._client.request(
-            self._messages_url, body, self._headers(request, ctx), self._client.deadline(ctx.deadline)
+            self._messages_url,
+            body,
+            self._headers(request, ctx),
+            self._client.deadline(ctx.deadline),
+            observer=ctx.observer,
         )
         note_upstream(ctx.response_headers, resp.headers)
         message = load_json_object(resp.body, "message body")
@@ -166,7 +170,11 @@ class AnthropicProvider:
         body = orjson.dumps(upstream_body(request, upstream_model, stream=True))
         client_model = str(request.get("model", upstream_model))
         lines = self._client.stream_lines(
-            self._messages_url, body, self._headers(request, ctx), self._client.deadline(ctx.deadline)
+            self._messages_url,
+            body,
+            self._headers(request, ctx),
+            self._client.deadline(ctx.deadline),
+            observer=ctx.observer,
         )
         stopped = False
         frame = _Frame()

@@ -26,6 +26,30 @@ class SSEEvent:
     raw: bytes | None = None
 
 
+class CallObserver(Protocol):
+    """Optional: told what happens while a request is served (metrics and the request log).
+
+    Implementations must be cheap and must not raise."""
+
+    def retried(self, provider: str, reason: str) -> None:
+        """An upstream attempt failed and is retried (reason: timeout, connection or HTTP status)."""
+
+    def failed(self, provider: str, reason: str, *, fallback: bool) -> None:
+        """A provider call failed for good; ``fallback``: the next route is tried."""
+
+    def upstream_done(self, provider: str, seconds: float, *, ok: bool) -> None:
+        """A provider answered (a whole message, or a stream's first event) or failed."""
+
+    def served(self, provider: str, upstream_model: str) -> None:
+        """The provider that serves the request."""
+
+    def usage(self, usage: Json) -> None:
+        """Anthropic ``usage`` seen in a message or stream event (stream values are cumulative)."""
+
+    def first_token(self) -> None:
+        """A stream sent its first content delta."""
+
+
 @dataclass(frozen=True, slots=True)
 class CallContext:
     """What a provider call needs to know about the client request besides its body."""
@@ -38,6 +62,7 @@ class CallContext:
     # filled by the provider that served the call: headers for the client's response (the
     # upstream's request id); the dispatcher clears it before each attempt
     response_headers: dict[str, str] = field(default_factory=dict)
+    observer: CallObserver | None = None
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from providers.base import ProviderConfig
+from providers.base import CallObserver, ProviderConfig
 from specgate.errors import ApiError, GatewayError, UpstreamError, is_retryable_status
 from specgate.responses import UPSTREAM_REQUEST_ID_HEADER, header_safe
 
@@ -103,11 +103,12 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
 class _Failed(Exception):
     """One failed attempt: the error to raise if we give up, and how to retry."""
 
-    def __init__(self, error: GatewayError, retryable: bool, wait_s: float | None = None) -> None:
+    def __init__(self, error: GatewayError, retryable: bool, wait_s: float | None = None, *, reason: str) -> None:
         super().__init__(error.message)
         self.error = error
         self.retryable = retryable
         self.wait_s = wait_s
+        self.reason = reason  # bounded, for metrics: timeout, connection or the HTTP status
 
 
 class UpstreamClient:
@@ -134,20 +135,32 @@ class UpstreamClient:
         own = time.monotonic() + self._config.timeout_s
         return own if ctx_deadline is None else min(own, ctx_deadline)
 
-    async def request(self, url: str, body: bytes, headers: Mapping[str, str], deadline: float) -> UpstreamResponse:
+    async def request(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+        observer: CallObserver | None = None,
+    ) -> UpstreamResponse:
         """POST and read the whole 2xx response (retrying as described above)."""
-        resp = await self._send(url, body, headers, deadline, read_body=True)
+        resp = await self._send(url, body, headers, deadline, read_body=True, observer=observer)
         try:
             return UpstreamResponse(resp.status, resp.headers, await resp.read())
         finally:
             resp.release()
 
     async def stream_lines(
-        self, url: str, body: bytes, headers: Mapping[str, str], deadline: float
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+        observer: CallObserver | None = None,
     ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
         """POST and yield the 2xx body line by line (without the line ending) as it arrives,
         each with the response headers. Cancelling or closing the generator closes the response."""
-        resp = await self._send(url, body, headers, deadline, read_body=False)
+        resp = await self._send(url, body, headers, deadline, read_body=False, observer=observer)
         complete = False
         try:
             buffer = b""
@@ -175,7 +188,14 @@ class UpstreamClient:
     # -- the retry loop
 
     async def _send(
-        self, url: str, body: bytes, headers: Mapping[str, str], deadline: float, *, read_body: bool
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+        *,
+        read_body: bool,
+        observer: CallObserver | None = None,
     ) -> aiohttp.ClientResponse:
         attempt = 0
         while True:
@@ -190,6 +210,8 @@ class UpstreamClient:
                 if time.monotonic() + wait >= deadline:
                     raise failure.error from None
                 log.info("upstream %s attempt %d failed (%s); retrying in %.2fs", url, attempt, failure, wait)
+                if observer is not None:
+                    observer.retried(self._config.name, failure.reason)
                 await asyncio.sleep(wait)
 
     def _backoff(self, attempt: int) -> float:
@@ -207,7 +229,7 @@ class UpstreamClient:
     ) -> aiohttp.ClientResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _Failed(_timeout_error(self._config.name), retryable=False)
+            raise _Failed(_timeout_error(self._config.name), retryable=False, reason="timeout")
         timeout = aiohttp.ClientTimeout(
             total=remaining,
             connect=min(self._config.connect_timeout_s, remaining),
@@ -229,10 +251,10 @@ class UpstreamClient:
             finally:
                 resp.release()
         except TimeoutError as exc:
-            raise _Failed(_timeout_error(self._config.name), retryable=True) from exc
+            raise _Failed(_timeout_error(self._config.name), retryable=True, reason="timeout") from exc
         except aiohttp.ClientError as exc:
             unreachable = UpstreamError(502, "api_error", f"could not reach upstream {self._config.name!r}: {exc}")
-            raise _Failed(unreachable, retryable=True) from exc
+            raise _Failed(unreachable, retryable=True, reason="connection") from exc
 
         status = resp.status
         if key is not None and status in _KEY_FAILURE_STATUSES:
@@ -244,7 +266,7 @@ class UpstreamClient:
         should = resp.headers.get("x-should-retry", "").lower()
         if should in ("true", "false"):
             retryable = should == "true"
-        raise _Failed(error, retryable, retry_after_s(resp.headers))
+        raise _Failed(error, retryable, retry_after_s(resp.headers), reason=str(status))
 
 
 def _timeout_error(name: str) -> UpstreamError:

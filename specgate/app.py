@@ -42,7 +42,10 @@ from specgate.errors import (
     UpstreamError,
     error_type_for_status,
 )
+from specgate.health import Readiness, config_check, routes_check
+from specgate.metrics import Metrics
 from specgate.middleware import RequestContextMiddleware
+from specgate.observe import ObservabilityMiddleware
 from specgate.resolver import HandlerResolver
 from specgate.responses import JSON, error_parts
 from specgate.state import STATE_KEY, Gateway, request_id_of
@@ -123,6 +126,10 @@ def create_app(
         )
         await registry.start()
         providers = build_providers(config.providers, provider_types)
+        readiness = Readiness()
+        readiness.register("config", config_check(config))
+        readiness.register("providers", routes_check(config, lambda: set(providers)))
+        metrics = Metrics()
         gateway = Gateway(
             config=config,
             providers=providers,
@@ -130,12 +137,15 @@ def create_app(
             keys=KeyRing(config.auth.api_keys),
             jobs=registry,
             envelope_paths=envelope_paths,
+            metrics=metrics,
+            readiness=readiness,
         )
         try:
             yield {STATE_KEY: gateway}
         finally:
             await registry.close(jobs_config.shutdown_grace_s)  # jobs may still need the providers
             await close_providers(providers)
+            metrics.close()
 
     middlewares = [
         functools.partial(ServerErrorMiddleware, handler=mapper.last_resort) if m is ServerErrorMiddleware else m
@@ -156,6 +166,7 @@ def create_app(
     app.add_api(document, validate_responses=validate_responses)
     for exc_type in (ProblemException, HTTPException, GatewayError, Exception):
         app.add_error_handler(exc_type, mapper.connexion_handler)
-    return RequestContextMiddleware(
+    inner = RequestContextMiddleware(
         app, max_body_bytes=config.server.max_body_bytes, envelope_paths=lambda: envelope_paths
     )
+    return ObservabilityMiddleware(inner, routes=frozenset(o.path for o in operations))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import logging.config
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,7 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or config.server.host
     port = args.port or config.server.port
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from specgate.logs import logging_config
+
+    log_config = logging_config(config.log_level, config.log_format)
+    logging.config.dictConfig(log_config)
     if (
         not config.auth.enabled
         and not is_loopback(host)
@@ -62,6 +68,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # before prometheus_client is first imported: it picks its storage from the environment
+    owned_dir = _prepare_metrics_dir(args.workers)
+    try:
+        return _serve(args, config, host, port, log_config)
+    finally:
+        if owned_dir is not None:
+            shutil.rmtree(owned_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, config: Config, host: str, port: int, log_config: dict[str, object]) -> int:
     try:  # build once in this process so spec and handler errors fail here, clearly
         from specgate.app import create_app
 
@@ -73,8 +89,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("no config file: no upstream is configured; every model is answered by the offline echo provider")
     if not config.auth.enabled:
         log.warning("no auth.api_keys configured: the API is open (serving on %s only)", host)
-    import uvicorn
-
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then restores the previous handlers and
     # raises the signal again; with these no-op handlers in place that ends in exit code 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -83,6 +97,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
     else:
         os.environ.pop(CONFIG_ENV, None)
+    _run_uvicorn(args, config, host, port, log_config)
+    return 0
+
+
+def _prepare_metrics_dir(workers: int) -> str | None:
+    """Several workers share metrics through files in $PROMETHEUS_MULTIPROC_DIR (set before any
+    worker starts, emptied so a previous run's values do not leak in). Returns the directory if
+    we created it (removed at exit)."""
+    from specgate.metrics import MULTIPROC_ENV
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if workers <= 1 and not given:
+        return None
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    created = tempfile.mkdtemp(prefix="specgate-metrics-")
+    os.environ[MULTIPROC_ENV] = created
+    return created
+
+
+def _run_uvicorn(args: argparse.Namespace, config: Config, host: str, port: int, log_config: dict[str, object]) -> None:
+    import uvicorn
+
     uvicorn.run(
         "specgate.cli:app_from_env",
         factory=True,
@@ -92,11 +132,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         access_log=False,
+        log_config=log_config,
         log_level=config.log_level,
         timeout_graceful_shutdown=max(1, round(config.server.shutdown_grace_s)),
         lifespan="on",
     )
-    return 0
 
 
 def cmd_spec_check(args: argparse.Namespace) -> int:

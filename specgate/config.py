@@ -73,6 +73,8 @@ class Config:
     models: tuple[ModelRoute, ...] = ()
     jobs: JobsConfig = field(default_factory=JobsConfig)
     log_level: str = "info"
+    log_format: str = "auto"  # auto: text on a terminal, else JSON lines
+    log_bodies: bool = False  # debug only: put request and response bodies in the request log
     source: str | None = None  # the file it came from; None for the embedded default
 
     @property
@@ -273,10 +275,13 @@ def parse_config(
 
     jobs = _jobs_config(r, root.get("jobs"))
 
-    lg = r.mapping(root.get("logging"), "logging", ("level",))
+    lg = r.mapping(root.get("logging"), "logging", ("level", "format", "log_bodies"))
     level = str(r.get(lg, "level", "logging", str, "info")).lower()
     if level not in ("debug", "info", "warning", "error"):
         raise r.fail("logging.level", "must be one of debug, info, warning, error")
+    log_format = str(r.get(lg, "format", "logging", str, "auto")).lower()
+    if log_format not in ("auto", "json", "text"):
+        raise r.fail("logging.format", "must be one of auto, json, text")
     return Config(
         server=server,
         auth=auth,
@@ -284,6 +289,8 @@ def parse_config(
         models=tuple(models),
         jobs=jobs,
         log_level=level,
+        log_format=log_format,
+        log_bodies=r.get(lg, "log_bodies", "logging", bool, False),
         source=source,
     )
 

@@ -10,6 +10,7 @@
     ├── UnsupportedMediaTypeError       415  invalid_request_error
     ├── RateLimitError                  429  rate_limit_error
     ├── ApiError                        500  api_error
+    ├── ServiceUnavailableError         503  api_error   -- /readyz: a readiness check failed
     ├── OverloadedError                 529  overloaded_error
     └── UpstreamError          (upstream's)  (upstream's)  -- relayed from a provider
 
@@ -98,6 +99,12 @@ class ApiError(GatewayError):
     status = 500
     error_type = "api_error"
     default_message = "Internal server error"
+
+
+class ServiceUnavailableError(GatewayError):
+    status = 503
+    error_type = "api_error"
+    default_message = "Service unavailable"
 
 
 class OverloadedError(GatewayError):

@@ -13,6 +13,8 @@ from providers.base import Provider
 from providers.router import Router
 from specgate.auth import KeyRing
 from specgate.config import Config
+from specgate.health import Readiness
+from specgate.metrics import Metrics
 
 STATE_KEY = "specgate.gateway"
 REQUEST_ID_KEY = "specgate.request_id"
@@ -37,6 +39,8 @@ class Gateway:
     keys: KeyRing
     jobs: JobRegistry
     envelope_paths: frozenset[str] = field(default_factory=frozenset)
+    metrics: Metrics = field(default_factory=Metrics)
+    readiness: Readiness = field(default_factory=Readiness)
 
 
 def scope_state(scope: MutableMapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,191 @@
+"""Per-request observation: the request log line and the request metrics.
+
+``ObservabilityMiddleware`` wraps the whole app (outside the body limit, so a 413 is counted
+too). It puts a ``RequestRecord`` in the request state; handlers pass it to providers as
+``CallContext.observer``, so retries, fallbacks, upstream latency, usage and the first streamed
+token land in it. When the response is done (a stream's last byte included) it counts the
+request and writes one log line. Keys never reach the record: the key id is the opaque
+principal id that authentication put in connexion's context. Bodies are logged only with
+``logging.log_bodies: true``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from providers.base import Json
+from providers.router import Router
+from specgate.metrics import ANONYMOUS, NONE, OTHER, Metrics
+from specgate.state import REQUEST_ID_KEY, STATE_KEY, Gateway, scope_state
+from specgate.validation import BODY_STATE_KEY
+
+log = logging.getLogger("specgate.access")
+
+RECORD_KEY = "specgate.record"
+BODY_LOG_LIMIT = 64 * 1024
+DOCS_ROUTE = "/docs"
+PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})  # polled every few seconds: debug level
+_USAGE_FIELDS = {
+    "input_tokens": "input",
+    "output_tokens": "output",
+    "cache_read_input_tokens": "cache_read",
+    "cache_creation_input_tokens": "cache_creation",
+}
+
+
+def model_label(router: Router, model: str) -> str:
+    """A configured exact model keeps its name; any other is named by the route pattern that
+    matched it, or ``other``: client input never becomes a label value of its own."""
+    target = router.resolve(model)
+    if target is None:
+        return OTHER
+    return model if target.route.match == model else target.route.match
+
+
+class RequestRecord:
+    """What happened while serving one request (a ``providers.base.CallObserver``)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.started = time.perf_counter()
+        self.provider: str | None = None
+        self.upstream_model: str | None = None
+        self.retries = 0
+        self.fallbacks = 0
+        self.tokens: dict[str, int] = {}  # by metrics.TOKEN_TYPES name
+        self.first_token_s: float | None = None
+
+    def retried(self, provider: str, reason: str) -> None:
+        self.retries += 1
+        self.metrics.upstream_retries.labels(provider, reason).inc()
+
+    def failed(self, provider: str, reason: str, *, fallback: bool) -> None:
+        self.metrics.upstream_errors.labels(provider, reason).inc()
+        if fallback:
+            self.fallbacks += 1
+            self.metrics.fallbacks.labels(provider, reason).inc()
+
+    def upstream_done(self, provider: str, seconds: float, *, ok: bool) -> None:
+        self.metrics.upstream_duration.labels(provider, "ok" if ok else "error").observe(seconds)
+
+    def served(self, provider: str, upstream_model: str) -> None:
+        self.provider = provider
+        self.upstream_model = upstream_model
+
+    def usage(self, usage: Json) -> None:
+        for field, kind in _USAGE_FIELDS.items():
+            value = usage.get(field)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                self.tokens[kind] = value  # stream usage is cumulative: the last value wins
+
+    def first_token(self) -> None:
+        if self.first_token_s is None:
+            self.first_token_s = time.perf_counter() - self.started
+
+
+def record_of(scope: MutableMapping[str, Any]) -> RequestRecord | None:
+    record = scope_state(scope).get(RECORD_KEY)
+    return record if isinstance(record, RequestRecord) else None
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp, *, routes: frozenset[str]) -> None:
+        self.app = app
+        self.routes = routes
+
+    def route_of(self, path: str) -> str:
+        if path in self.routes:
+            return path
+        if path == "/openapi.json" or path == DOCS_ROUTE or path.startswith(DOCS_ROUTE + "/"):
+            return DOCS_ROUTE
+        return OTHER
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gateway = scope_state(scope).get(STATE_KEY) if scope["type"] == "http" else None
+        if not isinstance(gateway, Gateway):
+            await self.app(scope, receive, send)
+            return
+        metrics = gateway.metrics
+        record = RequestRecord(metrics)
+        scope_state(scope)[RECORD_KEY] = record
+        # share connexion's context dict with the inner layers, whatever they copy of the scope
+        context: dict[str, Any] = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
+        log_bodies = gateway.config.log_bodies
+        status = 500
+        captured: list[bytes] = []
+        captured_size = 0
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status, captured_size
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif log_bodies and message["type"] == "http.response.body" and captured_size < BODY_LOG_LIMIT:
+                chunk = bytes(message.get("body", b""))[: BODY_LOG_LIMIT - captured_size]
+                captured.append(chunk)
+                captured_size += len(chunk)
+            await send(message)
+
+        metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            metrics.in_flight.dec()
+            self._finish(scope, gateway, record, context, status, b"".join(captured) if log_bodies else None)
+
+    def _finish(
+        self,
+        scope: Scope,
+        gateway: Gateway,
+        record: RequestRecord,
+        context: dict[str, Any],
+        status: int,
+        response_body: bytes | None,
+    ) -> None:
+        elapsed = time.perf_counter() - record.started
+        state = scope_state(scope)
+        body = state.get(BODY_STATE_KEY)
+        raw_model = body.get("model") if isinstance(body, dict) else None
+        model = model_label(gateway.router, raw_model) if isinstance(raw_model, str) else NONE
+        route = self.route_of(str(scope.get("path", "")))
+        provider = record.provider or NONE
+        user = context.get("user")
+        key_id = user if isinstance(user, str) and user else ANONYMOUS
+        metrics = record.metrics
+        metrics.requests.labels(route, model, provider, str(status)).inc()
+        metrics.request_duration.labels(route, model, provider).observe(elapsed)
+        if record.first_token_s is not None:
+            metrics.ttft.labels(model, provider).observe(record.first_token_s)
+        if record.tokens:
+            metrics.count_tokens(model, key_id, record.tokens)
+        fields: dict[str, Any] = {
+            "request_id": state.get(REQUEST_ID_KEY),
+            "method": scope.get("method"),
+            "route": route,
+            "key_id": key_id,
+            "model": raw_model[:200] if isinstance(raw_model, str) else None,
+            "model_label": model,
+            "provider": record.provider,
+            "upstream_model": record.upstream_model,
+            "status": status,
+            "latency_ms": round(elapsed * 1000, 3),
+            "stream": bool(body.get("stream")) if isinstance(body, dict) else False,
+            "ttft_ms": round(record.first_token_s * 1000, 3) if record.first_token_s is not None else None,
+            "input_tokens": record.tokens.get("input"),
+            "output_tokens": record.tokens.get("output"),
+            "cache_read_tokens": record.tokens.get("cache_read"),
+            "cache_creation_tokens": record.tokens.get("cache_creation"),
+            "retries": record.retries,
+            "fallbacks": record.fallbacks,
+        }
+        if route == OTHER:
+            fields["path"] = str(scope.get("path", ""))[:200]
+        if response_body is not None:
+            fields["request_body"] = body
+            fields["response_body"] = response_body.decode("utf-8", "replace")
+        level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
+        log.log(level, "request", extra={"fields": fields})
