@@ -13,6 +13,7 @@ from providers.base import CallContext, Json
 from providers.router import Target
 from specgate import dispatch
 from specgate.errors import InvalidRequestError, NotFoundError
+from specgate.governance import gate
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
 from specgate.state import gateway_of, request_id_of, scope_state
@@ -83,13 +84,14 @@ async def _create(*, envelope: bool) -> Response:
     headers = request.headers
     version = headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
+    ticket = await gate.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
     ctx = CallContext(
         request_id=request_id,
         anthropic_version=version,
         anthropic_beta=split_beta(headers.get("anthropic-beta")),
     )
     if body.get("stream"):
-        first, rest, target = await dispatch.open_stream(gateway.router, body, ctx)
+        first, rest, target = await gate.tracked_stream(ticket, dispatch.open_stream(gateway.router, body, ctx))
         frames = (
             envelope_stream(first, rest, request_id, str(body["model"]))
             if envelope
@@ -98,8 +100,13 @@ async def _create(*, envelope: bool) -> Response:
         return StreamingResponse(
             frames,
             media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target)},
+            headers={
+                "cache-control": "no-cache",
+                "x-accel-buffering": "no",
+                **_route_headers(target),
+                **ticket.headers,
+            },
         )
-    message, target = await dispatch.create(gateway.router, body, ctx)
+    message, target = await gate.tracked(ticket, dispatch.create(gateway.router, body, ctx))
     content = envelope_success(message) if envelope else orjson.dumps(message)
-    return Response(content, media_type="application/json", headers=_route_headers(target))
+    return Response(content, media_type="application/json", headers={**_route_headers(target), **ticket.headers})

@@ -40,6 +40,8 @@ from specgate.errors import (
     UpstreamError,
     error_type_for_status,
 )
+from specgate.governance.build import build_governance
+from specgate.governance.windows import Clock, system_clock
 from specgate.middleware import RequestContextMiddleware
 from specgate.resolver import HandlerResolver
 from specgate.responses import JSON, error_parts
@@ -97,6 +99,7 @@ def create_app(
     handler_packages: Sequence[str] = ("handlers",),
     provider_types: Mapping[str, ProviderFactory] | None = None,
     validate_responses: bool = False,
+    clock: Clock = system_clock,
 ) -> ASGIApp:
     config = config or default_config()
     document = spec.bundle(spec_dir)
@@ -116,12 +119,14 @@ def create_app(
             config=config,
             providers=providers,
             router=Router(config.models, providers),
-            keys=KeyRing(config.auth.api_keys),
+            keys=KeyRing(config.auth.api_keys, config.auth.virtual_keys, secret=config.auth.secret),
             envelope_paths=envelope_paths,
+            governance=build_governance(config, clock),
         )
         try:
             yield {STATE_KEY: gateway}
         finally:
+            await gateway.governance.close()
             await close_providers(providers)
 
     middlewares = [

@@ -12,6 +12,7 @@ from providers.base import Provider
 from providers.router import Router
 from specgate.auth import KeyRing
 from specgate.config import Config
+from specgate.governance.core import Governance
 
 STATE_KEY = "specgate.gateway"
 REQUEST_ID_KEY = "specgate.request_id"
@@ -29,6 +30,7 @@ class Gateway:
     router: Router
     keys: KeyRing
     envelope_paths: frozenset[str] = field(default_factory=frozenset)
+    governance: Governance = field(default_factory=Governance)  # virtual keys, limits, auth guard
 
 
 def scope_state(scope: MutableMapping[str, Any]) -> dict[str, Any]:
