@@ -57,8 +57,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         and not (args.allow_unauthenticated or config.server.allow_unauthenticated)
     ):
         print(
-            f"specgate: refusing to serve {host} with no auth.api_keys or auth.virtual_keys configured: anyone could use it. "
-            "Configure keys, bind a loopback address, or pass --allow-unauthenticated.",
+            f"specgate: refusing to serve {host} with no auth.api_keys or auth.virtual_keys configured: "
+            "anyone could use it. Configure keys, bind a loopback address, or pass --allow-unauthenticated.",
             file=sys.stderr,
         )
         return 2

@@ -179,7 +179,9 @@ _HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exc
 @given(
     value=st.one_of(
         _HEADER_TEXT,
-        st.builds(lambda p, t: f"{p} {t}", st.sampled_from(["Bearer", "Basic", "bearer", "BASIC", "Digest"]), _HEADER_TEXT),
+        st.builds(
+            lambda p, t: f"{p} {t}", st.sampled_from(["Bearer", "Basic", "bearer", "BASIC", "Digest"]), _HEADER_TEXT
+        ),
         st.builds(lambda b: "Basic " + base64.b64encode(b).decode(), st.binary(max_size=60)),
         st.builds(lambda t: f"Bearer {VK_A}{t}", _HEADER_TEXT),
     )

@@ -93,7 +93,10 @@ def test_two_replicas_share_one_lifetime_budget(replicas: list[str]) -> None:
     for i in range(12):
         r = request(replicas[i % 2] + "/v1/messages", body=HELLO, headers={"authorization": f"Bearer {BUDGET_KEY}"})
         if r.status == 429:
-            assert "Token budget used up" in r.json()["error"]["message"] and "does not reset" in r.json()["error"]["message"]
+            assert (
+                "Token budget used up" in r.json()["error"]["message"]
+                and "does not reset" in r.json()["error"]["message"]
+            )
             break
         assert r.status == 200
         admitted += 1

@@ -53,8 +53,16 @@ def test_defaults() -> None:
         ({"virtual_keys": [{"id": "key_x", "key": SECRET}]}, None, "auth.virtual_keys[0].id: must be 1-64"),
         ({"virtual_keys": [{"id": "a"}]}, None, "auth.virtual_keys[0].key: is required"),
         ({"virtual_keys": [{"id": "a", "key": "short"}]}, None, "auth.virtual_keys[0].key: must be at least 8"),
-        ({"virtual_keys": [{"id": "a", "key": SECRET, "rpm": 0}]}, None, "auth.virtual_keys[0].rpm: must be a positive"),
-        ({"virtual_keys": [{"id": "a", "key": SECRET, "tpm": "x"}]}, None, "auth.virtual_keys[0].tpm: must be an integer"),
+        (
+            {"virtual_keys": [{"id": "a", "key": SECRET, "rpm": 0}]},
+            None,
+            "auth.virtual_keys[0].rpm: must be a positive",
+        ),
+        (
+            {"virtual_keys": [{"id": "a", "key": SECRET, "tpm": "x"}]},
+            None,
+            "auth.virtual_keys[0].tpm: must be an integer",
+        ),
         ({"virtual_keys": [{"id": "a", "key": SECRET, "models": []}]}, None, "auth.virtual_keys[0].models: must be"),
         ({"virtual_keys": [{"id": "a", "key": SECRET, "budget_period": "week"}]}, None, "budget_period: must be one"),
         ({"virtual_keys": [{"id": "a", "key": SECRET, "colour": 1}]}, None, "auth.virtual_keys[0].colour: unknown key"),
