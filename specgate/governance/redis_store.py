@@ -64,8 +64,12 @@ class RedisCounterStore:
         self._add: Any = client.register_script(_ADD)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str) -> RedisCounterStore:
-        return cls(aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5), prefix=prefix)
+    def from_url(cls, url: str, *, prefix: str, max_connections: int = 64) -> RedisCounterStore:
+        """A blocking pool: a burst waits for a free connection (up to 5 s) instead of failing."""
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=5, socket_timeout=5, socket_connect_timeout=5
+        )
+        return cls(aioredis.Redis(connection_pool=pool), prefix=prefix)
 
     def _key(self, name: str) -> str:
         return f"{self._prefix}:{name}"
@@ -84,4 +88,4 @@ class RedisCounterStore:
         return int(await self._add(keys=[self._key(name)], args=[amount, _ms(ttl)]))
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.aclose(close_connection_pool=True)
