@@ -9,6 +9,7 @@ from starlette.responses import Response
 from providers.base import CallContext, Json, TokenCounter
 from providers.tokens import estimate_input_tokens
 from specgate.dispatch import targets_for
+from specgate.governance import gate
 from specgate.state import gateway_of, request_id_of, scope_state
 from specgate.validation import BODY_STATE_KEY
 
@@ -20,8 +21,9 @@ async def count_tokens() -> Response:
     body: Json = scope_state(scope)[BODY_STATE_KEY]
     version = request.headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
+    ticket = await gate.admit(scope, body, count_tokens=False)  # model access; counts against rpm only
     target = targets_for(gateway_of(scope).router, str(body["model"]))[0]
-    headers = {"x-specgate-provider": target.provider.name}
+    headers = {"x-specgate-provider": target.provider.name, **ticket.headers}
     if isinstance(target.provider, TokenCounter):
         ctx = CallContext(
             request_id=request_id_of(scope),

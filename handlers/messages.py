@@ -16,7 +16,9 @@ from providers.base import CallContext, Json
 from providers.router import Router, Target
 from specgate import dispatch
 from specgate.disconnect import unless_disconnected
-from specgate.errors import InvalidRequestError, NotFoundError
+from specgate.errors import GatewayError, InvalidRequestError, NotFoundError
+from specgate.governance import gate
+from specgate.governance.limiter import Ticket
 from specgate.observe import record_of
 from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
@@ -93,33 +95,44 @@ async def _create(*, envelope: bool, user: str | None) -> Response:
     body: Json = scope_state(scope)[BODY_STATE_KEY]
     version = headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
+    is_async = _async.wants_async(headers)  # header errors are 400s before anything is counted
+    ttl = _async.result_ttl(headers) if is_async else None
+    ticket = await gate.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
     ctx = CallContext(
         request_id=request_id,
         anthropic_version=version,
         anthropic_beta=split_beta(headers.get("anthropic-beta")),
         observer=record_of(scope),
     )
-    if _async.wants_async(headers):
-        ttl = _async.result_ttl(headers)
+    if is_async:
 
         async def run() -> Response:
-            return await _respond(gateway.router, body, ctx, envelope=envelope)  # no client to watch
+            return await _respond(gateway.router, body, ctx, ticket, envelope=envelope)  # no client to watch
 
-        return await _async.submit(gateway.jobs, owner, body, run, request_id=request_id, envelope=envelope, ttl_s=ttl)
-    return await _respond(gateway.router, body, ctx, envelope=envelope, client=receive, overhead=overhead_of(scope))
+        try:
+            return await _async.submit(
+                gateway.jobs, owner, body, run, request_id=request_id, envelope=envelope, ttl_s=ttl
+            )
+        except GatewayError:
+            await ticket.settle(None)  # refused (stream, full queue): give the reservation back
+            raise
+    return await _respond(
+        gateway.router, body, ctx, ticket, envelope=envelope, client=receive, overhead=overhead_of(scope)
+    )
 
 
 async def _respond(
     router: Router,
     body: Json,
     ctx: CallContext,
+    ticket: Ticket,
     *,
     envelope: bool,
     client: Receive | None = None,
     overhead: Overhead | None = None,
 ) -> Response:
     if body.get("stream"):
-        first, rest, target = await dispatch.open_stream(router, body, ctx, overhead)
+        first, rest, target = await gate.tracked_stream(ticket, dispatch.open_stream(router, body, ctx, overhead))
         frames = (
             envelope_stream(first, rest, ctx.request_id, str(body["model"]))
             if envelope
@@ -128,10 +141,15 @@ async def _respond(
         return StreamingResponse(
             frames,
             media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no", **_route_headers(target, ctx)},
+            headers={
+                "cache-control": "no-cache",
+                "x-accel-buffering": "no",
+                **_route_headers(target, ctx),
+                **ticket.headers,
+            },
         )
-    call = dispatch.create(router, body, ctx, overhead)
+    call = gate.tracked(ticket, dispatch.create(router, body, ctx, overhead))
     # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
     message, target = await (unless_disconnected(client, call) if client is not None else call)
     content = envelope_success(message) if envelope else orjson.dumps(message)
-    return Response(content, media_type="application/json", headers=_route_headers(target, ctx))
+    return Response(content, media_type="application/json", headers={**_route_headers(target, ctx), **ticket.headers})

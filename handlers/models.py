@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from specgate.config import ModelRoute
 from specgate.errors import NotFoundError
+from specgate.governance import gate
 from specgate.pagination import page
 from specgate.state import gateway_of
 
@@ -24,7 +25,8 @@ def _info(route: ModelRoute) -> dict[str, Any]:
 
 
 def _listed() -> list[ModelRoute]:
-    routes = gateway_of(request.scope).router.exact_routes()
+    scope = request.scope
+    routes = [r for r in gateway_of(scope).router.exact_routes() if gate.may_use(scope, r.match)]
     return sorted(routes, key=lambda r: r.created_at, reverse=True)  # newest first; stable for equal dates
 
 
@@ -34,6 +36,7 @@ async def list_models(limit: int = 20, before_id: str | None = None, after_id: s
 
 
 async def get_model(model_id: str) -> Response:
+    gate.check_model(request.scope, model_id)
     for route in _listed():
         if route.match == model_id:
             return Response(orjson.dumps(_info(route)), media_type="application/json")

@@ -42,6 +42,8 @@ from specgate.errors import (
     UpstreamError,
     error_type_for_status,
 )
+from specgate.governance.build import build_governance
+from specgate.governance.windows import Clock, system_clock
 from specgate.health import Readiness, config_check, routes_check
 from specgate.metrics import Metrics
 from specgate.middleware import RequestContextMiddleware
@@ -102,6 +104,7 @@ def create_app(
     handler_packages: Sequence[str] = ("handlers",),
     provider_types: Mapping[str, ProviderFactory] | None = None,
     validate_responses: bool = False,
+    clock: Clock = system_clock,
 ) -> ASGIApp:
     config = config or default_config()
     document = spec.bundle(spec_dir)
@@ -134,16 +137,18 @@ def create_app(
             config=config,
             providers=providers,
             router=Router(config.models, providers),
-            keys=KeyRing(config.auth.api_keys),
+            keys=KeyRing(config.auth.api_keys, config.auth.virtual_keys, secret=config.auth.secret),
             jobs=registry,
             envelope_paths=envelope_paths,
             metrics=metrics,
             readiness=readiness,
+            governance=build_governance(config, clock),
         )
         try:
             yield {STATE_KEY: gateway}
         finally:
             await registry.close(jobs_config.shutdown_grace_s)  # jobs may still need the providers
+            await gateway.governance.close()
             await close_providers(providers)
             metrics.close()
 

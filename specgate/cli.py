@@ -63,8 +63,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         and not (args.allow_unauthenticated or config.server.allow_unauthenticated)
     ):
         print(
-            f"specgate: refusing to serve {host} with no auth.api_keys configured: anyone could use it. "
-            "Configure keys, bind a loopback address, or pass --allow-unauthenticated.",
+            f"specgate: refusing to serve {host} with no auth.api_keys or auth.virtual_keys configured: "
+            "anyone could use it. Configure keys, bind a loopback address, or pass --allow-unauthenticated.",
             file=sys.stderr,
         )
         return 2
@@ -88,7 +88,7 @@ def _serve(args: argparse.Namespace, config: Config, host: str, port: int, log_c
     if config.is_default:
         log.warning("no config file: no upstream is configured; every model is answered by the offline echo provider")
     if not config.auth.enabled:
-        log.warning("no auth.api_keys configured: the API is open (serving on %s only)", host)
+        log.warning("no auth.api_keys or auth.virtual_keys configured: the API is open (serving on %s only)", host)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then restores the previous handlers and
     # raises the signal again; with these no-op handlers in place that ends in exit code 0.
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from providers.base import ProviderConfig
+from specgate.governance.settings import LimitsConfig, VirtualKeySpec, parse_limits, parse_virtual_keys
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -38,11 +39,15 @@ class ServerConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # admin keys: no limits
+    virtual_keys: tuple[VirtualKeySpec, ...] = ()
+    secret: str | None = field(default=None, repr=False)  # HMAC key for key hashes; None: random per process
+    max_failures: int = 20  # failed authentications per client address per window before 429; 0: off
+    failure_window_s: float = 60.0
 
     @property
     def enabled(self) -> bool:
-        return bool(self.api_keys)
+        return bool(self.api_keys or self.virtual_keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,7 @@ class JobsConfig:
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     providers: tuple[ProviderConfig, ...] = ()
     models: tuple[ModelRoute, ...] = ()
     jobs: JobsConfig = field(default_factory=JobsConfig)
@@ -170,7 +176,7 @@ def parse_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     r = _Reader(source, os.environ if environ is None else environ)
-    root = r.mapping(data, "", ("server", "auth", "providers", "models", "jobs", "logging"))
+    root = r.mapping(data, "", ("server", "auth", "limits", "providers", "models", "jobs", "logging"))
     root = r.interpolate(root, "")
 
     s = r.mapping(
@@ -190,8 +196,7 @@ def parse_config(
     if server.max_body_bytes < 1024:
         raise r.fail("server.max_body_bytes", "must be at least 1024")
 
-    a = r.mapping(root.get("auth"), "auth", ("api_keys",))
-    auth = AuthConfig(api_keys=r.strings(a, "api_keys", "auth"))
+    auth = _auth(r, root.get("auth"))
 
     raw_providers = root.get("providers")
     if raw_providers is None:
@@ -285,6 +290,7 @@ def parse_config(
     return Config(
         server=server,
         auth=auth,
+        limits=parse_limits(r, root.get("limits")),
         providers=tuple(providers),
         models=tuple(models),
         jobs=jobs,
@@ -316,6 +322,26 @@ def _jobs_config(r: _Reader, raw: Any) -> JobsConfig:
     if config.max_queued < 0:
         raise r.fail("jobs.max_queued", "must not be negative")
     return config
+
+
+def _auth(r: _Reader, value: Any) -> AuthConfig:
+    a = r.mapping(value, "auth", ("api_keys", "virtual_keys", "secret", "max_failures", "failure_window_s"))
+    api_keys = r.strings(a, "api_keys", "auth")
+    secret = r.get(a, "secret", "auth", str, None)
+    if secret is not None and len(secret) < 16:
+        raise r.fail("auth.secret", "must be at least 16 characters")
+    auth = AuthConfig(
+        api_keys=api_keys,
+        virtual_keys=parse_virtual_keys(r, a.get("virtual_keys"), "auth.virtual_keys", api_keys),
+        secret=secret,
+        max_failures=r.get(a, "max_failures", "auth", int, 20),
+        failure_window_s=r.get(a, "failure_window_s", "auth", float, 60.0),
+    )
+    if auth.max_failures < 0:
+        raise r.fail("auth.max_failures", "must be 0 (off) or more")
+    if auth.failure_window_s <= 0:
+        raise r.fail("auth.failure_window_s", "must be positive")
+    return auth
 
 
 def _rfc3339(r: _Reader, d: dict[str, Any], path: str) -> str:

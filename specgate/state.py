@@ -13,6 +13,7 @@ from providers.base import Provider
 from providers.router import Router
 from specgate.auth import KeyRing
 from specgate.config import Config
+from specgate.governance.core import Governance
 from specgate.health import Readiness
 from specgate.metrics import Metrics
 
@@ -41,6 +42,7 @@ class Gateway:
     envelope_paths: frozenset[str] = field(default_factory=frozenset)
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)
+    governance: Governance = field(default_factory=Governance)  # virtual keys, limits, auth guard
 
 
 def scope_state(scope: MutableMapping[str, Any]) -> dict[str, Any]:

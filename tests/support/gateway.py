@@ -14,6 +14,7 @@ import uvicorn
 from providers.registry import ProviderFactory, provider_types
 from specgate.app import create_app
 from specgate.config import Config, default_config, parse_config
+from specgate.governance.windows import Clock, system_clock
 from specgate.state import STATE_KEY, Gateway
 
 
@@ -47,6 +48,7 @@ def start_gateway(
     spec_dir: Path | None = None,
     handler_packages: tuple[str, ...] = ("handlers",),
     validate_responses: bool = True,
+    clock: Clock = system_clock,
 ) -> RunningGateway:
     types = {**provider_types(), **(extra_provider_types or {})}
     cfg = config if isinstance(config, Config) else make_config(config, types)
@@ -56,6 +58,7 @@ def start_gateway(
         spec_dir=spec_dir,
         handler_packages=handler_packages,
         validate_responses=validate_responses,
+        clock=clock,
     )
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False)

@@ -1,0 +1,39 @@
+"""Building the governance state from the config, in the app lifespan."""
+
+from __future__ import annotations
+
+import logging
+
+from specgate.config import Config
+from specgate.governance.core import Governance
+from specgate.governance.limiter import Limiter
+from specgate.governance.store import open_store
+from specgate.governance.windows import Clock
+
+log = logging.getLogger("specgate.limits")
+
+
+def store_url(config: Config) -> str:
+    """``limits.store``; when it is left at ``memory`` and the job store is Redis, that Redis."""
+    url = config.limits.store
+    if url == "memory":
+        jobs = getattr(config, "jobs", None)  # the jobs section, when present in this build
+        jobs_store = str(getattr(jobs, "store", "") or "")
+        if jobs_store.startswith(("redis://", "rediss://", "unix://")):
+            return jobs_store
+    return url
+
+
+def build_governance(config: Config, clock: Clock) -> Governance:
+    url = store_url(config)
+    if any(k.limited for k in config.auth.virtual_keys):
+        where = "memory (this process only)" if url == "memory" else "redis"
+        log.info("limits: counters in %s", where)
+    limiter = Limiter(open_store(url, prefix=config.limits.prefix, clock=clock), clock)
+    return Governance.build(
+        config.auth.virtual_keys,
+        limiter,
+        clock=clock,
+        max_failures=config.auth.max_failures,
+        window_s=config.auth.failure_window_s,
+    )
