@@ -19,6 +19,8 @@ from specgate.state import gateway_of, request_id_of, scope_state
 from specgate.validation import BODY_STATE_KEY
 
 DEFAULT_VERSION = "2023-06-01"
+STRICT_VERSION = "2026-10-21"  # rejects the sampling parameters
+API_VERSIONS = (DEFAULT_VERSION, STRICT_VERSION)  # the AnthropicVersion enum of spec/components.yaml
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 
@@ -40,7 +42,7 @@ async def platform_create_message(user: str | None = None) -> Response:
 
 def check_semantics(body: Json, version: str) -> None:
     """Rules the schema cannot express (cross-field and version-dependent)."""
-    if version == "2026-10-21":
+    if version == STRICT_VERSION:
         for name in SAMPLING_PARAMS:
             if name in body:
                 raise InvalidRequestError(f"{name}: Extra inputs are not permitted")
