@@ -1,7 +1,7 @@
 """What contract testing needs beyond the spec; shared by the in-process contract test
 (tests/test_contract.py) and ``make fuzz`` (specgate/fuzz.py, the schemathesis CLI).
 
-* ``testing_spec(document)``: the bundled spec as schemathesis should read it. OpenAPI 3.0 has no
+* ``schemathesis_spec(document)``: the bundled spec as schemathesis should read it. OpenAPI 3.0 has no
   ``contentMediaType``/``contentSchema``, so spec/ spells them ``x-contentMediaType`` and
   ``x-contentSchema`` (connexion and openapi-spec-validator reject the bare keywords). Renamed
   here, schemathesis parses the ``data`` of every Server-Sent Event and validates it too.
@@ -24,7 +24,7 @@ NEW_VERSION = "2026-10-21"
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 
-def testing_spec(document: Mapping[str, Any]) -> dict[str, Any]:
+def schemathesis_spec(document: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of a bundled spec with the SSE content keywords un-prefixed."""
 
     def rename(node: Any) -> Any:

@@ -1,7 +1,7 @@
 """``make fuzz`` / ``python -m specgate.fuzz``: the schemathesis CLI against a live server.
 
 1. writes a config (echo provider, a fresh random key) and the test-time copy of the bundled spec
-   (specgate.contract.testing_spec: SSE payloads validated too) to a temporary directory;
+   (specgate.contract.schemathesis_spec: SSE payloads validated too) to a temporary directory;
 2. starts ``specgate serve`` on a free loopback port and waits for /healthz;
 3. runs ``schemathesis run`` over every operation (examples, coverage, fuzzing and stateful
    phases, every check but ignored_auth) with the cross-field rules of specgate/contract_hooks.py;
@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from specgate import spec
-from specgate.contract import testing_spec
+from specgate.contract import schemathesis_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = "specgate.contract_hooks"
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         )
         config.chmod(0o600)
         spec_file = work / "openapi.json"
-        spec_file.write_text(json.dumps(testing_spec(document)), encoding="utf-8")
+        spec_file.write_text(json.dumps(schemathesis_spec(document)), encoding="utf-8")
         port = args.port or free_port()
         url = f"http://127.0.0.1:{port}"
         log_file = work / "server.log"
