@@ -115,7 +115,9 @@ def failures_of(run: Any) -> str:
     return " | ".join(f"{type(f).__name__}: {f}" for f in found)
 
 
-@pytest.mark.parametrize(("validate_responses", "expected"), [(False, "Response violates schema"), (True, "Server error")])
+@pytest.mark.parametrize(
+    ("validate_responses", "expected"), [(False, "Response violates schema"), (True, "Server error")]
+)
 def test_contract_fails_on_a_broken_handler(tmp_path: Path, validate_responses: bool, expected: str) -> None:
     """The same contract run must fail when a handler drifts from the spec: schemathesis sees the
     bad body itself, or (connexion's response validation on) the 500 it becomes."""
@@ -142,7 +144,9 @@ def test_contract_fails_on_a_bad_sse_payload(tmp_path: Path, path: str, operatio
     """SSE payloads are checked: an event whose `data` breaks its content schema fails the run."""
     spec_dir = broken_spec(tmp_path, operation_id, handler)
     broken = contract_schema(make_app(spec_dir), spec_dir)
-    case = broken[path]["POST"].Case(body=request_body("claude-sonnet-4-5"), headers={"content-type": "application/json"})
+    case = broken[path]["POST"].Case(
+        body=request_body("claude-sonnet-4-5"), headers={"content-type": "application/json"}
+    )
     report = failures_of(lambda: case.call_and_validate(headers=AUTH))
     assert "SSE event" in report, report
     if path == "/v1/messages":

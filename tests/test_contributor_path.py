@@ -82,7 +82,9 @@ def contribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
     root = spec_dir / "openapi.yaml"
     text = root.read_text()
     assert "\ncomponents:\n" in text
-    root.write_text(text.replace("\ncomponents:\n", '\n  /v1/reverse:\n    $ref: "paths/reverse.yaml#/reverse"\ncomponents:\n'))
+    root.write_text(
+        text.replace("\ncomponents:\n", '\n  /v1/reverse:\n    $ref: "paths/reverse.yaml#/reverse"\ncomponents:\n')
+    )
     package = f"contrib_{uuid.uuid4().hex[:8]}"
     (tmp_path / package).mkdir()
     (tmp_path / package / "__init__.py").write_text("")

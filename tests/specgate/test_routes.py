@@ -38,7 +38,7 @@ def test_an_operation_without_a_handler_fails(tmp_path: Path, capsys: pytest.Cap
     path.write_text(path.read_text().replace("operationId: getVersion\n", "operationId: getVersionInfo\n"))
     code, rows, err = routes(capsys, "--spec-dir", str(spec_dir))
     assert code == 1
-    assert ["GET", "/v1/version", "getVersionInfo", "-"] == rows[-1][:4]
+    assert rows[-1][:4] == ["GET", "/v1/version", "getVersionInfo", "-"]
     assert "operationId 'getVersionInfo' has no handler: define `async def get_version_info(...)`" in err
     # and the handler left behind has no operation any more
     assert "handler handlers.version.get_version has no operation in the spec" in err
