@@ -27,6 +27,8 @@ from specgate.timing import Overhead, overhead_of
 from specgate.validation import BODY_STATE_KEY
 
 DEFAULT_VERSION = "2023-06-01"
+STRICT_VERSION = "2026-10-21"  # rejects the sampling parameters
+API_VERSIONS = (DEFAULT_VERSION, STRICT_VERSION)  # the AnthropicVersion enum of spec/components.yaml
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 
@@ -56,7 +58,7 @@ anthropic_create_message_wildcard = platform_anthropic_create_message_wildcard =
 
 def check_semantics(body: Json, version: str) -> None:
     """Rules the schema cannot express (cross-field and version-dependent)."""
-    if version == "2026-10-21":
+    if version == STRICT_VERSION:
         for name in SAMPLING_PARAMS:
             if name in body:
                 raise InvalidRequestError(f"{name}: Extra inputs are not permitted")

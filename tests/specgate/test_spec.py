@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +124,29 @@ def test_routes_cli_lists_every_operation() -> None:
 )
 def test_snake_case(operation_id: str, name: str) -> None:
     assert snake_case(operation_id) == name
+
+
+def _discriminated(node: object) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        own = [node] if "discriminator" in node else []
+        return own + [d for v in node.values() for d in _discriminated(v)]
+    if isinstance(node, list):
+        return [d for v in node for d in _discriminated(v)]
+    return []
+
+
+def test_every_discriminator_maps_every_type_value() -> None:
+    """Without an explicit mapping, a discriminator's known values are the schema names
+    (`TextBlock`), and a response `{"type": "text"}` is an unknown value (schemathesis ST111)."""
+    document = spec.bundle()
+    schemas = document["components"]["schemas"]
+    found = _discriminated(document)
+    assert len(found) >= 10
+    for node in found:
+        mapping = node["discriminator"]["mapping"]
+        expected = {}
+        for branch in node["oneOf"]:
+            name = branch["$ref"].rsplit("/", 1)[-1]
+            for value in schemas[name]["properties"]["type"]["enum"]:
+                expected[value] = name
+        assert mapping == expected
