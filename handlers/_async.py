@@ -9,6 +9,7 @@ them: an unknown, expired or someone else's job is the same 404.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import Job, JobOutcome, JobStatus
 from jobs.registry import JobRegistry
 from specgate.errors import GatewayError, InvalidRequestError, NotFoundError, OverloadedError
+from specgate.metrics import Metrics
 from specgate.responses import envelope_success, error_parts
 
 ASYNC_HEADER = "x-bf-async"
@@ -83,23 +85,34 @@ async def submit(
     request_id: str,
     envelope: bool,
     ttl_s: int | None,
+    metrics: Metrics | None = None,
 ) -> Response:
     if body.get("stream"):
         raise InvalidRequestError(f"stream: streaming is not supported with {ASYNC_HEADER}")
 
     async def work() -> JobOutcome:
+        started = time.perf_counter()
+        outcome = "failed"
         try:
             response = await run()
+            outcome = "succeeded" if response.status_code < 400 else "failed"
+            return JobOutcome(response.status_code, bytes(response.body))
         except GatewayError as exc:
             status, content, _ = error_parts(exc, request_id, envelope=envelope)
             return JobOutcome(status, content)
-        return JobOutcome(response.status_code, bytes(response.body))
+        finally:
+            if metrics is not None:
+                metrics.job_finished("message", outcome, time.perf_counter() - started)
 
+    if metrics is not None:
+        metrics.job_started("message")  # queued or running from here on
     try:
         job = await registry.submit(owner, work, ttl_s=ttl_s, kind="message", meta={"model": str(body["model"])})
-    except QueueFullError:
-        raise OverloadedError("async job queue is full; retry later") from None
-    except ShuttingDownError:
+    except (QueueFullError, ShuttingDownError) as exc:
+        if metrics is not None:
+            metrics.job_finished("message", "rejected")
+        if isinstance(exc, QueueFullError):
+            raise OverloadedError("async job queue is full; retry later") from None
         raise OverloadedError("the server is shutting down; retry on another replica") from None
     return _placeholder_response(job, envelope=envelope)
 

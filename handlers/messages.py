@@ -113,7 +113,14 @@ async def _create(*, envelope: bool, user: str | None) -> Response:
 
         try:
             return await _async.submit(
-                gateway.jobs, owner, body, run, request_id=request_id, envelope=envelope, ttl_s=ttl
+                gateway.jobs,
+                owner,
+                body,
+                run,
+                request_id=request_id,
+                envelope=envelope,
+                ttl_s=ttl,
+                metrics=gateway.metrics,
             )
         except GatewayError:
             await ticket.settle(None)  # refused (stream, full queue): give the reservation back

@@ -44,7 +44,7 @@ from specgate.errors import (
 )
 from specgate.governance.build import build_governance
 from specgate.governance.windows import Clock, system_clock
-from specgate.health import Readiness, config_check, routes_check
+from specgate.health import Readiness, config_check, routes_check, store_check
 from specgate.metrics import Metrics
 from specgate.middleware import RequestContextMiddleware
 from specgate.observe import ObservabilityMiddleware
@@ -120,8 +120,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         jobs_config = config.jobs
+        store = await open_store(jobs_config.store)
         registry = JobRegistry(
-            await open_store(jobs_config.store),
+            store,
             max_running=jobs_config.max_running,
             max_queued=jobs_config.max_queued,
             default_ttl_s=jobs_config.default_ttl_s,
@@ -132,6 +133,7 @@ def create_app(
         readiness = Readiness()
         readiness.register("config", config_check(config))
         readiness.register("providers", routes_check(config, lambda: set(providers)))
+        readiness.register("jobs_store", store_check(store))
         metrics = Metrics()
         gateway = Gateway(
             config=config,

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from jobs.store import JobStore
 from specgate.config import Config
 
 Check = Callable[[], Awaitable[None]]
@@ -65,6 +66,15 @@ def config_check(config: Config) -> Check:
     async def check() -> None:
         if not config.providers:
             raise RuntimeError("no providers configured")
+
+    return check
+
+
+def store_check(store: JobStore) -> Check:
+    """The job store answers a read (SQLite file usable, Redis reachable)."""
+
+    async def check() -> None:
+        await store.get("job_readiness_probe")
 
     return check
 

@@ -64,6 +64,18 @@ class RedisServer:
             self.process.kill()
         self.process.wait(timeout=10)
 
+    def restart(self, executable: str, *, timeout_s: float = 10.0) -> None:
+        """Start a fresh (empty) server on the same port after ``stop()``."""
+        args = [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [*args, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + timeout_s
+        while not _answers_ping(self.port):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"{executable} did not answer PING on port {self.port}")
+            time.sleep(0.02)
+
 
 def start_redis_server(executable: str, *, timeout_s: float = 10.0) -> RedisServer:
     for _ in range(3):  # a port picked free can be taken before redis binds it; retry

@@ -178,3 +178,14 @@ async def test_a_thousand_concurrent_jobs(gateway_factory: Any) -> None:
 
         texts = await asyncio.gather(*(result(i, job_id) for i, job_id in submitted))
     assert texts == [f"job number {i}" for i in range(1000)], "every result retrievable, none lost or swapped"
+
+
+def test_jobs_are_counted_in_metrics(gateway_factory: Any) -> None:
+    gw = gateway_factory({"providers": [{"name": "echo", "type": "echo"}]})
+    url = gw.url + "/v1/messages"
+    for _ in range(3):
+        job_id = request(url, body=BODY, headers={"x-bf-async": "true"}).json()["id"]
+        wait_done(url, job_id, {})
+    text = request(gw.url + "/metrics", "GET").body.decode()
+    assert 'specgate_jobs_total{kind="message",outcome="succeeded"} 3.0' in text
+    assert 'specgate_jobs_active{kind="message"} 0.0' in text

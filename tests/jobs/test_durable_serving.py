@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.redis_server import find_redis_server
 from tests.support.http import Reply, request
 from tests.support.process import spawn
 
@@ -103,3 +104,24 @@ def test_redis_replicas_share_jobs_and_a_dead_replica_fails_its_job(tmp_path: Pa
     finally:
         a.stop(signal.SIGKILL)
         b.stop(signal.SIGKILL)
+
+
+def test_readyz_follows_the_redis_job_store(tmp_path: Path, redis_server_factory: Any) -> None:
+    server = redis_server_factory()
+    url = f"redis://127.0.0.1:{server.port}/0"
+    gw = spawn(config(url), tmp_path)
+    try:
+        assert request(gw.url + "/readyz", "GET").status == 200
+        server.stop()
+        down = request(gw.url + "/readyz", "GET", timeout=10)
+        assert down.status == 503
+        assert "jobs_store" in down.json()["error"]["message"]
+        executable = find_redis_server()
+        assert executable is not None
+        server.restart(executable)
+        deadline = time.monotonic() + 15
+        while request(gw.url + "/readyz", "GET", timeout=10).status != 200:
+            assert time.monotonic() < deadline, "readyz did not recover when Redis came back"
+            time.sleep(0.2)
+    finally:
+        gw.stop(signal.SIGKILL)
