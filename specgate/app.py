@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from batches.service import BatchService
 from jobs.registry import JobRegistry
 from jobs.stores import open_store
 from providers.registry import ProviderFactory, build_providers, close_providers
@@ -109,6 +110,10 @@ def create_app(
     for operation in operations:  # fail at start-up, naming the operationId, not at first request
         resolver.resolve(operation.operation_id)
     envelope_paths = frozenset(o.path for o in operations if o.extensions.get("x-specgate-format") == "envelope")
+    # Operations whose body may exceed server.max_body_bytes (message batches: batches.max_body_bytes).
+    body_limits = {
+        o.path: config.batches.max_body_bytes for o in operations if o.extensions.get("x-specgate-body-limit") == "batches"
+    }
     mapper = _ErrorMapper(envelope_paths)
 
     @asynccontextmanager
@@ -122,6 +127,9 @@ def create_app(
             max_ttl_s=jobs_config.max_ttl_s,
         )
         await registry.start()
+        batches = BatchService(
+            registry.store, config.batches, clock=registry.clock, replica_id=registry.replica_id
+        )
         providers = build_providers(config.providers, provider_types)
         gateway = Gateway(
             config=config,
@@ -129,11 +137,13 @@ def create_app(
             router=Router(config.models, providers),
             keys=KeyRing(config.auth.api_keys),
             jobs=registry,
+            batches=batches,
             envelope_paths=envelope_paths,
         )
         try:
             yield {STATE_KEY: gateway}
         finally:
+            await batches.close(jobs_config.shutdown_grace_s)  # before the store closes
             await registry.close(jobs_config.shutdown_grace_s)  # jobs may still need the providers
             await close_providers(providers)
 
@@ -157,5 +167,8 @@ def create_app(
     for exc_type in (ProblemException, HTTPException, GatewayError, Exception):
         app.add_error_handler(exc_type, mapper.connexion_handler)
     return RequestContextMiddleware(
-        app, max_body_bytes=config.server.max_body_bytes, envelope_paths=lambda: envelope_paths
+        app,
+        max_body_bytes=config.server.max_body_bytes,
+        envelope_paths=lambda: envelope_paths,
+        body_limits=body_limits,
     )

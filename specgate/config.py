@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,12 +65,24 @@ class JobsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchesConfig:
+    max_requests: int = 100_000  # requests in one batch (more: 400)
+    max_body_bytes: int = 256 * 1024 * 1024  # the create-batch body limit (more: 413)
+    max_concurrency: int = 8  # requests of one batch in flight at once
+    max_total_concurrency: int = 32  # batch requests in flight at once, all batches together
+    max_pending_requests: int = 1_000_000  # unfinished requests of all batches held in memory (more: 529)
+    expires_after_s: int = 86400  # a batch not ended this long after creation expires what is left
+    retention_s: int = 29 * 86400  # an ended batch and its results are kept this long
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     providers: tuple[ProviderConfig, ...] = ()
     models: tuple[ModelRoute, ...] = ()
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    batches: BatchesConfig = field(default_factory=BatchesConfig)
     log_level: str = "info"
     source: str | None = None  # the file it came from; None for the embedded default
 
@@ -167,7 +179,7 @@ def parse_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     r = _Reader(source, os.environ if environ is None else environ)
-    root = r.mapping(data, "", ("server", "auth", "providers", "models", "jobs", "logging"))
+    root = r.mapping(data, "", ("server", "auth", "providers", "models", "jobs", "batches", "logging"))
     root = r.interpolate(root, "")
 
     s = r.mapping(
@@ -258,6 +270,7 @@ def parse_config(
         )
 
     jobs = _jobs_config(r, root.get("jobs"))
+    batches = _batches_config(r, root.get("batches"))
 
     lg = r.mapping(root.get("logging"), "logging", ("level",))
     level = str(r.get(lg, "level", "logging", str, "info")).lower()
@@ -269,6 +282,7 @@ def parse_config(
         providers=tuple(providers),
         models=tuple(models),
         jobs=jobs,
+        batches=batches,
         log_level=level,
         source=source,
     )
@@ -294,6 +308,19 @@ def _jobs_config(r: _Reader, raw: Any) -> JobsConfig:
             raise r.fail(f"jobs.{key}", "must be at least 1")
     if config.max_queued < 0:
         raise r.fail("jobs.max_queued", "must not be negative")
+    return config
+
+
+def _batches_config(r: _Reader, raw: Any) -> BatchesConfig:
+    default = BatchesConfig()
+    keys = tuple(f.name for f in fields(BatchesConfig))
+    b = r.mapping(raw, "batches", keys)
+    config = BatchesConfig(**{key: r.get(b, key, "batches", int, getattr(default, key)) for key in keys})
+    for key in keys:
+        if getattr(config, key) < 1:
+            raise r.fail(f"batches.{key}", "must be at least 1")
+    if config.max_body_bytes < 1024:
+        raise r.fail("batches.max_body_bytes", "must be at least 1024")
     return config
 
 

@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batches.service import BatchService
 from jobs.registry import JobRegistry
 from providers.base import Provider
 from providers.router import Router
@@ -30,6 +31,7 @@ class Gateway:
     router: Router
     keys: KeyRing
     jobs: JobRegistry
+    batches: BatchService
     envelope_paths: frozenset[str] = field(default_factory=frozenset)
 
 
