@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,9 @@ from specgate.validation import ParameterValidator, json_body_validator
 log = logging.getLogger("specgate")
 
 
-def _as_gateway_error(exc: Exception, method: str, path: str) -> GatewayError:
+def _as_gateway_error(
+    exc: Exception, method: str, path: str, allow: Callable[[str], str | None] | None = None
+) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, ProblemException):
@@ -65,7 +67,11 @@ def _as_gateway_error(exc: Exception, method: str, path: str) -> GatewayError:
         if exc.status_code == 404:
             return NotFoundError(f"Not found: {method} {path}")
         if exc.status_code == 405:
-            return MethodNotAllowedError(f"Method {method} not allowed for {path}", headers=dict(exc.headers or {}))
+            headers = dict(exc.headers or {})
+            allowed = allow(path) if allow is not None else None
+            if allowed:  # the router names one route's methods; the spec knows all of the path's
+                headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"Allow": allowed}
+            return MethodNotAllowedError(f"Method {method} not allowed for {path}", headers=headers)
         status = exc.status_code
         return UpstreamError(status, error_type_for_status(status), str(exc.detail), headers=dict(exc.headers or {}))
     return ApiError()
@@ -74,12 +80,13 @@ def _as_gateway_error(exc: Exception, method: str, path: str) -> GatewayError:
 class _ErrorMapper:
     """Connexion error handlers: every exception becomes Anthropic's (or the envelope's) body."""
 
-    def __init__(self, envelope_paths: frozenset[str]) -> None:
+    def __init__(self, envelope_paths: frozenset[str], allow: Callable[[str], str | None]) -> None:
         self.envelope_paths = envelope_paths
+        self.allow = allow
 
     def render(self, scope: Any, exc: Exception) -> tuple[int, bytes, dict[str, str]]:
         path = str(scope.get("path", ""))
-        error = _as_gateway_error(exc, str(scope.get("method", "")), path)
+        error = _as_gateway_error(exc, str(scope.get("method", "")), path, self.allow)
         if isinstance(error, ApiError) and not isinstance(exc, GatewayError):
             log.error("unhandled error in request %s", request_id_of(scope), exc_info=exc)
         return error_parts(error, request_id_of(scope), envelope=path in self.envelope_paths)
@@ -114,7 +121,7 @@ def create_app(
     body_limits = {
         o.path: config.batches.max_body_bytes for o in operations if o.extensions.get("x-specgate-body-limit") == "batches"
     }
-    mapper = _ErrorMapper(envelope_paths)
+    mapper = _ErrorMapper(envelope_paths, spec.allow_header(operations))
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:

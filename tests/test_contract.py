@@ -57,6 +57,10 @@ def semantic_rules(context: Any, case: Any) -> bool:
     if not isinstance(case.body, dict):
         return True
     body = case.body
+    requests = body.get("requests")
+    if isinstance(requests, list):  # a batch: custom_ids must be unique (400 naming the duplicate)
+        ids = [r.get("custom_id") for r in requests if isinstance(r, dict)]
+        return len(ids) == len(set(ids))
     thinking = body.get("thinking")
     max_tokens = body.get("max_tokens")
     enabled = isinstance(thinking, dict) and thinking.get("type") == "enabled"

@@ -56,21 +56,23 @@ def results(c: anthropic.Anthropic, batch_id: str) -> dict[str, Any]:
 def test_sqlite_batches_survive_restarts(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'jobs.db'}"
     first = spawn(config(store, delay_ms=250), tmp_path)
-    done_id = create(client(first), 3)
-    wait_ended(client(first), done_id)
-    before = results(client(first), done_id)
-    stopped_id = create(client(first), 10)
+    with client(first) as c:
+        done_id = create(c, 3)
+        wait_ended(c, done_id)
+        before = results(c, done_id)
+        stopped_id = create(c, 10)
     time.sleep(0.6)  # a few requests finish, one at a time
     assert first.stop(signal.SIGTERM)[0] == 0  # graceful: in-flight finish, the rest are errored
 
     crashed = spawn(config(store, delay_ms=250), tmp_path)
-    crashed_id = create(client(crashed), 10)
+    with client(crashed) as c:
+        crashed_id = create(c, 10)
     time.sleep(1.0)
     crashed.stop(signal.SIGKILL)  # nothing gets to end the batch
 
     again = spawn(config(store), tmp_path)
+    c = client(again)
     try:
-        c = client(again)
         done = c.messages.batches.retrieve(done_id)
         assert done.processing_status == "ended" and done.request_counts.succeeded == 3
         assert done.results_url == f"{again.url}/anthropic/v1/messages/batches/{done_id}/results"
@@ -93,4 +95,5 @@ def test_sqlite_batches_survive_restarts(tmp_path: Path) -> None:
         listed = [b.id for b in c.messages.batches.list()]
         assert listed == [crashed_id, stopped_id, done_id]
     finally:
+        c.close()
         again.stop(signal.SIGKILL)

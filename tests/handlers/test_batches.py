@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anthropic
@@ -31,8 +32,18 @@ def start(gateway_factory: Any, delay_ms: int = 0, **batches: Any) -> Any:
     return gateway_factory(gateway_config(delay_ms, **batches), extra_provider_types={"faulty": faulty.create})
 
 
-def client(gw: Any, prefix: str = "", who: str = "alice") -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key=KEYS[who], base_url=gw.url + prefix, max_retries=0)
+@pytest.fixture
+def client() -> Iterator[Callable[..., anthropic.Anthropic]]:
+    """SDK clients for a gateway (``client(gw, prefix, who)``), closed after the test."""
+    made: list[anthropic.Anthropic] = []
+
+    def make(gw: Any, prefix: str = "", who: str = "alice") -> anthropic.Anthropic:
+        made.append(anthropic.Anthropic(api_key=KEYS[who], base_url=gw.url + prefix, max_retries=0))
+        return made[-1]
+
+    yield make
+    for c in made:
+        c.close()
 
 
 def params(text: str, model: str = "claude-test") -> dict[str, Any]:
@@ -50,7 +61,7 @@ def wait_ended(c: anthropic.Anthropic, batch_id: str, timeout: float = 30) -> An
 
 
 @pytest.mark.parametrize("prefix", ROUTES)
-def test_create_retrieve_results(gateway_factory: Any, prefix: str) -> None:
+def test_create_retrieve_results(gateway_factory: Any, client: Any, prefix: str) -> None:
     gw = start(gateway_factory)
     c = client(gw, prefix)
     created = c.messages.batches.create(
@@ -91,7 +102,7 @@ def test_create_retrieve_results(gateway_factory: Any, prefix: str) -> None:
     assert len(lines) - 1 == 4
 
 
-def test_the_beta_namespace_and_query(gateway_factory: Any) -> None:
+def test_the_beta_namespace_and_query(gateway_factory: Any, client: Any) -> None:
     gw = start(gateway_factory)
     c = client(gw, "/anthropic")
     batch = c.beta.messages.batches.create(requests=[{"custom_id": "b", "params": params("beta")}])  # ?beta=true
@@ -100,7 +111,7 @@ def test_the_beta_namespace_and_query(gateway_factory: Any) -> None:
     assert [r.custom_id for r in c.beta.messages.batches.results(batch.id)] == ["b"]
 
 
-def test_invalid_batches_are_refused_whole(gateway_factory: Any) -> None:
+def test_invalid_batches_are_refused_whole(gateway_factory: Any, client: Any) -> None:
     gw = start(gateway_factory, max_requests=3)
     url, h = gw.url + "/v1/messages/batches", {"x-api-key": KEYS["alice"]}
 
@@ -127,7 +138,7 @@ def test_invalid_batches_are_refused_whole(gateway_factory: Any) -> None:
     assert client(gw).messages.batches.list().data == [], "nothing was created"
 
 
-def test_the_batch_route_has_its_own_body_limit(gateway_factory: Any) -> None:
+def test_the_batch_route_has_its_own_body_limit(gateway_factory: Any, client: Any) -> None:
     config = gateway_config(max_body_bytes=64 * 1024)
     config["server"] = {"max_body_bytes": 4096}
     gw = gateway_factory(config, extra_provider_types={"faulty": faulty.create})
@@ -145,7 +156,7 @@ def test_the_batch_route_has_its_own_body_limit(gateway_factory: Any) -> None:
     assert chunked.status == 413
 
 
-def test_list_walks_every_batch_newest_first(gateway_factory: Any) -> None:
+def test_list_walks_every_batch_newest_first(gateway_factory: Any, client: Any) -> None:
     gw = start(gateway_factory)
     c = client(gw, "/anthropic")
     made = [c.messages.batches.create(requests=[{"custom_id": "r", "params": params(f"n{i}")}]).id for i in range(5)]
@@ -162,7 +173,7 @@ def test_list_walks_every_batch_newest_first(gateway_factory: Any) -> None:
     assert bad.status == 400
 
 
-def test_cancel_a_running_batch(gateway_factory: Any) -> None:
+def test_cancel_a_running_batch(gateway_factory: Any, client: Any) -> None:
     gw = start(gateway_factory, delay_ms=200, max_concurrency=2)
     c = client(gw)
     batch = c.messages.batches.create(requests=[{"custom_id": f"r{i}", "params": params(f"t{i}")} for i in range(20)])
@@ -181,7 +192,7 @@ def test_cancel_a_running_batch(gateway_factory: Any) -> None:
     assert again.processing_status == "ended" and again.request_counts == counts
 
 
-def test_delete(gateway_factory: Any) -> None:
+def test_delete(gateway_factory: Any, client: Any) -> None:
     gw = start(gateway_factory, delay_ms=300)
     c = client(gw)
     batch = c.messages.batches.create(requests=[{"custom_id": "r", "params": params("x")}])
@@ -202,7 +213,7 @@ def test_delete(gateway_factory: Any) -> None:
     assert c.messages.batches.list().data == []
 
 
-def test_unknown_and_foreign_batches_are_404(gateway_factory: Any) -> None:
+def test_unknown_and_foreign_batches_are_404(gateway_factory: Any, client: Any) -> None:
     gw = start(gateway_factory)
     alice, bob = client(gw), client(gw, who="bob")
     batch = alice.messages.batches.create(requests=[{"custom_id": "r", "params": params("mine")}])
@@ -222,7 +233,7 @@ def test_unknown_and_foreign_batches_are_404(gateway_factory: Any) -> None:
     assert request(gw.url + "/v1/messages/batches", "GET").status == 401
 
 
-def test_expired_batches_end_with_expired_results(gateway_factory: Any) -> None:
+def test_expired_batches_end_with_expired_results(gateway_factory: Any, client: Any) -> None:
     gw = start(gateway_factory, delay_ms=400, max_concurrency=1, expires_after_s=1)
     c = client(gw)
     batch = c.messages.batches.create(requests=[{"custom_id": f"r{i}", "params": params("x")} for i in range(6)])

@@ -44,11 +44,11 @@ def test_2000_requests_complete_while_interactive_traffic_is_served(gateway_fact
         extra_provider_types={"gauge": GaugeProvider},
     )
     c = anthropic.Anthropic(api_key="unused", base_url=gw.url, max_retries=0)
+    ic = anthropic.Anthropic(api_key="unused", base_url=gw.url, max_retries=0)
     latencies: list[float] = []
     stop = threading.Event()
 
     def interactive() -> None:
-        ic = anthropic.Anthropic(api_key="unused", base_url=gw.url, max_retries=0)
         while not stop.is_set():
             began = time.monotonic()
             reply = ic.messages.create(model="chat", max_tokens=16, messages=[{"role": "user", "content": "ping"}])
@@ -88,3 +88,5 @@ def test_2000_requests_complete_while_interactive_traffic_is_served(gateway_fact
     assert gauge.max_in_flight >= 2, "the batch ran concurrently"
     assert len(during) >= 5, "interactive requests were answered during the batch"
     assert max(during) < 2.0 and statistics.median(during) < 0.5, during
+    c.close()
+    ic.close()
