@@ -128,3 +128,15 @@ def test_example_config_is_valid() -> None:
         environ={"ANTHROPIC_API_KEY": "x", "OPENAI_API_KEY": "y", "SPECGATE_KEY": "z"},
     )
     assert config.providers and config.models
+
+
+def test_batches_config() -> None:
+    from specgate.config import BatchesConfig
+
+    assert parse({"providers": [{"name": "e", "type": "echo"}]}).batches == BatchesConfig()
+    config = parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"max_concurrency": 2, "max_requests": 10}})
+    assert config.batches.max_concurrency == 2 and config.batches.max_requests == 10
+    with pytest.raises(ConfigError, match=r"batches.max_concurrency: must be at least 1"):
+        parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"max_concurrency": 0}})
+    with pytest.raises(ConfigError, match=r"batches.nope: unknown key"):
+        parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"nope": 1}})
