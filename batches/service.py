@@ -30,9 +30,7 @@ READ_CHUNK = 256  # item records read concurrently when streaming results or fin
 
 
 class BatchService:
-    def __init__(
-        self, store: JobStore, config: BatchesConfig, *, clock: Callable[[], float], replica_id: str
-    ) -> None:
+    def __init__(self, store: JobStore, config: BatchesConfig, *, clock: Callable[[], float], replica_id: str) -> None:
         self._store = store
         self._config = config
         self._clock = clock
@@ -103,7 +101,7 @@ class BatchService:
             return None
         return await self._settled(Batch(job))
 
-    async def list(self, owner: str) -> list[Batch]:
+    async def owned(self, owner: str) -> list[Batch]:
         """The principal's batches, newest first."""
         now = self._clock()
         jobs = await self._store.list_for_owner(owner, model.BATCH_KIND)

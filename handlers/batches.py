@@ -94,13 +94,15 @@ async def create_message_batch(user: str | None = None) -> Response:
 async def list_message_batches(
     user: str | None = None, limit: int = 20, before_id: str | None = None, after_id: str | None = None
 ) -> Response:
-    batches = await gateway_of(request.scope).batches.list(user or _async.ANONYMOUS)
+    batches = await gateway_of(request.scope).batches.owned(user or _async.ANONYMOUS)
     url = _collection_url()
 
     def render(batch: Batch) -> dict[str, Any]:
         return model.render(batch, url)
 
-    return _json(page(batches, id_of=lambda b: b.id, render=render, limit=limit, before_id=before_id, after_id=after_id))
+    return _json(
+        page(batches, id_of=lambda b: b.id, render=render, limit=limit, before_id=before_id, after_id=after_id)
+    )
 
 
 async def get_message_batch(message_batch_id: str, user: str | None = None) -> Response:

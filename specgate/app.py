@@ -119,7 +119,9 @@ def create_app(
     envelope_paths = frozenset(o.path for o in operations if o.extensions.get("x-specgate-format") == "envelope")
     # Operations whose body may exceed server.max_body_bytes (message batches: batches.max_body_bytes).
     body_limits = {
-        o.path: config.batches.max_body_bytes for o in operations if o.extensions.get("x-specgate-body-limit") == "batches"
+        o.path: config.batches.max_body_bytes
+        for o in operations
+        if o.extensions.get("x-specgate-body-limit") == "batches"
     }
     mapper = _ErrorMapper(envelope_paths, spec.allow_header(operations))
 
@@ -134,9 +136,7 @@ def create_app(
             max_ttl_s=jobs_config.max_ttl_s,
         )
         await registry.start()
-        batches = BatchService(
-            registry.store, config.batches, clock=registry.clock, replica_id=registry.replica_id
-        )
+        batches = BatchService(registry.store, config.batches, clock=registry.clock, replica_id=registry.replica_id)
         providers = build_providers(config.providers, provider_types)
         gateway = Gateway(
             config=config,

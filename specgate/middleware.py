@@ -115,9 +115,7 @@ class RequestContextMiddleware:
             except ValueError:
                 raise InvalidRequestError("Content-Length header is not a number") from None
             if size > limit:
-                raise RequestTooLargeError(
-                    f"Request exceeds the maximum allowed number of bytes ({limit})"
-                )
+                raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit})")
             return receive
         if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
             return receive
@@ -132,9 +130,7 @@ class RequestContextMiddleware:
             body = message.get("body", b"")
             total += len(body)
             if total > limit:
-                raise RequestTooLargeError(
-                    f"Request exceeds the maximum allowed number of bytes ({limit})"
-                )
+                raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit})")
             chunks.append(body)
             more = message.get("more_body", False)
         data = b"".join(chunks)

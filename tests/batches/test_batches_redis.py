@@ -19,7 +19,10 @@ def test_a_batch_is_shared_by_replicas(gateway_factory: Any, redis_url: str) -> 
     ca = anthropic.Anthropic(api_key="unused", base_url=a.url, max_retries=0)
     cb = anthropic.Anthropic(api_key="unused", base_url=b.url + "/anthropic", max_retries=0)
     requests: Any = [
-        {"custom_id": f"r{i}", "params": {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]}}
+        {
+            "custom_id": f"r{i}",
+            "params": {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "x"}]},
+        }
         for i in range(100)
     ]
     batch = ca.messages.batches.create(requests=requests)

@@ -65,7 +65,11 @@ def test_result_lines_and_unfinished_errors() -> None:
     error = orjson.loads(model.unfinished_result(interrupted))
     assert error == {
         "type": "errored",
-        "error": {"type": "error", "error": {"type": "api_error", "message": "batch interrupted: restart"}, "request_id": None},
+        "error": {
+            "type": "error",
+            "error": {"type": "api_error", "message": "batch interrupted: restart"},
+            "request_id": None,
+        },
     }
     assert model.result_type(model.unfinished_result(interrupted)) == "errored"
     assert Batch(record(JobStatus.FAILED)).interrupted and not Batch(record()).interrupted

@@ -69,7 +69,10 @@ def test_create_retrieve_results(gateway_factory: Any, client: Any, prefix: str)
             {"custom_id": "ok-1", "params": params("first answer")},
             {"custom_id": "fails", "params": params("boom", model="fail-529")},
             {"custom_id": "ok-2", "params": params("second answer")},
-            {"custom_id": "bad_budget", "params": {**params("x"), "thinking": {"type": "enabled", "budget_tokens": 2048}}},
+            {
+                "custom_id": "bad_budget",
+                "params": {**params("x"), "thinking": {"type": "enabled", "budget_tokens": 2048}},
+            },
         ]
     )
     assert created.id.startswith("msgbatch_") and len(created.id) >= len("msgbatch_") + 26
