@@ -57,6 +57,9 @@ def semantic_rules(context: Any, case: Any) -> bool:
     if not isinstance(case.body, dict):
         return True
     body = case.body
+    headers = case.headers or {}
+    if headers.get("x-bf-async") is not None and body.get("stream") is True:
+        return False  # async jobs do not stream (400 naming stream)
     requests = body.get("requests")
     if isinstance(requests, list):  # a batch: custom_ids must be unique (400 naming the duplicate)
         ids = [r.get("custom_id") for r in requests if isinstance(r, dict)]
