@@ -119,7 +119,7 @@ async def submit(
 
 async def poll(registry: JobRegistry, owner: str, job_id: str, *, envelope: bool) -> Response:
     job = await registry.get(job_id.strip(), owner)
-    if job is None:
+    if job is None or job.kind != "message":  # message batches live in the same store
         raise NotFoundError(f"{ID_HEADER}: no such job (unknown, expired, or not yours)")
     if job.status in (JobStatus.COMPLETED, JobStatus.FAILED) and job.result is not None:
         return Response(

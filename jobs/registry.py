@@ -79,6 +79,15 @@ class JobRegistry:
         self._stop = asyncio.Event()
         self._state = "new"  # new -> open -> closing -> closed
 
+    @property
+    def store(self) -> JobStore:
+        """The store behind this registry (message batches keep their records in it too)."""
+        return self._store
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
     # -- metrics -------------------------------------------------------------------------------
 
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from batches.service import BatchService
 from jobs.registry import JobRegistry
 from jobs.stores import open_store
 from providers.registry import ProviderFactory, build_providers, close_providers
@@ -56,7 +57,9 @@ from specgate.validation import json_body_validator, parameter_validator
 log = logging.getLogger("specgate")
 
 
-def _as_gateway_error(exc: Exception, method: str, path: str) -> GatewayError:
+def _as_gateway_error(
+    exc: Exception, method: str, path: str, allow: Callable[[str], str | None] | None = None
+) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, ProblemException):
@@ -69,7 +72,11 @@ def _as_gateway_error(exc: Exception, method: str, path: str) -> GatewayError:
         if exc.status_code == 404:
             return NotFoundError(f"Not found: {method} {path}")
         if exc.status_code == 405:
-            return MethodNotAllowedError(f"Method {method} not allowed for {path}", headers=dict(exc.headers or {}))
+            headers = dict(exc.headers or {})
+            allowed = allow(path) if allow is not None else None
+            if allowed:  # the router names one route's methods; the spec knows all of the path's
+                headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"Allow": allowed}
+            return MethodNotAllowedError(f"Method {method} not allowed for {path}", headers=headers)
         status = exc.status_code
         return UpstreamError(status, error_type_for_status(status), str(exc.detail), headers=dict(exc.headers or {}))
     return ApiError()
@@ -78,12 +85,13 @@ def _as_gateway_error(exc: Exception, method: str, path: str) -> GatewayError:
 class _ErrorMapper:
     """Connexion error handlers: every exception becomes Anthropic's (or the envelope's) body."""
 
-    def __init__(self, envelope_paths: frozenset[str]) -> None:
+    def __init__(self, envelope_paths: frozenset[str], allow: Callable[[str], str | None]) -> None:
         self.envelope_paths = envelope_paths
+        self.allow = allow
 
     def render(self, scope: Any, exc: Exception) -> tuple[int, bytes, dict[str, str]]:
         path = str(scope.get("path", ""))
-        error = _as_gateway_error(exc, str(scope.get("method", "")), path)
+        error = _as_gateway_error(exc, str(scope.get("method", "")), path, self.allow)
         if isinstance(error, ApiError) and not isinstance(exc, GatewayError):
             log.error("unhandled error in request %s", request_id_of(scope), exc_info=exc)
         return error_parts(error, request_id_of(scope), envelope=path in self.envelope_paths)
@@ -115,7 +123,13 @@ def create_app(
     for operation in operations:  # fail at start-up, naming the operationId, not at first request
         resolver.resolve(operation.operation_id)
     envelope_paths = frozenset(o.path for o in operations if o.extensions.get("x-specgate-format") == "envelope")
-    mapper = _ErrorMapper(envelope_paths)
+    # Operations whose body may exceed server.max_body_bytes (message batches: batches.max_body_bytes).
+    body_limits = {
+        o.path: config.batches.max_body_bytes
+        for o in operations
+        if o.extensions.get("x-specgate-body-limit") == "batches"
+    }
+    mapper = _ErrorMapper(envelope_paths, spec.allow_header(operations))
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
@@ -129,6 +143,7 @@ def create_app(
             max_ttl_s=jobs_config.max_ttl_s,
         )
         await registry.start()
+        batches = BatchService(registry.store, config.batches, clock=registry.clock, replica_id=registry.replica_id)
         providers = build_providers(config.providers, provider_types)
         readiness = Readiness()
         readiness.register("config", config_check(config))
@@ -141,6 +156,7 @@ def create_app(
             router=Router(config.models, providers),
             keys=KeyRing(config.auth.api_keys, config.auth.virtual_keys, secret=config.auth.secret),
             jobs=registry,
+            batches=batches,
             envelope_paths=envelope_paths,
             metrics=metrics,
             readiness=readiness,
@@ -149,6 +165,7 @@ def create_app(
         try:
             yield {STATE_KEY: gateway}
         finally:
+            await batches.close(jobs_config.shutdown_grace_s)  # before the store closes
             await registry.close(jobs_config.shutdown_grace_s)  # jobs may still need the providers
             await gateway.governance.close()
             await close_providers(providers)
@@ -174,6 +191,9 @@ def create_app(
     for exc_type in (ProblemException, HTTPException, GatewayError, Exception):
         app.add_error_handler(exc_type, mapper.connexion_handler)
     inner = RequestContextMiddleware(
-        app, max_body_bytes=config.server.max_body_bytes, envelope_paths=lambda: envelope_paths
+        app,
+        max_body_bytes=config.server.max_body_bytes,
+        envelope_paths=lambda: envelope_paths,
+        body_limits=body_limits,
     )
     return ObservabilityMiddleware(inner, routes=frozenset(o.path for o in operations))

@@ -10,7 +10,7 @@ import fnmatch
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,17 @@ class JobsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchesConfig:
+    max_requests: int = 100_000  # requests in one batch (more: 400)
+    max_body_bytes: int = 256 * 1024 * 1024  # the create-batch body limit (more: 413)
+    max_concurrency: int = 8  # requests of one batch in flight at once
+    max_total_concurrency: int = 32  # batch requests in flight at once, all batches together
+    max_pending_requests: int = 1_000_000  # unfinished requests of all batches held in memory (more: 529)
+    expires_after_s: int = 86400  # a batch not ended this long after creation expires what is left
+    retention_s: int = 29 * 86400  # an ended batch and its results are kept this long
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
@@ -78,6 +89,7 @@ class Config:
     providers: tuple[ProviderConfig, ...] = ()
     models: tuple[ModelRoute, ...] = ()
     jobs: JobsConfig = field(default_factory=JobsConfig)
+    batches: BatchesConfig = field(default_factory=BatchesConfig)
     log_level: str = "info"
     log_format: str = "auto"  # auto: text on a terminal, else JSON lines
     log_bodies: bool = False  # debug only: put request and response bodies in the request log
@@ -176,7 +188,7 @@ def parse_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     r = _Reader(source, os.environ if environ is None else environ)
-    root = r.mapping(data, "", ("server", "auth", "limits", "providers", "models", "jobs", "logging"))
+    root = r.mapping(data, "", ("server", "auth", "limits", "providers", "models", "jobs", "batches", "logging"))
     root = r.interpolate(root, "")
 
     s = r.mapping(
@@ -279,6 +291,7 @@ def parse_config(
                 raise r.fail(f"models[{i}].fallbacks[{j}]", f"no route matches model {name!r}")
 
     jobs = _jobs_config(r, root.get("jobs"))
+    batches = _batches_config(r, root.get("batches"))
 
     lg = r.mapping(root.get("logging"), "logging", ("level", "format", "log_bodies"))
     level = str(r.get(lg, "level", "logging", str, "info")).lower()
@@ -294,6 +307,7 @@ def parse_config(
         providers=tuple(providers),
         models=tuple(models),
         jobs=jobs,
+        batches=batches,
         log_level=level,
         log_format=log_format,
         log_bodies=r.get(lg, "log_bodies", "logging", bool, False),
@@ -342,6 +356,19 @@ def _auth(r: _Reader, value: Any) -> AuthConfig:
     if auth.failure_window_s <= 0:
         raise r.fail("auth.failure_window_s", "must be positive")
     return auth
+
+
+def _batches_config(r: _Reader, raw: Any) -> BatchesConfig:
+    default = BatchesConfig()
+    keys = tuple(f.name for f in fields(BatchesConfig))
+    b = r.mapping(raw, "batches", keys)
+    config = BatchesConfig(**{key: r.get(b, key, "batches", int, getattr(default, key)) for key in keys})
+    for key in keys:
+        if getattr(config, key) < 1:
+            raise r.fail(f"batches.{key}", "must be at least 1")
+    if config.max_body_bytes < 1024:
+        raise r.fail("batches.max_body_bytes", "must be at least 1024")
+    return config
 
 
 def _rfc3339(r: _Reader, d: dict[str, Any], path: str) -> str:

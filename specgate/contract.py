@@ -39,7 +39,12 @@ def schemathesis_spec(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def rejection(body: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:
-    """Why the real API would reject this schema-valid Messages body, or None."""
+    """Why the real API would reject this schema-valid request body, or None."""
+    requests = body.get("requests")
+    if isinstance(requests, list):  # a batch: custom_ids must be unique
+        ids = [r.get("custom_id") for r in requests if isinstance(r, Mapping)]
+        if len(ids) != len(set(ids)):
+            return "requests[].custom_id must be unique within a batch"
     thinking = body.get("thinking")
     max_tokens = body.get("max_tokens")
     if isinstance(thinking, Mapping) and thinking.get("type") == "enabled" and isinstance(max_tokens, int):

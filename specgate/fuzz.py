@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -104,8 +105,25 @@ def schemathesis_command(spec_file: Path, url: str, key: str, har_file: Path, ar
     return command
 
 
-def requests_per_operation(har_file: Path, base_path: str = "") -> Counter[tuple[str, str]]:
-    """(METHOD, path) -> number of requests schemathesis sent, from its HAR report."""
+def operation_of(method: str, path: str, operations: list[tuple[str, str]]) -> tuple[str, str]:
+    """The spec operation a concrete request hit: an exact path wins over a templated one
+    (``/v1/messages/batches`` over ``/v1/messages/{path}``), then the template with fewest parameters."""
+    if (method, path) in operations:
+        return method, path
+    candidates = []
+    for op_method, template in operations:
+        if op_method != method or "{" not in template:
+            continue
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            candidates.append((template.count("{"), template))
+    return (method, min(candidates)[1]) if candidates else (method, path)
+
+
+def requests_per_operation(
+    har_file: Path, operations: list[tuple[str, str]], base_path: str = ""
+) -> Counter[tuple[str, str]]:
+    """(METHOD, templated path) -> number of requests schemathesis sent, from its HAR report."""
     counts: Counter[tuple[str, str]] = Counter()
     if not har_file.exists():
         return counts
@@ -113,7 +131,7 @@ def requests_per_operation(har_file: Path, base_path: str = "") -> Counter[tuple
     for entry in har.get("log", {}).get("entries", []):
         request = entry.get("request", {})
         path = urlsplit(str(request.get("url", ""))).path.removeprefix(base_path) or "/"
-        counts[(str(request.get("method", "")).upper(), path)] += 1
+        counts[operation_of(str(request.get("method", "")).upper(), path, operations)] += 1
     return counts
 
 
@@ -155,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             stop(server)
         server_log = log_file.read_text(encoding="utf-8", errors="replace")
-        counts = requests_per_operation(work / "requests.har")
+        counts = requests_per_operation(work / "requests.har", operations)
     print(f"\nfuzz: schemathesis exited {code} after {elapsed:.1f} s; requests per operation:")
     missing = []
     for method, path in operations:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,9 +59,17 @@ async def _drain(receive: Receive) -> None:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, envelope_paths: Callable[[], frozenset[str]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        envelope_paths: Callable[[], frozenset[str]],
+        body_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_limits = dict(body_limits or {})  # path -> its own limit (e.g. message batches)
         self.envelope_paths = envelope_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,6 +111,7 @@ class RequestContextMiddleware:
             await self._send_error(scope, send_with_id, ApiError(), request_id)
 
     async def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
+        limit = self.body_limits.get(scope.get("path", ""), self.max_body_bytes)
         headers = {k: v for k, v in scope["headers"] if k in (b"content-length", b"transfer-encoding")}
         length = headers.get(b"content-length")
         if length is not None:
@@ -110,10 +119,8 @@ class RequestContextMiddleware:
                 size = int(length)
             except ValueError:
                 raise InvalidRequestError("Content-Length header is not a number") from None
-            if size > self.max_body_bytes:
-                raise RequestTooLargeError(
-                    f"Request exceeds the maximum allowed number of bytes ({self.max_body_bytes})"
-                )
+            if size > limit:
+                raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit})")
             return receive
         if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
             return receive
@@ -127,10 +134,8 @@ class RequestContextMiddleware:
                 return receive
             body = message.get("body", b"")
             total += len(body)
-            if total > self.max_body_bytes:
-                raise RequestTooLargeError(
-                    f"Request exceeds the maximum allowed number of bytes ({self.max_body_bytes})"
-                )
+            if total > limit:
+                raise RequestTooLargeError(f"Request exceeds the maximum allowed number of bytes ({limit})")
             chunks.append(body)
             more = message.get("more_body", False)
         data = b"".join(chunks)

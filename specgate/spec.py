@@ -11,6 +11,8 @@ see the same single document.
 from __future__ import annotations
 
 import copy
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,36 @@ def operations(document: dict[str, Any]) -> list[Operation]:
             extensions = {k: v for k, v in op.items() if k.startswith("x-")}
             ops.append(Operation(method.upper(), path, str(op.get("operationId", "")), security, extensions))
     return ops
+
+
+def allow_header(ops: list[Operation]) -> Callable[[str], str | None]:
+    """The ``Allow`` value for a concrete path: the methods of the most specific spec path that
+    matches it (static segments beat ``{params}``, as in routing), HEAD wherever GET is."""
+    by_path: dict[str, set[str]] = {}
+    for op in ops:
+        by_path.setdefault(op.path, set()).add(op.method)
+    templates = sorted(
+        (
+            (path.count("{"), re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))), methods)
+            for path, methods in by_path.items()
+        ),
+        key=lambda template: template[0],
+    )
+
+    def allow(path: str) -> str | None:
+        best: int | None = None
+        found: set[str] = set()
+        for params, regex, methods in templates:
+            if best is not None and params > best:
+                break
+            if regex.fullmatch(path):
+                best = params
+                found |= methods
+        if "GET" in found:
+            found.add("HEAD")
+        return ", ".join(sorted(found)) if found else None
+
+    return allow
 
 
 def _scheme_names(requirements: list[dict[str, Any]]) -> tuple[str, ...]:

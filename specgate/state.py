@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from batches.service import BatchService
 from jobs.registry import JobRegistry
 from providers.base import Provider
 from providers.router import Router
@@ -39,6 +40,7 @@ class Gateway:
     router: Router
     keys: KeyRing
     jobs: JobRegistry
+    batches: BatchService
     envelope_paths: frozenset[str] = field(default_factory=frozenset)
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)

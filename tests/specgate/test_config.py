@@ -189,3 +189,17 @@ def test_fallbacks_may_name_a_glob_route() -> None:
         }
     )
     assert config.models[0].fallbacks == ("local-1",)
+
+
+def test_batches_config() -> None:
+    from specgate.config import BatchesConfig
+
+    assert parse({"providers": [{"name": "e", "type": "echo"}]}).batches == BatchesConfig()
+    config = parse(
+        {"providers": [{"name": "e", "type": "echo"}], "batches": {"max_concurrency": 2, "max_requests": 10}}
+    )
+    assert config.batches.max_concurrency == 2 and config.batches.max_requests == 10
+    with pytest.raises(ConfigError, match=r"batches.max_concurrency: must be at least 1"):
+        parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"max_concurrency": 0}})
+    with pytest.raises(ConfigError, match=r"batches.nope: unknown key"):
+        parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"nope": 1}})

@@ -14,7 +14,11 @@ def test_readyz_reports_the_builtin_checks(gateway: Any) -> None:
     assert reply.status == 200
     assert reply.json() == {
         "status": "ready",
-        "checks": [{"name": "config", "ok": True}, {"name": "providers", "ok": True}],
+        "checks": [
+            {"name": "config", "ok": True},
+            {"name": "providers", "ok": True},
+            {"name": "jobs_store", "ok": True},
+        ],
     }
 
 

@@ -150,3 +150,18 @@ def test_every_discriminator_maps_every_type_value() -> None:
             for value in schemas[name]["properties"]["type"]["enum"]:
                 expected[value] = name
         assert mapping == expected
+
+
+def test_allow_header_prefers_the_most_specific_path() -> None:
+    from specgate.spec import Operation, allow_header
+
+    def op(method: str, path: str) -> Operation:
+        return Operation(method, path, "x", (), {})
+
+    allow = allow_header(
+        [op("POST", "/m/batches"), op("GET", "/m/batches"), op("POST", "/m/{path}"), op("DELETE", "/m/batches/{id}")]
+    )
+    assert allow("/m/batches") == "GET, HEAD, POST"
+    assert allow("/m/other") == "POST"
+    assert allow("/m/batches/b1") == "DELETE"
+    assert allow("/elsewhere") is None

@@ -1,0 +1,141 @@
+"""…/messages/batches: create, list, retrieve, cancel, delete and results of Message Batches.
+
+The gateway runs batches itself (``batches.service``), so they work for every provider. Each
+request goes through the same path as ``POST /v1/messages`` (routing, fallbacks, the semantic
+checks), with the ``anthropic-version`` and ``anthropic-beta`` of the create call. Checks that
+need the whole batch (unique custom_ids, the request count) answer 400 at once; a request that
+the provider or the semantic checks refuse becomes an ``errored`` result, as with the real API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from connexion import request
+from starlette.responses import Response, StreamingResponse
+
+from batches import model
+from batches.model import Batch
+from batches.runner import Execute
+from handlers import _async
+from providers.base import CallContext, Json
+from providers.router import Router
+from specgate import dispatch
+from specgate.errors import GatewayError, InvalidRequestError, NotFoundError
+from specgate.pagination import page
+from specgate.state import gateway_of, new_request_id, scope_state
+from specgate.validation import BODY_STATE_KEY
+
+from .messages import DEFAULT_VERSION, check_semantics, split_beta
+
+COLLECTION = "/v1/messages/batches"
+JSONL = "application/x-jsonl"
+
+
+def _collection_url() -> str:
+    """This gateway's …/v1/messages/batches URL as the client called it (scheme, host, prefix)."""
+    url = request.url
+    path = url.path
+    prefix = path[: path.find(COLLECTION) + len(COLLECTION)]
+    return f"{url.scheme}://{url.netloc}{prefix}"
+
+
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _not_found(batch_id: str) -> NotFoundError:
+    return NotFoundError(f"message_batch_id: no message batch {batch_id!r}")
+
+
+def _requests(body: Json, max_requests: int) -> list[tuple[str, Json]]:
+    items: list[Json] = body["requests"]
+    if len(items) > max_requests:
+        raise InvalidRequestError(f"requests: a batch holds at most {max_requests} requests (got {len(items)})")
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        custom_id = str(item["custom_id"])
+        if custom_id in seen:
+            raise InvalidRequestError(
+                f"requests.{index}.custom_id: {custom_id!r} is used more than once; custom_id must be unique"
+            )
+        seen.add(custom_id)
+    return [(str(item["custom_id"]), item["params"]) for item in items]
+
+
+def _executor(router: Router, version: str, beta: tuple[str, ...]) -> Execute:
+    async def execute(params: Json) -> bytes:
+        ctx = CallContext(request_id=new_request_id(), anthropic_version=version, anthropic_beta=beta)
+        try:
+            check_semantics(params, version)
+            message, _ = await dispatch.create(router, params, ctx)
+        except GatewayError as exc:
+            return model.errored_result(exc.to_body(ctx.request_id))
+        usage = message.get("usage")
+        if isinstance(usage, dict) and "service_tier" in usage:
+            usage["service_tier"] = "batch"
+        return model.succeeded_result(message)
+
+    return execute
+
+
+async def create_message_batch(user: str | None = None) -> Response:
+    scope: Any = request.scope
+    gateway = gateway_of(scope)
+    body: Json = scope_state(scope)[BODY_STATE_KEY]
+    requests = _requests(body, gateway.config.batches.max_requests)
+    version = request.headers.get("anthropic-version") or DEFAULT_VERSION
+    execute = _executor(gateway.router, version, split_beta(request.headers.get("anthropic-beta")))
+    batch = await gateway.batches.create(user or _async.ANONYMOUS, requests, execute)
+    return _json(model.render(batch, _collection_url()))
+
+
+async def list_message_batches(
+    user: str | None = None, limit: int = 20, before_id: str | None = None, after_id: str | None = None
+) -> Response:
+    batches = await gateway_of(request.scope).batches.owned(user or _async.ANONYMOUS)
+    url = _collection_url()
+
+    def render(batch: Batch) -> dict[str, Any]:
+        return model.render(batch, url)
+
+    return _json(
+        page(batches, id_of=lambda b: b.id, render=render, limit=limit, before_id=before_id, after_id=after_id)
+    )
+
+
+async def get_message_batch(message_batch_id: str, user: str | None = None) -> Response:
+    batch = await gateway_of(request.scope).batches.get(user or _async.ANONYMOUS, message_batch_id)
+    if batch is None:
+        raise _not_found(message_batch_id)
+    return _json(model.render(batch, _collection_url()))
+
+
+async def cancel_message_batch(message_batch_id: str, user: str | None = None) -> Response:
+    batch = await gateway_of(request.scope).batches.cancel(user or _async.ANONYMOUS, message_batch_id)
+    if batch is None:
+        raise _not_found(message_batch_id)
+    return _json(model.render(batch, _collection_url()))
+
+
+async def delete_message_batch(message_batch_id: str, user: str | None = None) -> Response:
+    if not await gateway_of(request.scope).batches.delete(user or _async.ANONYMOUS, message_batch_id):
+        raise _not_found(message_batch_id)
+    return _json(model.deleted(message_batch_id))
+
+
+async def get_message_batch_results(message_batch_id: str, user: str | None = None) -> Response:
+    lines = await gateway_of(request.scope).batches.results(user or _async.ANONYMOUS, message_batch_id)
+    if lines is None:
+        raise _not_found(message_batch_id)
+    return StreamingResponse(lines, media_type=JSONL, headers={"cache-control": "no-store"})
+
+
+# The same operations under the integration prefixes (each path has its own operationId).
+anthropic_create_message_batch = platform_anthropic_create_message_batch = create_message_batch
+anthropic_list_message_batches = platform_anthropic_list_message_batches = list_message_batches
+anthropic_get_message_batch = platform_anthropic_get_message_batch = get_message_batch
+anthropic_cancel_message_batch = platform_anthropic_cancel_message_batch = cancel_message_batch
+anthropic_delete_message_batch = platform_anthropic_delete_message_batch = delete_message_batch
+anthropic_get_message_batch_results = platform_anthropic_get_message_batch_results = get_message_batch_results
