@@ -27,15 +27,16 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+    def __init__(self, proc: subprocess.Popen[str], url: str, log: Path) -> None:
         self.proc = proc
         self.url = url
+        self.log = log  # stderr goes to a file: request logs would fill a pipe nobody reads
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                raise AssertionError(f"server exited early: {self.log.read_text()}")
             try:
                 if request(self.url + "/healthz", "GET", timeout=1).status == 200:
                     return
@@ -46,8 +47,8 @@ class Served:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> tuple[int, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        _, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, err
+        self.proc.wait(timeout=timeout)
+        return self.proc.returncode, self.log.read_text()
 
 
 def spawn(config: dict[str, Any] | None, tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
@@ -57,10 +58,12 @@ def spawn(config: dict[str, Any] | None, tmp: Path, *args: str, env: dict[str, s
         path = tmp / f"config-{port}.yaml"
         path.write_text(yaml.safe_dump(config))
         cmd += ["--config", str(path)]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}
-    )
-    served = Served(proc, f"http://127.0.0.1:{port}")
+    log = tmp / f"server-{port}.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True, env={**os.environ, **(env or {})}
+        )
+    served = Served(proc, f"http://127.0.0.1:{port}", log)
     try:
         served.wait_ready()
     except BaseException:

@@ -43,25 +43,24 @@ def replicas(tmp_path: Path, redis_url: str) -> Iterator[list[str]]:
     try:
         for _ in range(2):
             port = free_port()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "specgate", "serve", "--config", str(path), "--port", str(port)],
-                cwd=ROOT,
-                env={**env, "PYTHONPATH": str(ROOT)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            with (tmp_path / f"replica-{port}.log").open("w") as log:  # a file: debug logs must not fill a pipe
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "specgate", "serve", "--config", str(path), "--port", str(port)],
+                    cwd=ROOT,
+                    env={**env, "PYTHONPATH": str(ROOT)},
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    text=True,
+                )
             procs.append(proc)
             urls.append(f"http://127.0.0.1:{port}")
             wait_ready(urls[-1], proc)
         yield urls
     finally:
-        logs = []
         for proc in procs:
             proc.terminate()
-            _, err = proc.communicate(timeout=20)
-            logs.append(err)
-        text = "\n".join(logs)
+            proc.wait(timeout=20)
+        text = "\n".join(log.read_text() for log in tmp_path.glob("replica-*.log"))
         assert "info" in text.lower()  # the processes did log
         for key in (RPM_KEY, BUDGET_KEY, "a-shared-hmac-secret-0123"):
             assert key not in text
