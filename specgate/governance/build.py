@@ -16,11 +16,8 @@ log = logging.getLogger("specgate.limits")
 def store_url(config: Config) -> str:
     """``limits.store``; when it is left at ``memory`` and the job store is Redis, that Redis."""
     url = config.limits.store
-    if url == "memory":
-        jobs = getattr(config, "jobs", None)  # the jobs section, when present in this build
-        jobs_store = str(getattr(jobs, "store", "") or "")
-        if jobs_store.startswith(("redis://", "rediss://", "unix://")):
-            return jobs_store
+    if url == "memory" and config.jobs.store.startswith(("redis://", "rediss://", "unix://")):
+        return config.jobs.store
     return url
 
 

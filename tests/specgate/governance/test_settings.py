@@ -88,3 +88,19 @@ def test_errors_name_the_path_and_never_the_key(auth: Any, limits: Any, error: s
     assert error in str(info.value)
     assert str(info.value).startswith("gw.yaml: ")
     assert SECRET not in str(info.value) and "'short'" not in str(info.value)
+
+
+def test_limits_follow_a_redis_job_store_unless_set() -> None:
+    from specgate.config import parse_config
+    from specgate.governance.build import store_url
+
+    def url(data: dict[str, object]) -> str:
+        base = {"providers": [{"name": "e", "type": "echo"}], **data}
+        return store_url(parse_config(base, source="t.yaml", known_provider_types=("echo",)))
+
+    assert url({}) == "memory"
+    assert url({"jobs": {"store": "sqlite:///x.db"}}) == "memory"
+    assert url({"jobs": {"store": "redis://127.0.0.1:1/0"}}) == "redis://127.0.0.1:1/0"
+    assert url({"jobs": {"store": "redis://127.0.0.1:1/0"}, "limits": {"store": "redis://127.0.0.1:2/0"}}) == (
+        "redis://127.0.0.1:2/0"
+    )
