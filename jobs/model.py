@@ -137,3 +137,7 @@ class Job:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+JOB_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Job))
+"""The stored fields of a job, in order (columns in SQLite, hash fields in Redis)."""

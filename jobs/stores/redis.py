@@ -27,25 +27,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from jobs.model import ACTIVE, TERMINAL, Job, JobStatus, api_error_body
+from jobs.model import ACTIVE, JOB_FIELDS, TERMINAL, Job, JobStatus, api_error_body
 from jobs.store import REPLICA_STOPPED, JobExistsError, JobStore
 
-_FIELDS = (
-    "id",
-    "owner",
-    "kind",
-    "status",
-    "created_at",
-    "result_ttl_s",
-    "started_at",
-    "completed_at",
-    "expires_at",
-    "status_code",
-    "result",
-    "content_type",
-    "meta",
-    "lease_owner",
-)
+_FIELDS = JOB_FIELDS
 
 # KEYS: job, owner index, active, expiring.
 # ARGV: mode (create|update), expected statuses as ",a,b," ("" = any), id, created_at, ttl,

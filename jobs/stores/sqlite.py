@@ -21,27 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jobs.model import ACTIVE, JSON_CONTENT_TYPE, Job, JobStatus, api_error_body
+from jobs.model import ACTIVE, JOB_FIELDS, JSON_CONTENT_TYPE, Job, JobStatus, api_error_body
 from jobs.store import INTERRUPTED_BY_RESTART, JobExistsError, JobStore
 
 T = TypeVar("T")
 
-_COLUMNS = (
-    "id",
-    "owner",
-    "kind",
-    "status",
-    "created_at",
-    "result_ttl_s",
-    "started_at",
-    "completed_at",
-    "expires_at",
-    "status_code",
-    "result",
-    "content_type",
-    "meta",
-    "lease_owner",
-)
+_COLUMNS = JOB_FIELDS
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
