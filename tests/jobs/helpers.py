@@ -73,3 +73,14 @@ async def wait_for_status(get: Callable[[], Awaitable[Job | None]], status: JobS
             if job is not None and job.status == status:
                 return job
             await asyncio.sleep(0.01)
+
+
+def counting(calls: list[int], i: int) -> Callable[[], Awaitable[JobOutcome]]:
+    """Work for job ``i`` that counts its runs in ``calls[i]`` and answers ``{"n": i}``."""
+
+    async def run() -> JobOutcome:
+        calls[i] += 1
+        await asyncio.sleep(0)
+        return JobOutcome(200, f'{{"n":{i}}}'.encode())
+
+    return run

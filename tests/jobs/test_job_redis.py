@@ -17,7 +17,7 @@ from jobs.model import JobOutcome, JobStatus
 from jobs.registry import JobRegistry
 from jobs.store import REPLICA_STOPPED
 from jobs.stores.redis import RedisJobStore
-from tests.jobs.helpers import Gate, eventually, returning, wait_for_status, within
+from tests.jobs.helpers import Gate, counting, eventually, returning, wait_for_status, within
 
 REPO = Path(__file__).resolve().parents[2]
 MakeReplica = Callable[..., Any]
@@ -185,15 +185,7 @@ async def test_thousand_jobs_across_two_replicas(make_replica: MakeReplica) -> N
     b = await make_replica("rep_b", max_running=50)
     calls = [0] * 1000
 
-    def work(i: int) -> Callable[[], Any]:
-        async def run() -> JobOutcome:
-            calls[i] += 1
-            await asyncio.sleep(0)
-            return JobOutcome(200, f'{{"n":{i}}}'.encode())
-
-        return run
-
-    jobs = await asyncio.gather(*((a if i % 2 else b).submit("alice", work(i)) for i in range(1000)))
+    jobs = await asyncio.gather(*((a if i % 2 else b).submit("alice", counting(calls, i)) for i in range(1000)))
     await within(asyncio.gather(a.wait_idle(), b.wait_idle()))
     assert calls == [1] * 1000 and len({j.id for j in jobs}) == 1000
     for i, job in enumerate(jobs):

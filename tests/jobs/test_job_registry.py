@@ -13,7 +13,7 @@ from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import JobOutcome, JobStatus
 from jobs.registry import SHUTDOWN_MESSAGE, JobRegistry
 from jobs.stores.memory import MemoryJobStore
-from tests.jobs.helpers import FakeClock, Gate, eventually, returning, within
+from tests.jobs.helpers import FakeClock, Gate, counting, eventually, returning, within
 
 MakeRegistry = Callable[..., Any]
 
@@ -285,15 +285,7 @@ async def test_thousand_concurrent_jobs_complete_exactly_once(make_registry: Mak
     registry = await make_registry(max_running=50, max_queued=1000)
     calls = [0] * 1000
 
-    def work(i: int) -> Callable[[], Any]:
-        async def run() -> JobOutcome:
-            calls[i] += 1
-            await asyncio.sleep(0)
-            return JobOutcome(200, f'{{"n":{i}}}'.encode())
-
-        return run
-
-    jobs = await asyncio.gather(*(registry.submit(f"owner{i % 7}", work(i)) for i in range(1000)))
+    jobs = await asyncio.gather(*(registry.submit(f"owner{i % 7}", counting(calls, i)) for i in range(1000)))
     await within(registry.wait_idle())
     assert calls == [1] * 1000
     assert len({j.id for j in jobs}) == 1000

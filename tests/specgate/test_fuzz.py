@@ -4,21 +4,15 @@ schemathesis CLI with the shared hooks, the HAR count per operation, and its exi
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.process import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def fuzz(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "specgate.fuzz", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return run_module("specgate.fuzz", *args, timeout=240)
 
 
 def test_a_short_run_calls_every_operation_and_passes() -> None:

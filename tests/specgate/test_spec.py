@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from specgate import spec
 from specgate.app import create_app
 from specgate.resolver import HandlerResolutionError, snake_case
+from tests.support.process import run_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,14 +25,7 @@ def spec_copy(tmp_path: Path) -> Path:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "specgate", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return run_module("specgate", *args)
 
 
 def test_bundle_is_valid_and_self_contained() -> None:

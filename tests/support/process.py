@@ -80,3 +80,10 @@ def serving(config: dict[str, Any] | None, tmp: Path, *args: str) -> Iterator[Se
     finally:
         if served.proc.poll() is None:
             served.stop(signal.SIGKILL)
+
+
+def run_module(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m <module> <args>`` from the project root, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
