@@ -20,7 +20,8 @@ import hashlib
 import hmac
 import inspect
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from connexion.security import NO_VALUE
@@ -64,24 +65,32 @@ class KeyRing:
         return found
 
 
-def client_address(request: Any) -> str:
-    client = request.scope.get("client")
+def client_address_of(scope: Any) -> str:
+    client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+async def identify(scope: Any, key: str, scheme: str) -> dict[str, str] | None:
+    """The token info for ``key``, or None; 429 while the client's address is locked out. Records
+    nothing: the fast path (``specgate.fastpath``) asks this before it commits to a request."""
+    from specgate.state import gateway_of
+
+    gateway = gateway_of(scope)
+    await gateway.governance.guard.check(client_address_of(scope))  # before the key is looked at
+    principal = gateway.keys.lookup(key)
+    if principal is None:
+        return None
+    return {"sub": principal, "scheme": scheme}
 
 
 async def _info(request: Any, key: str, scheme: str) -> dict[str, str] | None:
     from specgate.state import gateway_of
 
     conn: HTTPConnection = request
-    gateway = gateway_of(conn.scope)
-    guard = gateway.governance.guard
-    client = client_address(request)
-    await guard.check(client)  # 429 while this address is locked out, before the key is looked at
-    principal = gateway.keys.lookup(key)
-    if principal is None:
-        await guard.failed(client)
-        return None
-    return {"sub": principal, "scheme": scheme}
+    info = await identify(conn.scope, key, scheme)
+    if info is None:
+        await gateway_of(conn.scope).governance.guard.failed(client_address_of(conn.scope))
+    return info
 
 
 def _defer_to_api_key(request: Any) -> bool:
@@ -109,6 +118,21 @@ async def virtual_key_info(apikey: str, required_scopes: Any = None, request: An
         return NO_VALUE
     return await _info(request, apikey, "x-bf-vk")
 
+
+@dataclass(frozen=True, slots=True)
+class SchemeRule:
+    """What the fast path must know of an info function to authenticate as it would."""
+
+    label: str  # the token info's "scheme"
+    defers_to_api_key: bool  # answers NO_VALUE when x-api-key is present
+
+
+RULES: dict[Callable[..., Any], SchemeRule] = {
+    api_key_info: SchemeRule("x-api-key", defers_to_api_key=False),
+    bearer_info: SchemeRule("bearer", defers_to_api_key=True),
+    basic_info: SchemeRule("basic", defers_to_api_key=True),
+    virtual_key_info: SchemeRule("x-bf-vk", defers_to_api_key=True),
+}
 
 # Connexion inspects the signature of these functions on every request (to see which keyword
 # arguments they accept); a precomputed ``__signature__`` makes that a lookup.

@@ -161,6 +161,36 @@ def operations(document: dict[str, Any]) -> list[Operation]:
     return ops
 
 
+class RecursiveRefError(SpecError):
+    """A schema refers to itself; it cannot be inlined."""
+
+
+def dereference(document: dict[str, Any], node: Any, _seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with every internal ``$ref`` of the bundled ``document`` replaced by a copy of its
+    target (as connexion resolves them). A recursive reference raises ``RecursiveRefError``."""
+    if isinstance(node, list):
+        return [dereference(document, v, _seen) for v in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        if ref in _seen:
+            raise RecursiveRefError(f"$ref {ref!r} refers to itself")
+        return dereference(document, _Bundler._pointer(document, ref[1:], ref), (*_seen, ref))
+    return {k: dereference(document, v, _seen) for k, v in node.items()}
+
+
+def operation_object(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    """The dereferenced operation object, with the path item's parameters merged in (the
+    operation's own win, by name and location)."""
+    item = dereference(document, document["paths"][path])
+    op: dict[str, Any] = dict(item[method.lower()])
+    own = {(p.get("name"), p.get("in")) for p in op.get("parameters", [])}
+    inherited = [p for p in item.get("parameters", []) if (p.get("name"), p.get("in")) not in own]
+    op["parameters"] = [*inherited, *op.get("parameters", [])]
+    return op
+
+
 def allow_header(ops: list[Operation]) -> Callable[[str], str | None]:
     """The ``Allow`` value for a concrete path: the methods of the most specific spec path that
     matches it (static segments beat ``{params}``, as in routing), HEAD wherever GET is."""
