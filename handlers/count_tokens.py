@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import orjson
 from connexion import request
+from connexion.context import receive
+from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from providers.base import CallContext, Json, TokenCounter
 from providers.tokens import estimate_input_tokens
 from specgate.dispatch import targets_for
+from specgate.fastpath import fast_entry
 from specgate.governance import gate
 from specgate.state import gateway_of, request_id_of, scope_state
 from specgate.validation import BODY_STATE_KEY
@@ -16,10 +20,10 @@ from specgate.validation import BODY_STATE_KEY
 from .messages import DEFAULT_VERSION, check_semantics, split_beta
 
 
-async def count_tokens() -> Response:
-    scope = request.scope
+async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
+    request_headers = Headers(scope=scope)
     body: Json = scope_state(scope)[BODY_STATE_KEY]
-    version = request.headers.get("anthropic-version") or DEFAULT_VERSION
+    version = request_headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
     ticket = await gate.admit(scope, body, count_tokens=False)  # model access; counts against rpm only
     target = targets_for(gateway_of(scope).router, str(body["model"]))[0]
@@ -28,7 +32,7 @@ async def count_tokens() -> Response:
         ctx = CallContext(
             request_id=request_id_of(scope),
             anthropic_version=version,
-            anthropic_beta=split_beta(request.headers.get("anthropic-beta")),
+            anthropic_beta=split_beta(request_headers.get("anthropic-beta")),
         )
         tokens = await target.provider.count_tokens(body, target.upstream_model, ctx)
         headers["x-specgate-token-count"] = "upstream"
@@ -36,6 +40,11 @@ async def count_tokens() -> Response:
         tokens = estimate_input_tokens(body)
         headers["x-specgate-token-count"] = "estimate"
     return Response(orjson.dumps({"input_tokens": tokens}), media_type="application/json", headers=headers)
+
+
+@fast_entry(_count)
+async def count_tokens() -> Response:
+    return await _count(request.scope, receive, None)
 
 
 anthropic_count_tokens = platform_anthropic_count_tokens = count_tokens

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 import orjson
 from connexion import request
 from connexion.context import receive
+from starlette.datastructures import Headers
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 from handlers import _async
 from providers.base import CallContext, Json
@@ -17,6 +17,7 @@ from providers.router import Router, Target
 from specgate import dispatch
 from specgate.disconnect import unless_disconnected
 from specgate.errors import GatewayError, InvalidRequestError, NotFoundError
+from specgate.fastpath import fast_entry
 from specgate.governance import gate
 from specgate.governance.limiter import Ticket
 from specgate.observe import record_of
@@ -32,20 +33,34 @@ API_VERSIONS = (DEFAULT_VERSION, STRICT_VERSION)  # the AnthropicVersion enum of
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 
 
+async def _native(scope: Scope, client: Receive, user: str | None) -> Response:
+    return await _create(scope, client, envelope=False, user=user)
+
+
+async def _envelope(scope: Scope, client: Receive, user: str | None) -> Response:
+    return await _create(scope, client, envelope=True, user=user)
+
+
+# Each operation's connexion-bound function, and (for specgate.fastpath) the same handler
+# without connexion's request context.
+@fast_entry(_native)
 async def create_message(user: str | None = None) -> Response:
-    return await _create(envelope=False, user=user)
+    return await _native(request.scope, receive, user)
 
 
+@fast_entry(_native)
 async def anthropic_create_message(user: str | None = None) -> Response:
-    return await _create(envelope=False, user=user)
+    return await _native(request.scope, receive, user)
 
 
+@fast_entry(_native)
 async def platform_anthropic_create_message(user: str | None = None) -> Response:
-    return await _create(envelope=False, user=user)
+    return await _native(request.scope, receive, user)
 
 
+@fast_entry(_envelope)
 async def platform_create_message(user: str | None = None) -> Response:
-    return await _create(envelope=True, user=user)
+    return await _envelope(request.scope, receive, user)
 
 
 async def create_message_wildcard(path: str) -> Response:
@@ -85,11 +100,10 @@ def _route_headers(target: Target, ctx: CallContext) -> dict[str, str]:
     return {"x-specgate-provider": target.provider.name, "x-specgate-upstream-model": model, **ctx.response_headers}
 
 
-async def _create(*, envelope: bool, user: str | None) -> Response:
-    scope: Any = request.scope
+async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | None) -> Response:
     gateway = gateway_of(scope)
     request_id = request_id_of(scope)
-    headers = request.headers
+    headers = Headers(scope=scope)
     owner = user or _async.ANONYMOUS
     job_id = headers.get(_async.ID_HEADER)
     if job_id is not None:  # a poll: the body is ignored (and was not validated)
@@ -126,7 +140,7 @@ async def _create(*, envelope: bool, user: str | None) -> Response:
             await ticket.settle(None)  # refused (stream, full queue): give the reservation back
             raise
     return await _respond(
-        gateway.router, body, ctx, ticket, envelope=envelope, client=receive, overhead=overhead_of(scope)
+        gateway.router, body, ctx, ticket, envelope=envelope, client=client, overhead=overhead_of(scope)
     )
 
 

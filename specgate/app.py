@@ -32,7 +32,7 @@ from jobs.registry import JobRegistry
 from jobs.stores import open_store
 from providers.registry import ProviderFactory, build_providers, close_providers
 from providers.router import Router
-from specgate import spec
+from specgate import fastpath, spec
 from specgate.auth import KeyRing
 from specgate.config import Config, default_config
 from specgate.errors import (
@@ -190,8 +190,13 @@ def create_app(
     app.add_api(document, validate_responses=validate_responses)
     for exc_type in (ProblemException, HTTPException, GatewayError, Exception):
         app.add_error_handler(exc_type, mapper.connexion_handler)
+    served: ASGIApp = app
+    if config.server.fast_path and not validate_responses:  # response validation is connexion's
+        fast = fastpath.compile_operations(document, operations, resolver.resolve)
+        if fast:
+            served = fastpath.FastPath(app, fast, mapper.render)
     inner = RequestContextMiddleware(
-        app,
+        served,
         max_body_bytes=config.server.max_body_bytes,
         envelope_paths=lambda: envelope_paths,
         body_limits=body_limits,

@@ -35,6 +35,7 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     allow_unauthenticated: bool = False
     shutdown_grace_s: float = 10.0
+    fast_path: bool = True  # serve the hot operations without connexion's per-request stack (fastpath.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +195,7 @@ def parse_config(
     s = r.mapping(
         root.get("server"),
         "server",
-        ("host", "port", "max_body_bytes", "allow_unauthenticated", "shutdown_grace_s"),
+        ("host", "port", "max_body_bytes", "allow_unauthenticated", "shutdown_grace_s", "fast_path"),
     )
     server = ServerConfig(
         host=r.get(s, "host", "server", str, "127.0.0.1"),
@@ -202,6 +203,7 @@ def parse_config(
         max_body_bytes=r.get(s, "max_body_bytes", "server", int, DEFAULT_MAX_BODY_BYTES),
         allow_unauthenticated=r.get(s, "allow_unauthenticated", "server", bool, False),
         shutdown_grace_s=r.get(s, "shutdown_grace_s", "server", float, 10.0),
+        fast_path=r.get(s, "fast_path", "server", bool, True),
     )
     if not 0 < server.port < 65536:
         raise r.fail("server.port", "must be between 1 and 65535")

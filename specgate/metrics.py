@@ -130,6 +130,15 @@ class Metrics:
             ("outcome",),
             registry=r,
         )
+        self.lanes = Counter(
+            "specgate_fast_path",
+            "Requests to the fast path's operations, by the lane that served them: fast, or connexion "
+            "(handed over: a query string, an async poll, another content type, or a request to refuse)",
+            ("lane",),
+            registry=r,
+        )
+        self.fast_lane = self.lanes.labels("fast")
+        self.connexion_lane = self.lanes.labels("connexion")
         self.workers = Gauge(
             "specgate_worker_up",
             "1 per live serving process (the pid label appears with several workers)",
