@@ -15,6 +15,7 @@ The parsed body is left in the request state (``BODY_STATE_KEY``) so handlers ne
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -80,14 +81,56 @@ class CompiledSchema:
         return bool(self._fast.is_valid(instance))
 
     def explain(self, instance: Any) -> str:
-        """One message for the most relevant error (call only when ``is_valid`` is False)."""
+        """One message for the most relevant error (call only when ``is_valid`` is False).
+
+        jsonschema-rs finds the errors (milliseconds even for a large body); python-jsonschema,
+        which words them, then sees only the failing keyword and the part of the body under it,
+        so the cost follows the size of that part, not of the whole body."""
         try:
-            errors = list(self._slow.iter_errors(instance))
+            fast_errors = list(self._fast.iter_errors(instance))
+        except (ValueError, RecursionError):
+            fast_errors = []
+        if not fast_errors:
+            return self._explain(self.schema, instance, [])
+        first = min(fast_errors, key=lambda e: (type(e.kind).__name__ in _UNION_KINDS, len(e.instance_path)))
+        *where, keyword = list(first.schema_path)
+        try:
+            parent = _walk(self.schema, where)
+            part = _walk(instance, list(first.instance_path))
+        except (KeyError, IndexError, TypeError):
+            return self._explain(self.schema, instance, [])
+        return self._explain(_focus(parent, str(keyword)), part, list(first.instance_path))
+
+    @staticmethod
+    def _explain(schema: Any, instance: Any, prefix: list[Any]) -> str:
+        try:
+            errors = list(jsonschema.Draft4Validator(schema).iter_errors(instance))
         except RecursionError:
             return "body: JSON is nested too deeply"
         if not errors:  # the two engines disagree; trust the fast one, word it generically
             return "body: Invalid request"
+        for err in errors:  # paths relative to the part -> paths in the body
+            err.path.extendleft(reversed(prefix))
         return _describe(_pick(errors))
+
+
+_UNION_KINDS = frozenset({"OneOfNotValid", "OneOfMultipleValid", "AnyOf"})
+
+
+def _walk(node: Any, path: list[Any]) -> Any:
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _focus(schema: dict[str, Any], keyword: str) -> dict[str, Any]:
+    """The failing keyword of ``schema`` alone, with what its wording needs (the declared
+    property names, for ``additionalProperties``) but none of the sibling checks."""
+    focused: dict[str, Any] = {keyword: schema[keyword]}
+    if keyword == "additionalProperties":
+        focused["properties"] = {name: {} for name in schema.get("properties", {})}
+        focused["patternProperties"] = {name: {} for name in schema.get("patternProperties", {})}
+    return focused
 
 
 def _branch_disqualified(errors: Iterable[jsonschema.ValidationError], depth: int) -> bool:
@@ -221,16 +264,27 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
         except orjson.JSONDecodeError as exc:
             raise BadRequestProblem(detail=f"Invalid JSON in request body: {exc}") from None
         scope.setdefault("state", {})[BODY_STATE_KEY] = body
+        compiled = self.compiled
+        if body is not None and not compiled.is_valid(body):
+            raise BadRequestProblem(detail=await explain_off_loop(compiled, body, len(raw)))
         return body
 
     def _validate(self, body: Any) -> None:
-        if body is None:
+        if body is None:  # an empty body, or JSON null (a valid body was checked in _parse)
             if self._empty:
                 raise BadRequestProblem(detail=EMPTY_BODY)
             raise BadRequestProblem(detail="body: Input should be a valid dictionary")
-        compiled = self.compiled
-        if not compiled.is_valid(body):
-            raise BadRequestProblem(detail=compiled.explain(body))
+
+
+INLINE_EXPLAIN_BYTES = 64 * 1024
+
+
+async def explain_off_loop(compiled: CompiledSchema, body: Any, size: int) -> str:
+    """``compiled.explain(body)``; in a worker thread when the body is large, so that wording the
+    error of a big invalid body never holds up the event loop."""
+    if size <= INLINE_EXPLAIN_BYTES:
+        return compiled.explain(body)
+    return await asyncio.to_thread(compiled.explain, body)
 
 
 def json_body_validator() -> type[JSONBodyValidator]:

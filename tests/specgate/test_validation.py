@@ -1,0 +1,76 @@
+"""specgate/validation.py: the focused explanation (jsonschema-rs locates the error, python-
+jsonschema words only that part) says what a full python-jsonschema pass over the body says."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from specgate import spec
+from specgate.validation import CompiledSchema
+
+
+@pytest.fixture(scope="module")
+def compiled() -> CompiledSchema:
+    document = spec.bundle()
+    operation = spec.operation_object(document, "POST", "/v1/messages")
+    return CompiledSchema(operation["requestBody"]["content"]["application/json"]["schema"])
+
+
+def conversation(turns: int) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = []
+    for i in range(turns):
+        if i % 2 == 0:
+            messages.append({"role": "user", "content": [{"type": "text", "text": f"turn {i} " * 20}]})
+        else:
+            messages.append({"role": "assistant", "content": f"reply {i} " * 20})
+    return {"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": messages}
+
+
+def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(body: dict[str, Any]) -> None:
+        node: Any = body
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = value
+
+    return edit
+
+
+def _delete(name: str) -> Callable[[dict[str, Any]], None]:
+    return lambda body: body.pop(name)
+
+
+EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "wrong-type": _set(["max_tokens"], "many"),
+    "missing": _delete("max_tokens"),
+    "extra": _set(["surprise"], 1),
+    "enum": _set(["messages", 5, "role"], "bot"),
+    "unknown-block": _set(["messages", 40, "content", 0], {"type": "video"}),
+    "block-field-missing": _set(["messages", 40, "content", 0], {"type": "text"}),
+    "block-wrong-type": _set(["messages", 40, "content", 0, "text"], 7),
+    "content-not-a-list": _set(["messages", 41, "content"], 5),
+    "empty-messages": _set(["messages"], []),
+    "nested-tool": _set(["tools"], [{"name": "t", "input_schema": "no"}]),
+    "minimum": _set(["max_tokens"], 0),
+    "system-block": _set(["system"], [{"type": "text"}]),
+}
+
+
+@pytest.mark.parametrize("turns", [2 * 30, 650])
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_focused_explanation_matches_the_full_one(compiled: CompiledSchema, turns: int, edit: str) -> None:
+    body = copy.deepcopy(conversation(turns))
+    EDITS[edit](body)
+    assert not compiled.is_valid(body)
+    full = compiled._explain(compiled.schema, body, [])
+    assert compiled.explain(body) == full
+    assert not full.startswith("body: ")  # each names the field
+
+
+def test_non_objects_and_disagreements(compiled: CompiledSchema) -> None:
+    assert compiled.explain([]) == "body: Input should be a valid dictionary"
+    assert compiled.explain("text") == "body: Input should be a valid dictionary"
