@@ -50,7 +50,7 @@ class KeyRing:
         self._entries = [(self.digest(k), principal) for k, principal in pairs]
 
     def digest(self, key: str) -> bytes:
-        return hmac.new(self._secret, key.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
+        return hmac.digest(self._secret, key.encode("utf-8", "surrogateescape"), "sha256")
 
     @property
     def enabled(self) -> bool:

@@ -5,7 +5,6 @@ iterating a response whose client has gone, which closes the upstream stream."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -26,17 +25,24 @@ async def _disconnected(receive: Receive) -> None:
 
 async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     """Await ``work``; if the client disconnects first, cancel it and raise ``ApiError``
-    (nobody reads that answer; the server drops it)."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(receive))
+    (nobody reads that answer; the server drops it). ``work`` runs in the caller's task; one
+    watcher task cancels that task when the client goes."""
+    current = asyncio.current_task()
+    assert current is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _disconnected(receive)
+        gone = True
+        current.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        raise ApiError("the client closed the connection before the answer was ready")
+        return await work
+    except asyncio.CancelledError:
+        if gone and current.uncancel() == 0:  # our own cancellation, not the server's
+            raise ApiError("the client closed the connection before the answer was ready") from None
+        raise
     finally:
         watcher.cancel()
-        task.cancel()

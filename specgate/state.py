@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import string
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -23,14 +23,12 @@ REQUEST_ID_KEY = "specgate.request_id"
 _ALPHABET = string.ascii_letters + string.digits
 
 
+_BASE62 = bytes(ord(_ALPHABET[i % 62]) for i in range(256))  # byte -> base-62 digit (about 5.93 bits)
+
+
 def new_request_id() -> str:
-    """``req_`` + 24 random base-62 characters (143 bits from the OS generator, one call)."""
-    number = int.from_bytes(secrets.token_bytes(18))
-    chars = []
-    for _ in range(24):
-        number, digit = divmod(number, 62)
-        chars.append(_ALPHABET[digit])
-    return "req_" + "".join(chars)
+    """``req_`` + 24 base-62 characters from the OS generator (142 bits, one call, no loop)."""
+    return "req_" + os.urandom(24).translate(_BASE62).decode("ascii")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from specgate.errors import RateLimitError
-from specgate.governance.store import Charge, MemoryCounterStore
+from specgate.governance.store import MemoryCounterStore
 from specgate.governance.windows import Clock, retry_after
 
 
@@ -36,8 +36,7 @@ class AuthGuard:
         if not self.enabled:
             return
         name, end, now = self._window(client)
-        outcome = await self._store.admit([Charge(name, 0, self.max_failures, end - now, fit=False)])
-        if not outcome.admitted:
+        if self._store.peek(name) >= self.max_failures:
             raise RateLimitError(
                 "Too many failed authentication attempts from this address; retry later",
                 headers={"retry-after": str(retry_after(end, now))},

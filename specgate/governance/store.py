@@ -90,6 +90,10 @@ class MemoryCounterStore:
         now = self._clock()
         return self._incr(name, amount, ttl, now)
 
+    def peek(self, name: str) -> int:
+        """The counter's value now (0 when absent or expired); creates nothing."""
+        return self._value(name, self._clock())
+
     async def close(self) -> None:
         self._values.clear()
 
