@@ -162,6 +162,9 @@ class ObservabilityMiddleware:
             metrics.ttft.labels(model, provider).observe(record.first_token_s)
         if record.tokens:
             metrics.count_tokens(model, key_id, record.tokens)
+        level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
+        if not log.isEnabledFor(level):
+            return
         fields: dict[str, Any] = {
             "request_id": state.get(REQUEST_ID_KEY),
             "method": scope.get("method"),
@@ -187,5 +190,4 @@ class ObservabilityMiddleware:
         if response_body is not None:
             fields["request_body"] = body
             fields["response_body"] = response_body.decode("utf-8", "replace")
-        level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
         log.log(level, "request", extra={"fields": fields})
