@@ -122,6 +122,9 @@ class UpstreamClient:
             connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=30.0),
             raise_for_status=False,
             trust_env=False,
+            # One session serves every client: an upstream's Set-Cookie must never ride along on
+            # another client's request (and no jar means no cookie work per request).
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     @property

@@ -348,3 +348,17 @@ async def test_last_frame_without_trailing_blank_line(anthropic_upstream: FakeAn
     anthropic_upstream.script(Reply(200, body, {"content-type": "text/event-stream"}))
     events = await collect(provider.stream_message(REQUEST, "m", ctx()), [])
     assert check_stream(events)["stop_reason"] == "end_turn"
+
+
+async def test_upstream_cookies_are_never_sent_back(anthropic_upstream: FakeAnthropic) -> None:
+    # One session serves every client: a Set-Cookie from the upstream must not ride along on a
+    # later request. A host name, not an IP (cookie jars ignore IP hosts); it is still loopback.
+    by_name = create(config(anthropic_upstream.url.replace("127.0.0.1", "localhost"), "anthropic"))
+    message = anthropic_upstream.message("claude-upstream", "msg_cookie")
+    anthropic_upstream.script(Reply(200, message, headers={"set-cookie": "session=tenant-a; Path=/"}))
+    try:
+        await by_name.create_message(REQUEST, "claude-upstream", ctx())
+        await by_name.create_message(REQUEST, "claude-upstream", ctx())
+    finally:
+        await by_name.aclose()
+    assert [r.headers.get("cookie") for r in anthropic_upstream.requests] == [None, None]
