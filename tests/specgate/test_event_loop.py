@@ -1,71 +1,45 @@
-"""Nothing blocks the event loop: a gateway on an asyncio loop in debug mode, whose slow-callback
-report (a callback running longer than SLOW_S) is collected while it serves a mix of requests,
+"""Nothing blocks the event loop: a gateway on an asyncio loop in debug mode (in its own process,
+tests/support/debug_serve.py), whose slow-callback reports (a callback running longer than
+SLOW_S) are collected while it serves a mix of requests,
 among them the expensive ones: a 650-message body, and a 2 MB invalid body whose error is worded
 by python-jsonschema (a full pass takes about a second; it is focused and kept off the loop)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from providers.registry import provider_types
-from specgate.app import create_app
-from specgate.config import default_config
 from tests.support.http import request
+from tests.support.process import ROOT, Served, free_port
 
-SLOW_S = 0.1  # generous for a noisy machine; the blocking this guards against is 10x longer
-
-
-class SlowCallbacks(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.reports: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("Executing"):
-            self.reports.append(message)
+SLOW_S = 0.1  # generous for a noisy machine; the blocking this guards against is 6x longer
 
 
 @pytest.fixture
-def debug_gateway() -> Iterator[tuple[str, SlowCallbacks]]:
-    app = create_app(default_config(), provider_types=provider_types())
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, loop="asyncio", lifespan="on", log_level="warning")
-    )
-    slow = SlowCallbacks()
-    asyncio_log = logging.getLogger("asyncio")
-    asyncio_log.addHandler(slow)
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        loop.set_debug(True)
-        loop.slow_callback_duration = SLOW_S
-        try:
-            loop.run_until_complete(server.serve())
-        finally:
-            loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+def debug_gateway(tmp_path: Path) -> Iterator[Served]:
+    # A process of its own: the test process's other threads and heap must not be what is timed.
+    port = free_port()
+    log = tmp_path / "debug-serve.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.debug_serve", str(port), str(SLOW_S)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
+    served = Served(proc, f"http://127.0.0.1:{port}", log)
     try:
-        yield f"http://127.0.0.1:{port}", slow
+        served.wait_ready()
+        yield served
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        asyncio_log.removeHandler(slow)
+        served.stop()
 
 
 def conversation(turns: int, size: int) -> list[dict[str, Any]]:
@@ -76,8 +50,8 @@ def conversation(turns: int, size: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_no_callback_blocks_the_loop(debug_gateway: tuple[str, SlowCallbacks]) -> None:
-    url, slow = debug_gateway
+def test_no_callback_blocks_the_loop(debug_gateway: Served) -> None:
+    url = debug_gateway.url
     small = {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello"}]}
     big = {"model": "m", "max_tokens": 16, "messages": conversation(650, 120)}
     invalid = {"model": "m", "max_tokens": 16, "messages": conversation(4000, 500)}
@@ -102,4 +76,5 @@ def test_no_callback_blocks_the_loop(debug_gateway: tuple[str, SlowCallbacks]) -
     batch = {"requests": [{"custom_id": f"r{i}", "params": small} for i in range(200)]}
     assert request(url + "/v1/messages/batches", body=batch).status == 200
 
-    assert slow.reports == []
+    _code, log = debug_gateway.stop()
+    assert [line for line in log.splitlines() if line.startswith("SLOW ")] == []
