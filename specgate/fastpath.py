@@ -128,6 +128,8 @@ def _params(op: dict[str, Any]) -> tuple[HeaderParam, ...]:
     for param in op.get("parameters", []):
         where = param.get("in")
         if where == "query":
+            if param.get("required"):  # its absence must be refused: connexion's word
+                raise NotEligible(f"required query parameter {param.get('name')!r}")
             continue  # a request with a query string is handed over whole
         if where != "header":
             raise NotEligible(f"{where} parameter {param.get('name')!r}")

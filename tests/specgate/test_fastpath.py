@@ -110,12 +110,16 @@ def _edited(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         lambda d: d["paths"]["/v1/messages"]["post"]["parameters"].append(
             {"name": "session", "in": "cookie", "schema": {"type": "string"}}
         ),
+        # a required query parameter (a request without it must get connexion's 400)
+        lambda d: d["paths"]["/v1/messages"]["post"]["parameters"].append(
+            {"name": "tenant", "in": "query", "required": True, "schema": {"type": "string"}}
+        ),
         # another body type
         lambda d: d["paths"]["/v1/messages"]["post"].update(
             {"requestBody": {"required": True, "content": {"text/plain": {"schema": {"type": "string"}}}}}
         ),
     ],
-    ids=["unknown-info-function", "and-of-schemes", "cookie-parameter", "other-body-type"],
+    ids=["unknown-info-function", "and-of-schemes", "cookie-parameter", "required-query", "other-body-type"],
 )
 def test_operations_the_fast_path_cannot_mirror_stay_on_connexion(edit: Callable[[dict[str, Any]], None]) -> None:
     document = _edited(edit)
