@@ -41,26 +41,19 @@ async def _envelope(scope: Scope, client: Receive, user: str | None) -> Response
     return await _create(scope, client, envelope=True, user=user)
 
 
-# Each operation's connexion-bound function, and (for specgate.fastpath) the same handler
+# The operations' connexion-bound functions, and (for specgate.fastpath) the same handler
 # without connexion's request context.
 @fast_entry(_native)
 async def create_message(user: str | None = None) -> Response:
     return await _native(request.scope, receive, user)
 
 
-@fast_entry(_native)
-async def anthropic_create_message(user: str | None = None) -> Response:
-    return await _native(request.scope, receive, user)
-
-
-@fast_entry(_native)
-async def platform_anthropic_create_message(user: str | None = None) -> Response:
-    return await _native(request.scope, receive, user)
-
-
 @fast_entry(_envelope)
 async def platform_create_message(user: str | None = None) -> Response:
     return await _envelope(request.scope, receive, user)
+
+
+anthropic_create_message = platform_anthropic_create_message = create_message
 
 
 async def create_message_wildcard(path: str) -> Response:

@@ -35,6 +35,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from specgate import auth, spec
+from specgate.errors import GatewayError
 from specgate.state import gateway_of
 from specgate.validation import BODY_STATE_KEY, POLL_HEADER, CompiledSchema, oas_to_json_schema
 
@@ -211,7 +212,7 @@ async def _authenticate(scope: Scope, schemes: tuple[Scheme, ...], headers: dict
             continue
         try:
             info = await auth.identify(scope, key, scheme.rule.label)
-        except Exception:
+        except GatewayError:
             raise _HandOver from None  # locked out: connexion says 429
         if info is None:
             raise _HandOver

@@ -6,8 +6,6 @@ by python-jsonschema (a full pass takes about a second; it is focused and kept o
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.http import request
-from tests.support.process import ROOT, Served, free_port
+from tests.support.process import Served, free_port, launch
 
 SLOW_S = 0.1  # generous for a noisy machine; the blocking this guards against is 6x longer
 
@@ -25,18 +23,8 @@ SLOW_S = 0.1  # generous for a noisy machine; the blocking this guards against i
 def debug_gateway(tmp_path: Path) -> Iterator[Served]:
     # A process of its own: the test process's other threads and heap must not be what is timed.
     port = free_port()
-    log = tmp_path / "debug-serve.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.debug_serve", str(port), str(SLOW_S)],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            text=True,
-        )
-    served = Served(proc, f"http://127.0.0.1:{port}", log)
+    served = launch(["-m", "tests.support.debug_serve", str(port), str(SLOW_S)], port, tmp_path)
     try:
-        served.wait_ready()
         yield served
     finally:
         served.stop()

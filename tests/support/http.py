@@ -25,6 +25,7 @@ def request(
     body: bytes | str | dict[str, Any] | list[Any] | None = None,
     headers: dict[str, str] | None = None,
     *,
+    repeated: list[tuple[str, str]] | None = None,  # sent after ``headers``, names may repeat
     chunked: bool = False,
     timeout: float = 30,
 ) -> Reply:
@@ -39,10 +40,11 @@ def request(
         data = body
     hdrs = {"content-type": "application/json", **(headers or {})}
     path = parts.path + (f"?{parts.query}" if parts.query else "")
-    if chunked:
+    if chunked or repeated:
         conn.putrequest(method, path)
-        for k, v in hdrs.items():
+        for k, v in [*hdrs.items(), *(repeated or [])]:
             conn.putheader(k, v)
+    if chunked:
         conn.putheader("transfer-encoding", "chunked")
         conn.endheaders()
         payload = data or b""
@@ -50,6 +52,9 @@ def request(
             piece = payload[i : i + 7]
             conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
         conn.send(b"0\r\n\r\n")
+    elif repeated:
+        conn.putheader("content-length", str(len(data or b"")))
+        conn.endheaders(data)
     else:
         conn.request(method, path, body=data, headers=hdrs)
     resp = conn.getresponse()

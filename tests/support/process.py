@@ -53,15 +53,25 @@ class Served:
 
 def spawn(config: dict[str, Any] | None, tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
     port = free_port()
-    cmd = [sys.executable, "-m", "specgate", "serve", "--port", str(port), *args]
+    cmd = ["-m", "specgate", "serve", "--port", str(port), *args]
     if config is not None:
         path = tmp / f"config-{port}.yaml"
         path.write_text(yaml.safe_dump(config))
         cmd += ["--config", str(path)]
+    return launch(cmd, port, tmp, env=env)
+
+
+def launch(args: list[str], port: int, tmp: Path, *, env: dict[str, str] | None = None) -> Served:
+    """``python <args>``, serving on ``port``, stderr to a file in ``tmp``; returns once ready."""
     log = tmp / f"server-{port}.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
-            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, text=True, env={**os.environ, **(env or {})}
+            [sys.executable, *args],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            env={**os.environ, **(env or {})},
         )
     served = Served(proc, f"http://127.0.0.1:{port}", log)
     try:
