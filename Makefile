@@ -8,8 +8,10 @@ CONFIG ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 FUZZ_ARGS ?=
+NPM    ?= npm
+NODE_DIR := $(VENV)/node
 
-.PHONY: install dev-install browser run test lint format spec-check routes fuzz bench clean
+.PHONY: install dev-install browser node-clients run test lint format spec-check routes fuzz bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +44,25 @@ browser:
 	  echo "warning: chromium/chromedriver missing and not installable here (needs root and apt): the Swagger UI test will fail; install them or set SPECGATE_SKIP_BROWSER=1" >&2; \
 	fi
 
+# The real clients of tests/clients (Claude Code CLI, the TypeScript SDK), pinned by
+# tests/clients/package-lock.json and installed with `npm ci` into $(NODE_DIR). Without npm, say
+# so: those tests then fail with the same advice.
+$(NODE_DIR)/.installed: tests/clients/package.json tests/clients/package-lock.json
+	mkdir -p $(NODE_DIR)
+	cp tests/clients/package.json tests/clients/package-lock.json $(NODE_DIR)/
+	$(NPM) ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	$(NODE_DIR)/node_modules/.bin/claude --version >/dev/null
+	touch $@
+
+ifneq ($(shell command -v $(NPM) 2>/dev/null),)
+node-clients: $(NODE_DIR)/.installed
+else
+node-clients:
+	@echo "warning: $(NPM) not found: the Claude Code and TypeScript SDK tests (tests/clients/) will fail; install Node.js >= 20 with npm, then run make node-clients" >&2
+endif
+
 # pytest exits 5 when nothing was collected: fine for a selection (PYTEST_ARGS), a failure for the suite.
-test: dev-install browser
+test: dev-install browser node-clients
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(PYTEST_ARGS)" ]; then echo "pytest: the selection matched no tests"; rc=0; fi; \
 	exit $$rc
