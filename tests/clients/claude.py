@@ -53,7 +53,13 @@ class Run:
         return self.lines()[-1]
 
     def describe(self) -> str:
-        return f"exit {self.returncode}\nstdout: {self.stdout[-4000:]}\nstderr: {self.stderr[-4000:]}"
+        """For an assertion message: Claude Code's own verdict first, then the raw output."""
+        try:
+            r = self.result()
+            verdict = f"is_error={r.get('is_error')} num_turns={r.get('num_turns')} result={r.get('result')!r}"
+        except (ValueError, IndexError, AttributeError):
+            verdict = "no result object"
+        return f"exit {self.returncode}: {verdict}\nstdout: {self.stdout[-1500:]}\nstderr: {self.stderr[-1500:]}"
 
 
 def command(clients: NodeClients, output_format: str) -> list[str]:
@@ -125,7 +131,7 @@ def request_shape(body: dict[str, Any]) -> dict[str, Any]:
         "tools": [t.get("name") for t in body.get("tools", [])],
         "stream": body.get("stream"),
         "context_management": body.get("context_management"),
-        "thinking": body.get("thinking"),
+        "thinking": (body.get("thinking") or {}).get("type"),  # its `display` follows the output format
     }
 
 
