@@ -11,7 +11,7 @@ FUZZ_ARGS ?=
 NPM    ?= npm
 NODE_DIR := $(VENV)/node
 
-.PHONY: install dev-install browser node-clients run test lint format spec-check routes fuzz bench clean
+.PHONY: install dev-install browser node-clients run test lint format spec-check routes api-diff api-sync fuzz bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,15 @@ format: dev-install
 
 spec-check: install
 	$(PY) -m specgate spec-check
+
+# spec/ against the installed official SDK (GA and beta request types): every request it can build
+# that spec/ refuses, every unknown key spec/ takes, every header-borne param not declared.
+api-diff: dev-install
+	$(PY) -m specgate.apisurface diff
+
+# Regenerate spec/schemas/messages_request.yaml from the SDK and spec/schemas/request_overlay.yaml.
+api-sync: dev-install
+	$(PY) -m specgate.apisurface sync
 
 routes: install
 	$(PY) -m specgate routes

@@ -68,10 +68,11 @@ CASES: list[tuple[str, bytes, int, str, str]] = [
     ("unknown field", body(foo=1), 400, "invalid_request_error", "foo: Extra inputs are not permitted"),
     (
         "bad role",
-        body(messages=[{"role": "system", "content": "x"}]),
+        body(messages=[{"role": "tool", "content": "x"}]),
         400,
         "invalid_request_error",
-        "messages.0.role: Input should be 'user' or 'assistant'",
+        "messages.0.role: Input tag 'tool' found using 'role' does not match any of the expected tags: "
+        "'user', 'assistant', 'system'",
     ),
     (
         "bad enum service_tier",
@@ -100,6 +101,34 @@ CASES: list[tuple[str, bytes, int, str, str]] = [
         400,
         "invalid_request_error",
         "messages.0.content.0.text: String should have at least 1 character",
+    ),
+    (
+        "empty user content",
+        body(messages=[{"role": "user", "content": ""}]),
+        400,
+        "invalid_request_error",
+        "messages.0.content: String should have at least 1 character",
+    ),
+    (
+        "no user content blocks",
+        body(messages=[{"role": "user", "content": []}]),
+        400,
+        "invalid_request_error",
+        "messages.0.content: List should have at least 1 item",
+    ),
+    (
+        "unknown key in a block",
+        body(messages=[{"role": "user", "content": [{"type": "text", "text": "x", "colour": "red"}]}]),
+        400,
+        "invalid_request_error",
+        "messages.0.content.0.colour: Extra inputs are not permitted",
+    ),
+    (
+        "unknown key in a tool",
+        body(tools=[{"name": "t", "input_schema": {"type": "object"}, "colour": "red"}]),
+        400,
+        "invalid_request_error",
+        "tools.0.colour: Extra inputs are not permitted",
     ),
     (
         "unknown block type",
