@@ -11,23 +11,27 @@ from starlette.types import Receive, Scope
 
 from providers.base import CallContext, Json, TokenCounter
 from providers.tokens import estimate_input_tokens
+from specgate import forwarding
 from specgate.dispatch import targets_for
 from specgate.fastpath import fast_entry
 from specgate.governance import gate
 from specgate.state import gateway_of, request_id_of, scope_state
-from specgate.validation import BODY_STATE_KEY
+from specgate.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
 
 from .messages import DEFAULT_VERSION, check_semantics, split_beta
 
 
 async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
     request_headers = Headers(scope=scope)
-    body: Json = scope_state(scope)[BODY_STATE_KEY]
+    state = scope_state(scope)
+    body: Json = state[BODY_STATE_KEY]
+    router = gateway_of(scope).router
+    route = forwarding.plan(router, body, state.get(UNKNOWN_FIELDS_STATE_KEY, ()))
     version = request_headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
     ticket = await gate.admit(scope, body, count_tokens=False)  # model access; counts against rpm only
-    target = targets_for(gateway_of(scope).router, str(body["model"]))[0]
-    headers = {"x-specgate-provider": target.provider.name, **ticket.headers}
+    target = (route.targets or targets_for(router, str(body["model"])))[0]
+    headers = {"x-specgate-provider": target.provider.name, **route.headers, **ticket.headers}
     if isinstance(target.provider, TokenCounter):
         ctx = CallContext(
             request_id=request_id_of(scope),
@@ -42,6 +46,7 @@ async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
     return Response(orjson.dumps({"input_tokens": tokens}), media_type="application/json", headers=headers)
 
 
+@takes_unknown_fields
 @fast_entry(_count)
 async def count_tokens() -> Response:
     return await _count(request.scope, receive, None)

@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope
 from handlers import _async
 from providers.base import CallContext, Json
 from providers.router import Router, Target
-from specgate import dispatch
+from specgate import dispatch, forwarding
 from specgate.disconnect import unless_disconnected
 from specgate.errors import GatewayError, InvalidRequestError, NotFoundError
 from specgate.fastpath import fast_entry
@@ -25,7 +25,7 @@ from specgate.responses import envelope_success
 from specgate.sse import anthropic_stream, envelope_stream
 from specgate.state import gateway_of, request_id_of, scope_state
 from specgate.timing import Overhead, overhead_of
-from specgate.validation import BODY_STATE_KEY
+from specgate.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
 
 DEFAULT_VERSION = "2023-06-01"
 STRICT_VERSION = "2026-10-21"  # rejects the sampling parameters
@@ -43,11 +43,13 @@ async def _envelope(scope: Scope, client: Receive, user: str | None) -> Response
 
 # The operations' connexion-bound functions, and (for specgate.fastpath) the same handler
 # without connexion's request context.
+@takes_unknown_fields
 @fast_entry(_native)
 async def create_message(user: str | None = None) -> Response:
     return await _native(request.scope, receive, user)
 
 
+@takes_unknown_fields
 @fast_entry(_envelope)
 async def platform_create_message(user: str | None = None) -> Response:
     return await _envelope(request.scope, receive, user)
@@ -101,7 +103,10 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     job_id = headers.get(_async.ID_HEADER)
     if job_id is not None:  # a poll: the body is ignored (and was not validated)
         return await _async.poll(gateway.jobs, owner, job_id, envelope=envelope)
-    body: Json = scope_state(scope)[BODY_STATE_KEY]
+    state = scope_state(scope)
+    body: Json = state[BODY_STATE_KEY]
+    # top-level fields spec/ does not know: forwarded (anthropic) or the validator's 400, first
+    route = forwarding.plan(gateway.router, body, state.get(UNKNOWN_FIELDS_STATE_KEY, ()))
     version = headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
     is_async = _async.wants_async(headers)  # header errors are 400s before anything is counted
@@ -116,10 +121,10 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     if is_async:
 
         async def run() -> Response:
-            return await _respond(gateway.router, body, ctx, ticket, envelope=envelope)  # no client to watch
+            return await _respond(gateway.router, body, ctx, ticket, envelope=envelope, route=route)  # no client
 
         try:
-            return await _async.submit(
+            placeholder = await _async.submit(
                 gateway.jobs,
                 owner,
                 body,
@@ -132,8 +137,10 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
         except GatewayError:
             await ticket.settle(None)  # refused (stream, full queue): give the reservation back
             raise
+        placeholder.headers.update(route.headers)  # a poll replays the result's body, not headers
+        return placeholder
     return await _respond(
-        gateway.router, body, ctx, ticket, envelope=envelope, client=client, overhead=overhead_of(scope)
+        gateway.router, body, ctx, ticket, envelope=envelope, client=client, overhead=overhead_of(scope), route=route
     )
 
 
@@ -146,9 +153,11 @@ async def _respond(
     envelope: bool,
     client: Receive | None = None,
     overhead: Overhead | None = None,
+    route: forwarding.Forwarding = forwarding.NOTHING,
 ) -> Response:
     if body.get("stream"):
-        first, rest, target = await gate.tracked_stream(ticket, dispatch.open_stream(router, body, ctx, overhead))
+        opened = dispatch.open_stream(router, body, ctx, overhead, targets=route.targets)
+        first, rest, target = await gate.tracked_stream(ticket, opened)
         frames = (
             envelope_stream(first, rest, ctx.request_id, str(body["model"]))
             if envelope
@@ -161,11 +170,13 @@ async def _respond(
                 "cache-control": "no-cache",
                 "x-accel-buffering": "no",
                 **_route_headers(target, ctx),
+                **route.headers,
                 **ticket.headers,
             },
         )
-    call = gate.tracked(ticket, dispatch.create(router, body, ctx, overhead))
+    call = gate.tracked(ticket, dispatch.create(router, body, ctx, overhead, targets=route.targets))
     # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
     message, target = await (unless_disconnected(client, call) if client is not None else call)
     content = envelope_success(message) if envelope else orjson.dumps(message)
-    return Response(content, media_type="application/json", headers={**_route_headers(target, ctx), **ticket.headers})
+    headers = {**_route_headers(target, ctx), **route.headers, **ticket.headers}
+    return Response(content, media_type="application/json", headers=headers)

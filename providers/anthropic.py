@@ -6,6 +6,9 @@ provider key as ``x-api-key``; the client's own headers are never forwarded) and
 (the body list is merged into the ``anthropic-beta`` header and removed from the body). On the
 way down only ``model`` is rewritten back to the client's name; every other field and event is
 relayed as is, event by event, as bytes arrive.
+
+Top-level fields spec/ does not know yet are relayed too (``forwards_unknown_fields``, on unless
+the config says ``forward_unknown_fields: false``): the gateway validated everything else.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ class AnthropicProvider:
 
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
+        self.forwards_unknown_fields = config.forward_unknown_fields is not False
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._messages_url = f"{base}/v1/messages"
         self._count_url = f"{base}/v1/messages/count_tokens"

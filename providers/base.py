@@ -91,6 +91,18 @@ class TokenCounter(Protocol):
     async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int: ...
 
 
+@runtime_checkable
+class ForwardsUnknownFields(Protocol):
+    """Optional capability: a provider that can be sent top-level request fields spec/ does not
+    declare, unvalidated (``forwards_unknown_fields`` says whether this one is configured to)."""
+
+    forwards_unknown_fields: bool
+
+
+def forwards_unknown_fields(provider: Provider) -> bool:
+    return isinstance(provider, ForwardsUnknownFields) and provider.forwards_unknown_fields is True
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
     """One entry of the config file's ``providers:`` list, already validated and interpolated."""
@@ -107,3 +119,6 @@ class ProviderConfig:
     retry_backoff_max_s: float = 8.0
     key_cooldown_s: float = 60.0  # a key that got 401/403/429 is set aside this long
     options: dict[str, Any] = field(default_factory=dict)  # type-specific extras
+    # send top-level fields spec/ does not know upstream unvalidated; None: the type's default
+    # (on for anthropic; the config refuses true for any other type)
+    forward_unknown_fields: bool | None = None

@@ -52,7 +52,7 @@ from specgate.observe import ObservabilityMiddleware
 from specgate.resolver import HandlerResolver
 from specgate.responses import JSON, error_parts
 from specgate.state import STATE_KEY, Gateway, request_id_of
-from specgate.validation import json_body_validator, parameter_validator
+from specgate.validation import handler_takes_unknown_fields, json_body_validator, parameter_validator
 
 log = logging.getLogger("specgate")
 
@@ -176,13 +176,14 @@ def create_app(
         for m in ConnexionMiddleware.default_middlewares
     ]
     body_validators = {k: v for k, v in VALIDATOR_MAP["body"].items() if k != "*/*json"}
+    lenient = [o.operation_id for o in operations if handler_takes_unknown_fields(resolver.resolve(o.operation_id))]
     app = connexion.AsyncApp(
         __name__,
         lifespan=lifespan,
         middlewares=middlewares,
         resolver=Resolver(function_resolver=resolver.resolve),
         validator_map={
-            "body": MediaTypeDict({"*/*json": json_body_validator(), **body_validators}),
+            "body": MediaTypeDict({"*/*json": json_body_validator(lenient), **body_validators}),
             "parameter": parameter_validator(),
         },
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),

@@ -239,6 +239,13 @@ def parse_config(
             value = r.get(d, key, p, (int, float), None)
             if value is not None and value < 0:
                 raise r.fail(f"{p}.{key}", "must not be negative")
+        forward = r.get(d, "forward_unknown_fields", p, bool, None)
+        if forward and ptype not in FORWARDING_TYPES:
+            raise r.fail(
+                f"{p}.forward_unknown_fields",
+                f"only a provider of type {' or '.join(map(repr, FORWARDING_TYPES))} can forward fields "
+                f"spec/ does not know (type {ptype!r} must interpret every field it is sent)",
+            )
         base_url = r.get(d, "base_url", p, str, None)
         if ptype in ("anthropic", "openai") and not base_url:
             raise r.fail(f"{p}.base_url", f"is required for type {ptype!r}")
@@ -256,6 +263,7 @@ def parse_config(
                 retry_backoff_max_s=r.get(d, "retry_backoff_max_s", p, float, 8.0),
                 key_cooldown_s=r.get(d, "key_cooldown_s", p, float, 60.0),
                 options=r.get(d, "options", p, dict, {}),
+                forward_unknown_fields=forward,
             )
         )
     raw_models = root.get("models")
@@ -399,7 +407,10 @@ _PROVIDER_KEYS = (
     "retry_backoff_max_s",
     "key_cooldown_s",
     "options",
+    "forward_unknown_fields",
 )
+# provider types that may relay top-level request fields spec/ does not declare (passthroughs)
+FORWARDING_TYPES = ("anthropic",)
 
 
 _POSITIVE_KEYS = ("timeout_s", "connect_timeout_s", "read_timeout_s")

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from providers.base import CallContext, CallObserver, Json, SSEEvent
 from providers.router import Router, Target
-from specgate.errors import ApiError, GatewayError, NotFoundError, UpstreamError, error_type_for_status
+from specgate.errors import (
+    ApiError,
+    GatewayError,
+    NotFoundError,
+    UnsupportedFieldError,
+    UpstreamError,
+    error_type_for_status,
+)
 from specgate.timing import Overhead
 
 log = logging.getLogger("specgate.dispatch")
@@ -21,6 +28,19 @@ def targets_for(router: Router, model: str) -> list[Target]:
     if not targets:
         raise NotFoundError(f"model: {model}")
     return targets
+
+
+def _routes(router: Router, body: Json, targets: Sequence[Target] | None) -> list[Target]:
+    return list(targets) if targets is not None else targets_for(router, str(body["model"]))
+
+
+def _passed_over(ctx: CallContext, target: Target, exc: GatewayError, failure: GatewayError | None) -> bool:
+    """A fallback that cannot honour the request is no fallback for it: the failure that led to
+    it stands (and the next fallback, if any, is tried)."""
+    if failure is None or not isinstance(exc, UnsupportedFieldError):
+        return False
+    log.warning("request %s: fallback %s passed over (%s)", ctx.request_id, target.provider.name, exc.message)
+    return True
 
 
 def _may_fall_back(exc: GatewayError) -> bool:
@@ -46,19 +66,31 @@ def _served(ctx: CallContext, target: Target, started: float) -> None:
         obs.served(target.provider.name, target.upstream_model)
 
 
-async def create(router: Router, body: Json, ctx: CallContext, overhead: Overhead | None = None) -> tuple[Json, Target]:
-    """Call the first target that can serve ``body``; time spent awaiting providers is added to
-    ``overhead``'s upstream time."""
-    targets = targets_for(router, str(body["model"]))
+async def create(
+    router: Router,
+    body: Json,
+    ctx: CallContext,
+    overhead: Overhead | None = None,
+    *,
+    targets: Sequence[Target] | None = None,
+) -> tuple[Json, Target]:
+    """Call the first target that can serve ``body`` (``targets``: these routes instead of the
+    router's chain for the model); time spent awaiting providers is added to ``overhead``'s
+    upstream time."""
+    targets = _routes(router, body, targets)
+    failure: GatewayError | None = None
     for position, target in enumerate(targets):
         ctx.response_headers.clear()  # a fallback must not show the failed route's request id
         started = time.perf_counter()
         try:
             message = await target.provider.create_message(body, target.upstream_model, ctx)
         except GatewayError as exc:
+            if _passed_over(ctx, target, exc, failure):
+                continue
             fallback = position + 1 < len(targets) and _may_fall_back(exc)
             _failed(ctx, target, exc, started, fallback=fallback)
             if fallback:
+                failure = exc
                 continue
             raise
         finally:
@@ -70,15 +102,21 @@ async def create(router: Router, body: Json, ctx: CallContext, overhead: Overhea
             ctx.observer.usage(usage)
         message["model"] = body["model"]
         return message, target
-    raise ApiError("no provider could serve the request")  # unreachable: the loop returns or raises
+    raise failure or ApiError("no provider could serve the request")
 
 
 async def open_stream(
-    router: Router, body: Json, ctx: CallContext, overhead: Overhead | None = None
+    router: Router,
+    body: Json,
+    ctx: CallContext,
+    overhead: Overhead | None = None,
+    *,
+    targets: Sequence[Target] | None = None,
 ) -> tuple[SSEEvent, AsyncIterator[SSEEvent], Target]:
     """Start a stream and wait for its first event (errors until then can still fall back); the
     wait for the first event is added to ``overhead``'s upstream time."""
-    targets = targets_for(router, str(body["model"]))
+    targets = _routes(router, body, targets)
+    failure: GatewayError | None = None
     for position, target in enumerate(targets):
         ctx.response_headers.clear()
         started = time.perf_counter()
@@ -89,9 +127,12 @@ async def open_stream(
             raise ApiError("upstream returned an empty stream") from None
         except GatewayError as exc:
             await _aclose(stream)
+            if _passed_over(ctx, target, exc, failure):
+                continue
             fallback = position + 1 < len(targets) and _may_fall_back(exc)
             _failed(ctx, target, exc, started, fallback=fallback)
             if fallback:
+                failure = exc
                 continue
             raise
         finally:
@@ -107,7 +148,7 @@ async def open_stream(
         observed = ObservedStream(stream, ctx.observer)
         observed.see(first)
         return first, observed, target
-    raise ApiError("no provider could serve the request")
+    raise failure or ApiError("no provider could serve the request")
 
 
 class ObservedStream:

@@ -2,6 +2,7 @@
 
     GatewayError                     status  error.type
     ├── InvalidRequestError             400  invalid_request_error
+    │   └── UnsupportedFieldError       400  invalid_request_error  -- a provider cannot honour a field
     ├── AuthenticationError             401  authentication_error
     ├── PermissionDeniedError           403  permission_error
     ├── NotFoundError                   404  not_found_error
@@ -51,6 +52,12 @@ class InvalidRequestError(GatewayError):
     status = 400
     error_type = "invalid_request_error"
     default_message = "Invalid request"
+
+
+class UnsupportedFieldError(InvalidRequestError):
+    """The request uses a field, block or tool type that the provider chosen for it cannot honour,
+    and ignoring it would change what was asked. The message names the field's path. A fallback
+    route that raises it is passed over (it is no fallback for this request)."""
 
 
 class AuthenticationError(GatewayError):

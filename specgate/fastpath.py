@@ -9,7 +9,9 @@ runs the same checks, compiled from the same spec at start-up:
 - the operation's security requirements, through the info functions the spec names
   (``specgate.auth.RULES`` says how each one reads its credential);
 - every declared header parameter, against its schema;
-- the JSON body, parsed once with orjson and checked by the same jsonschema-rs validator.
+- the JSON body, parsed once with orjson and checked by the same jsonschema-rs validator (for a
+  handler marked ``takes_unknown_fields``, a body whose only fault is undeclared top-level keys
+  is accepted as connexion's validator accepts it: see ``specgate.validation``).
 
 It only ever *accepts*. A request it is not sure of (a query string, another content type, an
 async poll, a missing or rejected credential, an invalid header or body, a malformed
@@ -37,7 +39,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from specgate import auth, spec
 from specgate.errors import GatewayError
 from specgate.state import gateway_of
-from specgate.validation import BODY_STATE_KEY, POLL_HEADER, CompiledSchema, oas_to_json_schema
+from specgate.validation import (
+    BODY_STATE_KEY,
+    POLL_HEADER,
+    UNKNOWN_FIELDS_STATE_KEY,
+    CompiledSchema,
+    handler_takes_unknown_fields,
+    oas_to_json_schema,
+)
 
 FastEntry = Callable[[Scope, Receive, "str | None"], Awaitable[Response]]
 Render = Callable[[Any, Exception], tuple[int, bytes, dict[str, str]]]
@@ -88,6 +97,16 @@ class FastOperation:
     params: tuple[HeaderParam, ...]
     schemes: tuple[Scheme, ...] | None  # None: the operation is open
     body: CompiledSchema
+    takes_unknown_fields: bool = False  # the handler decides about undeclared top-level keys
+
+    def accepts(self, body: dict[str, Any]) -> tuple[str, ...] | None:
+        """None when the body is invalid; else the undeclared top-level keys the handler decides about."""
+        if self.body.is_valid(body):
+            return ()
+        if not self.takes_unknown_fields:
+            return None
+        known, unknown = self.body.without_undeclared(body)
+        return unknown if unknown and self.body.is_valid(known) else None
 
 
 def _info_function(scheme: dict[str, Any], name: str) -> Callable[..., Any]:
@@ -159,6 +178,7 @@ def compile_operation(
         params=_params(op),
         schemes=_schemes(document, op),
         body=CompiledSchema(content["application/json"]["schema"]),
+        takes_unknown_fields=handler_takes_unknown_fields(handler),
     )
 
 
@@ -272,12 +292,16 @@ class FastPath:
             return
         messages, raw = await _read_body(receive)
         body = _parse(raw)
-        if body is None or not op.body.is_valid(body):
+        unknown = None if body is None else op.accepts(body)
+        if body is None or unknown is None:
             metrics.connexion_lane.inc()
             await self.app(scope, _replaying(messages, receive), send)
             return
         metrics.fast_lane.inc()
-        scope.setdefault("state", {})[BODY_STATE_KEY] = body
+        state = scope.setdefault("state", {})
+        state[BODY_STATE_KEY] = body
+        if unknown:
+            state[UNKNOWN_FIELDS_STATE_KEY] = unknown
         user = None
         if info is not None:  # what connexion's security layer leaves for the handler and the log
             context: dict[str, Any] = scope.setdefault("extensions", {}).setdefault("connexion_context", {})

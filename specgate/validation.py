@@ -11,13 +11,21 @@ errors are reduced to one Anthropic-style message naming the field path:
     foo: Extra inputs are not permitted
 
 The parsed body is left in the request state (``BODY_STATE_KEY``) so handlers never parse it again.
+
+Top-level fields the spec does not know: an operation whose handler is marked
+``@takes_unknown_fields`` does not refuse them here. When the only thing wrong with the body is
+top-level keys the schema does not declare, and the body without them is valid, the body is
+accepted and the names of those keys are left in ``UNKNOWN_FIELDS_STATE_KEY`` (in body order);
+the handler decides, once it knows the provider, whether they are forwarded or refused with the
+same 400 as here (``unknown_field_error``). Everything below the top level is validated as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
-from typing import Any
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, TypeVar
 
 import jsonschema
 import jsonschema_rs
@@ -28,6 +36,8 @@ from connexion.validators import ParameterValidator as _ConnexionParameterValida
 from starlette.types import Receive, Scope
 
 BODY_STATE_KEY = "specgate.body"
+UNKNOWN_FIELDS_STATE_KEY = "specgate.unknown_fields"  # tuple[str, ...]: see the module docstring
+UNKNOWN_FIELDS_ATTR = "__specgate_takes_unknown_fields__"
 EMPTY_BODY = "Request body is required: send a JSON object"
 POLL_HEADER = b"x-bf-async-id"
 _DROP_KEYS = frozenset({"discriminator", "example", "examples", "externalDocs", "xml", "nullable", "deprecated"})
@@ -41,6 +51,26 @@ _TYPE_WORDS = {
     "boolean": "a valid boolean",
     "null": "null",
 }
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def takes_unknown_fields(function: F) -> F:
+    """Mark a handler that decides itself about top-level body fields the spec does not declare
+    (it reads ``UNKNOWN_FIELDS_STATE_KEY`` and forwards them or raises ``unknown_field_error``)."""
+    setattr(function, UNKNOWN_FIELDS_ATTR, True)
+    return function
+
+
+def handler_takes_unknown_fields(function: Callable[..., Any]) -> bool:
+    return getattr(function, UNKNOWN_FIELDS_ATTR, False) is True
+
+
+def unknown_field_error(names: Iterable[str]) -> str:
+    """The 400 message for undeclared top-level fields: the one the validator gives (it names the
+    first in sorted order)."""
+    return f"{sorted(names)[0]}: Extra inputs are not permitted"
 
 
 def oas_to_json_schema(node: Any) -> Any:
@@ -79,6 +109,24 @@ class CompiledSchema:
 
     def is_valid(self, instance: Any) -> bool:
         return bool(self._fast.is_valid(instance))
+
+    def undeclared(self, instance: Any) -> tuple[str, ...]:
+        """The top-level keys of ``instance`` that a closed top-level object schema does not
+        declare (empty when the schema is open or not an object schema)."""
+        schema = self.schema
+        if not isinstance(instance, dict) or schema.get("additionalProperties") is not False:
+            return ()
+        declared = schema.get("properties") or {}
+        patterns = [re.compile(p) for p in schema.get("patternProperties") or {}]
+        return tuple(k for k in instance if k not in declared and not any(p.search(k) for p in patterns))
+
+    def without_undeclared(self, instance: Any) -> tuple[Any, tuple[str, ...]]:
+        """(``instance`` without its undeclared top-level keys, their names). Call it for a body
+        that ``is_valid`` refused: when the stripped body is valid, those keys were its only fault."""
+        names = self.undeclared(instance)
+        if not names:
+            return instance, ()
+        return {k: v for k, v in instance.items() if k not in names}, names
 
     def explain(self, instance: Any) -> str:
         """One message for the most relevant error (call only when ``is_valid`` is False).
@@ -230,6 +278,8 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
     # Connexion creates a validator per request but passes the same schema object every time, so
     # compiled schemas are cached by identity; ``json_body_validator()`` gives each app its own cache.
     _cache: dict[int, tuple[dict[str, Any], CompiledSchema]] = {}
+    # operationIds whose handler takes unknown top-level fields (see the module docstring)
+    _lenient: frozenset[str] = frozenset()
 
     def __init__(self, *, schema: dict[str, Any], **kw: Any) -> None:
         super().__init__(schema=schema, **kw)
@@ -263,11 +313,19 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise BadRequestProblem(detail=f"Invalid JSON in request body: {exc}") from None
-        scope.setdefault("state", {})[BODY_STATE_KEY] = body
+        state = scope.setdefault("state", {})
+        state[BODY_STATE_KEY] = body
         compiled = self.compiled
         if body is not None and not compiled.is_valid(body):
-            raise BadRequestProblem(detail=await explain_off_loop(compiled, body, len(raw)))
+            known, unknown = compiled.without_undeclared(body) if self._takes_unknown(scope) else (body, ())
+            if not unknown or not compiled.is_valid(known):
+                raise BadRequestProblem(detail=await explain_off_loop(compiled, known, len(raw)))
+            state[UNKNOWN_FIELDS_STATE_KEY] = unknown
         return body
+
+    def _takes_unknown(self, scope: Scope) -> bool:
+        routing = scope.get("extensions", {}).get("connexion_routing", {})
+        return routing.get("operation_id") in self._lenient
 
     def _validate(self, body: Any) -> None:
         if body is None:  # an empty body, or JSON null (a valid body was checked in _parse)
@@ -287,9 +345,10 @@ async def explain_off_loop(compiled: CompiledSchema, body: Any, size: int) -> st
     return await asyncio.to_thread(compiled.explain, body)
 
 
-def json_body_validator() -> type[JSONBodyValidator]:
-    """A validator class with a fresh compile cache (one per app)."""
-    return type("AppJSONBodyValidator", (JSONBodyValidator,), {"_cache": {}})
+def json_body_validator(lenient: Iterable[str] = ()) -> type[JSONBodyValidator]:
+    """A validator class with a fresh compile cache (one per app); ``lenient``: the operationIds
+    whose handler takes unknown top-level fields (``takes_unknown_fields``)."""
+    return type("AppJSONBodyValidator", (JSONBodyValidator,), {"_cache": {}, "_lenient": frozenset(lenient)})
 
 
 class ParameterValidator(_ConnexionParameterValidator):  # type: ignore[misc]

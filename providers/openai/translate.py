@@ -4,13 +4,20 @@ No I/O here: the adapter (``providers.openai.adapter``) does HTTP and calls thes
 
 Lossy choices, decided once and documented here:
 
-* ``DROPPED_FIELDS`` lists every Anthropic request field or block type with no Chat Completions
-  equivalent; it is silently not sent upstream.
-* ``system`` text blocks are joined with a blank line into one ``system`` message.
+* ``providers.openai.policy`` says, for every request field, role, block and tool type, whether
+  it is translated, ignored (harmless to leave out) or refused with a 400 naming it;
+  ``to_chat_request`` applies those refusals first (``policy.check``).
+* ``system`` text blocks are joined with a blank line into one ``system`` message; a
+  ``role: "system"`` message becomes a system message at its position (Claude Code sends one as
+  the last message), or is left out when its ``clear_at: "next_user_message"`` has passed.
 * A user turn's ``tool_result`` blocks become ``role: "tool"`` messages placed *before* the rest
-  of that turn (OpenAI requires tool messages right after the assistant's ``tool_calls``).
-  Block-array content is joined with newlines (only text survives); ``is_error: true`` prefixes
-  the content with ``"Error: "`` because OpenAI has no error flag on tool messages.
+  of that turn (OpenAI requires tool messages right after the assistant's ``tool_calls``; a
+  system message sent between the two is moved after them). Their text is joined with newlines;
+  their images follow in the turn's user message, since tool messages carry text only.
+  ``is_error: true`` prefixes the content with ``"Error: "`` because OpenAI has no error flag on
+  tool messages.
+* ``output_config.format`` (or ``output_format``) becomes a strict ``json_schema``
+  ``response_format``: an upstream that cannot enforce the schema says so with its own 400.
 * ``finish_reason: "stop"`` becomes ``end_turn``: OpenAI does not say whether a requested stop
   sequence ended the text. Only when the upstream names the matched string (vLLM puts it in the
   choice's ``stop_reason``) do we answer ``stop_sequence`` with that string.
@@ -28,30 +35,8 @@ from typing import Any
 import orjson
 
 from providers.base import Json, SSEEvent
+from providers.openai import policy
 from specgate.errors import ApiError
-
-DROPPED_FIELDS: tuple[str, ...] = (
-    # top-level request fields
-    "thinking",  # incl. budget_tokens: no portable reasoning switch in Chat Completions
-    "top_k",
-    "service_tier",
-    "cache_control",
-    "container",
-    "context_management",
-    "mcp_servers",
-    "output_config",
-    "inference_geo",
-    "speed",
-    "betas",
-    # block fields and block types
-    "content[].cache_control",
-    "content[].citations",
-    "tools[].cache_control",
-    "tools[] with a server-tool type (web_search_*, code_execution_*, bash_*, text_editor_*, ...)",
-    "assistant thinking / redacted_thinking blocks",
-    "assistant server_tool_use and *_tool_result blocks",
-    "tool_result image blocks (tool messages carry text only)",
-)
 
 _FINISH_TO_STOP: dict[str, str] = {
     "stop": "end_turn",
@@ -85,11 +70,27 @@ def estimate_input_tokens(req: Json) -> int:
 # ---------------------------------------------------------------- request: Anthropic -> OpenAI
 
 
+def _block_text(block: Any) -> str | None:
+    """The text a block contributes to a text-only message (None: it contributes nothing)."""
+    if not isinstance(block, dict):
+        return None
+    kind = block.get("type")
+    if kind == "text":
+        return str(block.get("text", ""))
+    if kind == "compaction" and isinstance(block.get("content"), str):
+        return str(block["content"])  # the summary of the messages it replaces
+    if kind == "search_result":
+        return _text_of(block.get("content"))
+    if kind == "document":
+        part = _document_part(block)
+        return str(part["text"]) if part is not None and part.get("type") == "text" else None
+    return None
+
+
 def _text_of(content: Any, sep: str = "\n") -> str:
     if isinstance(content, str):
         return content
-    texts = [str(b.get("text", "")) for b in content or [] if isinstance(b, dict) and b.get("type") == "text"]
-    return sep.join(texts)
+    return sep.join(t for t in map(_block_text, content or []) if t is not None)
 
 
 def _image_part(source: Json) -> Json | None:
@@ -113,22 +114,17 @@ def _document_part(block: Json) -> Json | None:
         data_url = f"data:{source.get('media_type', 'application/pdf')};base64,{source.get('data', '')}"
         name = str(block.get("title") or "document.pdf")
         return {"type": "file", "file": {"filename": name, "file_data": data_url}}
-    if kind == "url":
-        return {"type": "text", "text": str(source.get("url", ""))}
-    return None
+    return None  # url and file sources: refused by policy.check
 
 
 def _user_part(block: Json) -> Json | None:
     kind = block.get("type")
-    if kind == "text":
-        return {"type": "text", "text": str(block.get("text", ""))}
     if kind == "image":
         return _image_part(block.get("source") or {})
     if kind == "document":
         return _document_part(block)
-    if kind == "search_result":
-        return {"type": "text", "text": _text_of(block.get("content"))}
-    return None
+    text = _block_text(block)
+    return None if text is None else {"type": "text", "text": text}
 
 
 def _tool_message(block: Json) -> Json:
@@ -136,6 +132,23 @@ def _tool_message(block: Json) -> Json:
     if block.get("is_error"):
         content = f"Error: {content}" if content else "Error"
     return {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": content}
+
+
+def _tool_attachments(block: Json) -> list[Json]:
+    """The parts of a tool result a tool message cannot carry (images, PDF files), labelled, for
+    the user message of the same turn."""
+    content = block.get("content")
+    if not isinstance(content, list):
+        return []
+    parts = [
+        part
+        for b in content
+        if isinstance(b, dict) and b.get("type") in ("image", "document")
+        if (part := _user_part(b)) is not None and part["type"] != "text"
+    ]
+    if not parts:
+        return []
+    return [{"type": "text", "text": f"(attachments of tool result {block.get('tool_use_id', '')})"}, *parts]
 
 
 def _user_messages(content: Any) -> list[Json]:
@@ -146,6 +159,7 @@ def _user_messages(content: Any) -> list[Json]:
     for block in content or []:
         if block.get("type") == "tool_result":
             tools.append(_tool_message(block))
+            parts.extend(_tool_attachments(block))
         elif (part := _user_part(block)) is not None:
             parts.append(part)
     out = list(tools)
@@ -163,8 +177,8 @@ def _assistant_message(content: Any) -> Json:
     calls: list[Json] = []
     for block in content or []:
         kind = block.get("type")
-        if kind == "text":
-            texts.append(str(block.get("text", "")))
+        if (text := _block_text(block)) is not None:
+            texts.append(text)
         elif kind == "tool_use":
             function = {"name": block["name"], "arguments": _dumps(block.get("input") or {})}
             calls.append({"id": block["id"], "type": "function", "function": function})
@@ -180,7 +194,7 @@ def _tools(tools: list[Json]) -> list[Json]:
     out: list[Json] = []
     for tool in tools:
         if tool.get("type") not in _CUSTOM_TOOL_TYPES:
-            continue  # server tools run at Anthropic; an OpenAI upstream cannot run them
+            continue  # unreachable after policy.check, which refuses every other tool type
         function: Json = {"name": tool["name"], "parameters": tool.get("input_schema") or {"type": "object"}}
         if tool.get("description"):
             function["description"] = tool["description"]
@@ -203,20 +217,55 @@ def _tool_choice(choice: Json) -> str | Json | None:
     return None
 
 
+def _shown(conversation: list[Json], index: int) -> bool:
+    """Whether the ``role: "system"`` message at ``index`` is still in front of the model."""
+    if conversation[index].get("clear_at") != "next_user_message":
+        return True
+    return not any(m.get("role") == "user" for m in conversation[index + 1 :])
+
+
+def _append_user(messages: list[Json], turn: list[Json]) -> None:
+    """Append a user turn's messages; its tool messages go right after the assistant's tool_calls,
+    before any system message that came between (OpenAI refuses a tool message anywhere else)."""
+    tools = [m for m in turn if m["role"] == "tool"]
+    at = len(messages)
+    while at > 0 and messages[at - 1]["role"] == "system":
+        at -= 1
+    if tools and 0 < at < len(messages) and messages[at - 1].get("tool_calls"):
+        messages[at:at] = tools
+        turn = [m for m in turn if m["role"] != "tool"]
+    messages.extend(turn)
+
+
+def _response_format(req: Json) -> Json | None:
+    output_config = req.get("output_config")
+    spec = output_config.get("format") if isinstance(output_config, dict) else None
+    spec = spec or req.get("output_format")
+    if not isinstance(spec, dict) or spec.get("type") != "json_schema":
+        return None
+    schema = spec.get("schema") or {}
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema, "strict": True}}
+
+
 def to_chat_request(req: Json, upstream_model: str) -> Json:
-    """An Anthropic Messages request as an OpenAI ``/chat/completions`` body."""
+    """An Anthropic Messages request as an OpenAI ``/chat/completions`` body, or
+    ``UnsupportedFieldError`` naming the first part of it the translation refuses (``policy``)."""
+    policy.check(req)
     messages: list[Json] = []
     system = req.get("system")
     if system:
         messages.append({"role": "system", "content": _text_of(system, "\n\n")})
-    for message in req.get("messages") or []:
+    conversation: list[Json] = list(req.get("messages") or [])
+    for index, message in enumerate(conversation):
         role, content = message.get("role"), message.get("content")
         if role == "assistant":
             messages.append(_assistant_message(content))
         elif role == "system":
-            messages.append({"role": "system", "content": _text_of(content, "\n\n")})
+            text = _text_of(content, "\n\n")
+            if text and _shown(conversation, index):
+                messages.append({"role": "system", "content": text})
         else:
-            messages.extend(_user_messages(content))
+            _append_user(messages, _user_messages(content))
 
     body: Json = {"model": upstream_model, "messages": messages}
     if "max_tokens" in req:
@@ -239,6 +288,9 @@ def to_chat_request(req: Json, upstream_model: str) -> Json:
             body["tool_choice"] = mapped
         if choice.get("disable_parallel_tool_use") and tools:
             body["parallel_tool_calls"] = False
+    response_format = _response_format(req)
+    if response_format is not None:
+        body["response_format"] = response_format
     if req.get("stream"):
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -203,3 +203,35 @@ def test_batches_config() -> None:
         parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"max_concurrency": 0}})
     with pytest.raises(ConfigError, match=r"batches.nope: unknown key"):
         parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"nope": 1}})
+
+
+def _provider(**fields: Any) -> dict[str, Any]:
+    return {"providers": [{"name": "p", "base_url": "http://127.0.0.1:9", **fields}]}
+
+
+async def test_forward_unknown_fields_is_the_anthropic_types_switch() -> None:
+    from providers.anthropic import AnthropicProvider
+    from providers.base import forwards_unknown_fields
+    from providers.echo import EchoProvider
+
+    default = parse(_provider(type="anthropic")).providers[0]
+    off = parse(_provider(type="anthropic", forward_unknown_fields=False)).providers[0]
+    assert (default.forward_unknown_fields, off.forward_unknown_fields) == (None, False)
+    providers = [AnthropicProvider(default), AnthropicProvider(off)]
+    try:
+        assert [forwards_unknown_fields(p) for p in providers] == [True, False]  # on by default
+    finally:
+        for provider in providers:
+            await provider.aclose()
+    echo = parse(_provider(type="echo", forward_unknown_fields=False)).providers[0]
+    assert not forwards_unknown_fields(EchoProvider(echo))
+
+
+@pytest.mark.parametrize("ptype", ["echo", "openai"])
+def test_forward_unknown_fields_is_refused_for_other_types(ptype: str) -> None:
+    with pytest.raises(
+        ConfigError, match=r"providers\[0\]\.forward_unknown_fields: only a provider of type 'anthropic'"
+    ):
+        parse(_provider(type=ptype, forward_unknown_fields=True))
+    with pytest.raises(ConfigError, match=r"providers\[0\]\.forward_unknown_fields: must be true or false"):
+        parse(_provider(type="anthropic", forward_unknown_fields="yes"))

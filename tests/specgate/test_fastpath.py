@@ -8,10 +8,12 @@ bodies (request ids, message ids and timings normalised).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from handlers.messages import create_message
 from specgate import fastpath, spec
 from specgate.resolver import HandlerResolver
+from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.support.http import Reply, request
 
 ADMIN = "sk-admin-fastpath-0123456789"
@@ -36,7 +39,7 @@ FAST_OPERATIONS = {
 }
 
 
-def config(fast_path: bool) -> dict[str, Any]:
+def config(fast_path: bool, anthropic_url: str = "http://127.0.0.1:9") -> dict[str, Any]:
     return {
         "server": {"fast_path": fast_path, "max_body_bytes": 64 * 1024},
         "auth": {
@@ -46,8 +49,11 @@ def config(fast_path: bool) -> dict[str, Any]:
                 {"id": "limited", "key": VK_LIMITED, "rpm": 2},
             ],
         },
-        "providers": [{"name": "echo", "type": "echo"}],
-        "models": [{"match": "*", "provider": "echo"}],
+        "providers": [
+            {"name": "echo", "type": "echo"},
+            {"name": "ant", "type": "anthropic", "base_url": anthropic_url, "api_keys": ["ant-key"], "max_retries": 0},
+        ],
+        "models": [{"match": "ant-*", "provider": "ant"}, {"match": "*", "provider": "echo"}],
     }
 
 
@@ -72,6 +78,8 @@ def test_the_spec_decides_which_operations_are_fast() -> None:
     assert [p.name for p in native.params] == [
         b"anthropic-version",
         b"anthropic-beta",
+        b"anthropic-workspace-id",
+        b"anthropic-user-profile-id",
         b"x-bf-async",
         b"x-bf-async-id",
         b"x-bf-async-job-result-ttl",
@@ -176,6 +184,13 @@ FAST_CASES: dict[str, tuple[str, dict[str, str], Any]] = {
     "charset": ("/v1/messages", {"x-api-key": ADMIN, "content-type": "application/json; charset=utf-8"}, body()),
     "x-api-key-wins": ("/v1/messages", {"x-api-key": ADMIN, "authorization": f"Bearer {WRONG}"}, body()),
     "forbidden-model": ("/v1/messages", {"x-bf-vk": VK_CLAUDE}, body(model="gpt-4o")),  # 403 by the handler
+    # top-level fields spec/ does not know: taken by the handler, forwarded to the anthropic route
+    "unknown-field-count": (
+        "/v1/messages/count_tokens",
+        {"x-api-key": ADMIN},
+        {"model": "ant-m", "messages": [{"role": "user", "content": "Hi"}], "zz_future": 1},
+    ),
+    "unknown-field-refused": ("/v1/messages", {"x-api-key": ADMIN}, body(zz_future=1)),  # 400 by the handler
 }
 HANDED_OVER: dict[str, tuple[str, dict[str, str], Any]] = {
     "no-key": ("/v1/messages", {}, body()),
@@ -192,23 +207,55 @@ HANDED_OVER: dict[str, tuple[str, dict[str, str], Any]] = {
     "invalid-json": ("/v1/messages", {"x-api-key": ADMIN}, b'{"model": '),
     "array-body": ("/v1/messages", {"x-api-key": ADMIN}, b"[]"),
     "empty-body": ("/v1/messages", {"x-api-key": ADMIN}, b""),
+    "unknown-field-and-invalid": ("/v1/messages", {"x-api-key": ADMIN}, body(model="ant-m", zz_x=1, max_tokens="x")),
+    "unknown-nested-field": (
+        "/v1/messages",
+        {"x-api-key": ADMIN},
+        body(model="ant-m", messages=[{"role": "user", "content": "Hi", "zz_x": 1}]),
+    ),
 }
 
 
 @pytest.fixture(scope="module")
-def fast_gw() -> Any:
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    """The loopback Anthropic fake, in a loop of its own (these tests are synchronous)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = FakeAnthropic()
+    asyncio.run_coroutine_threadsafe(fake.start(), loop).result(10)
+    yield fake
+    asyncio.run_coroutine_threadsafe(fake.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+@pytest.fixture(scope="module")
+def fast_gw(fake_anthropic: FakeAnthropic) -> Any:
     from tests.support.gateway import start_gateway
 
-    running = start_gateway(config(fast_path=True))
+    running = start_gateway(config(True, fake_anthropic.url))
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="module")
-def connexion_gw() -> Any:
+def connexion_plain_gw(fake_anthropic: FakeAnthropic) -> Any:
+    """Connexion alone without response validation: the relayed upstream Message is the fake's,
+    whose completeness is not what these tests are about."""
     from tests.support.gateway import start_gateway
 
-    running = start_gateway(config(fast_path=False), validate_responses=True)
+    running = start_gateway(config(False, fake_anthropic.url))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def connexion_gw(fake_anthropic: FakeAnthropic) -> Any:
+    from tests.support.gateway import start_gateway
+
+    running = start_gateway(config(False, fake_anthropic.url), validate_responses=True)
     yield running
     running.stop()
 
@@ -218,7 +265,7 @@ def test_served_by_the_fast_lane(fast_gw: Any, case: str) -> None:
     path, headers, payload = FAST_CASES[case]
     lane, reply = lane_of(fast_gw.url, lambda: request(fast_gw.url + path, body=payload, headers=headers))
     assert lane == "fast", reply.body
-    assert reply.status in (200, 403)
+    assert reply.status in ((400,) if case == "unknown-field-refused" else (200, 403))
     assert reply.headers["request-id"].startswith("req_") and "x-specgate-overhead-ms" in reply.headers
 
 
@@ -241,11 +288,13 @@ def test_a_disabled_fast_path_serves_everything_through_connexion(connexion_gw: 
 # ---- both lanes answer alike
 
 _VOLATILE_HEADERS = {"request-id", "x-specgate-overhead-ms", "date", "x-bf-async-id"}
-_IDS = re.compile(rb"\b(req|msg|job|msgbatch)_[A-Za-z0-9]+")
+_IDS = re.compile(rb"\b(req|msg|job|msgbatch)_[A-Za-z0-9_]+")
 
 
 def normalised(reply: Reply) -> tuple[int, dict[str, str], bytes]:
-    headers = {k: v for k, v in reply.headers.items() if k not in _VOLATILE_HEADERS}
+    headers = {
+        k: _IDS.sub(rb"\1_X", v.encode()).decode() for k, v in reply.headers.items() if k not in _VOLATILE_HEADERS
+    }
     return reply.status, headers, _IDS.sub(rb"\1_X", reply.body)
 
 
@@ -261,6 +310,9 @@ PARITY |= {
     "too-large": ("/v1/messages", {"x-api-key": ADMIN}, body(system="x" * 70_000)),
     "count-invalid": ("/v1/messages/count_tokens", {"x-api-key": ADMIN}, {"model": "m"}),
     "envelope-invalid": ("/api/v1/messages", {"x-api-key": ADMIN}, body(max_tokens=0)),
+    "unknown-field-stream": ("/v1/messages", {"x-api-key": ADMIN}, body(model="ant-m", stream=True, zz_future=1)),
+    "unknown-field-envelope": ("/api/v1/messages", {"x-api-key": ADMIN}, body(zz_future=1)),
+    "unknown-field-async": ("/v1/messages", {"x-api-key": ADMIN, "x-bf-async": "true"}, body(model="ant-m", zz_a=1)),
 }
 
 
@@ -276,6 +328,29 @@ def test_both_lanes_answer_alike(fast_gw: Any, connexion_gw: Any, case: str) -> 
     fast, slow = (normalised(r) for r in replies)
     assert fast == slow
     assert fast[0] != 500
+
+
+FORWARDED = {
+    "unknown-field-forwarded": ("/v1/messages", {"x-api-key": ADMIN}, body(model="ant-m", zz_future=1, zz_b=[1])),
+    "unknown-field-forwarded-envelope": ("/api/v1/messages", {"x-api-key": ADMIN}, body(model="ant-m", zz_future=1)),
+}
+
+
+@pytest.mark.parametrize("case", list(FORWARDED))
+def test_forwarded_answers_alike(
+    fast_gw: Any, connexion_plain_gw: Any, fake_anthropic: FakeAnthropic, case: str
+) -> None:
+    path, headers, payload = FORWARDED[case]
+    lane, on_fast = lane_of(fast_gw.url, lambda: request(fast_gw.url + path, body=payload, headers=headers))
+    assert lane == "fast"
+    sent = [fake_anthropic.requests[-1].body]
+    on_connexion = request(connexion_plain_gw.url + path, body=payload, headers=headers)
+    sent.append(fake_anthropic.requests[-1].body)
+    assert sent == [payload, payload]  # the fields as the client wrote them (the route keeps the model)
+    replies = [on_fast, on_connexion]
+    fast, slow = (normalised(r) for r in replies)
+    assert fast == slow and fast[0] == 200
+    assert fast[1]["x-specgate-forwarded-fields"] == ",".join(k for k in payload if k.startswith("zz_"))
 
 
 def test_rate_limit_answers_alike(fast_gw: Any, connexion_gw: Any) -> None:

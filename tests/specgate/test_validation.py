@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from specgate import spec
-from specgate.validation import CompiledSchema
+from specgate.validation import CompiledSchema, handler_takes_unknown_fields, unknown_field_error
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,45 @@ def test_focused_explanation_matches_the_full_one(compiled: CompiledSchema, turn
 def test_non_objects(compiled: CompiledSchema) -> None:
     assert compiled.explain([]) == "body: Input should be a valid dictionary"
     assert compiled.explain("text") == "body: Input should be a valid dictionary"
+
+
+# ---- undeclared top-level keys (forward compatibility, see specgate.forwarding)
+
+
+def test_undeclared_top_level_keys_are_named_in_body_order(compiled: CompiledSchema) -> None:
+    body = {"zz_b": 1, **conversation(1), "zz_a": {"x": 1}}
+    assert compiled.undeclared(body) == ("zz_b", "zz_a")
+    known, names = compiled.without_undeclared(body)
+    assert names == ("zz_b", "zz_a") and known == conversation(1) and compiled.is_valid(known)
+    assert compiled.without_undeclared(conversation(1)) == (conversation(1), ())
+    assert compiled.undeclared([1]) == () and compiled.undeclared("x") == ()
+
+
+def test_only_the_top_level_is_looked_at(compiled: CompiledSchema) -> None:
+    body = conversation(1)
+    body["messages"][0]["zz_x"] = 1
+    assert compiled.undeclared(body) == ()
+    assert not compiled.is_valid(compiled.without_undeclared(body)[0])
+
+
+def test_an_open_schema_declares_everything() -> None:
+    assert CompiledSchema({"type": "object", "properties": {"a": {}}}).undeclared({"b": 1}) == ()
+    closed = CompiledSchema({"type": "object", "additionalProperties": False, "patternProperties": {"^x_": {}}})
+    assert closed.undeclared({"x_1": 1, "y": 2}) == ("y",)
+
+
+def test_the_refusal_names_the_first_undeclared_key_as_the_explanation_does(compiled: CompiledSchema) -> None:
+    body = {**conversation(1), "zz_b": 1, "zz_a": 2}
+    assert unknown_field_error(compiled.undeclared(body)) == compiled.explain(body)
+    assert compiled.explain(body) == "zz_a: Extra inputs are not permitted"
+
+
+def test_only_marked_handlers_take_unknown_fields() -> None:
+    from handlers import batches, count_tokens, messages
+
+    assert handler_takes_unknown_fields(messages.create_message)
+    assert handler_takes_unknown_fields(messages.anthropic_create_message)
+    assert handler_takes_unknown_fields(messages.platform_create_message)
+    assert handler_takes_unknown_fields(count_tokens.count_tokens)
+    assert not handler_takes_unknown_fields(batches.create_message_batch)
+    assert not handler_takes_unknown_fields(messages.create_message_wildcard)
