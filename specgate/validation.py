@@ -162,6 +162,7 @@ class CompiledSchema:
         return _describe(_pick(errors))
 
 
+TAG_FIELDS = ("type", "role")  # what tells the objects of a union apart (blocks, tools; messages)
 _UNION_KINDS = frozenset({"OneOfNotValid", "OneOfMultipleValid", "AnyOf"})
 
 
@@ -182,14 +183,15 @@ def _focus(schema: dict[str, Any], keyword: str) -> dict[str, Any]:
 
 
 def _branch_disqualified(errors: Iterable[jsonschema.ValidationError], depth: int) -> bool:
-    """A oneOf branch is ruled out when the instance is of another JSON type or has another tag."""
+    """A oneOf branch is ruled out when the instance is of another JSON type or has another tag
+    (its ``type``, or a message's ``role``)."""
     for err in errors:
         rel = list(err.relative_path)
         if err.validator == "type" and not rel:
             return True
-        if rel == ["type"] and err.validator in ("enum", "pattern", "type"):
+        if len(rel) == 1 and rel[0] in TAG_FIELDS and err.validator in ("enum", "pattern", "type"):
             return True
-        if err.validator == "required" and not rel and "'type'" in err.message:
+        if err.validator == "required" and not rel and any(f"'{t}'" in err.message for t in TAG_FIELDS):
             return True
     return False
 
@@ -221,13 +223,17 @@ def _quote_list(values: list[Any]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _tags(union: jsonschema.ValidationError) -> list[str]:
-    tags: list[str] = []
-    for branch in union.validator_value:
-        enum = branch.get("properties", {}).get("type", {}).get("enum") if isinstance(branch, dict) else None
-        if enum:
-            tags.extend(str(t) for t in enum if t is not None)
-    return tags
+def _tags(union: jsonschema.ValidationError) -> tuple[str, list[str]]:
+    """The tag field (``type`` or ``role``) of a union's object branches, and their values."""
+    for field in TAG_FIELDS:
+        tags: list[str] = []
+        for branch in union.validator_value:
+            enum = branch.get("properties", {}).get(field, {}).get("enum") if isinstance(branch, dict) else None
+            if enum:
+                tags.extend(str(t) for t in enum if t is not None)
+        if tags:
+            return field, tags
+    return "type", []
 
 
 def _describe(err: jsonschema.ValidationError) -> str:
@@ -240,14 +246,14 @@ def _describe(err: jsonschema.ValidationError) -> str:
         extra = sorted(k for k in inst if k not in allowed) if isinstance(inst, dict) else []
         return f"{_path(err, extra[0] if extra else None)}: Extra inputs are not permitted"
     if v in ("oneOf", "anyOf"):
-        tags = _tags(err)
-        if tags and isinstance(inst, dict) and "type" in inst:
+        field, tags = _tags(err)
+        if tags and isinstance(inst, dict) and field in inst:
             return (
-                f"{_path(err, 'type')}: Input tag {inst['type']!r} found using 'type' does not match "
+                f"{_path(err, field)}: Input tag {inst[field]!r} found using {field!r} does not match "
                 f"any of the expected tags: {', '.join(repr(t) for t in tags)}"
             )
         if tags and isinstance(inst, dict):
-            return f"{_path(err, 'type')}: Field required"
+            return f"{_path(err, field)}: Field required"
         return f"{_path(err)}: Input does not match any of the accepted forms"
     if v == "type":
         types = value if isinstance(value, list) else [value]
