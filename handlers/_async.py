@@ -19,6 +19,7 @@ from starlette.responses import Response
 from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import Job, JobOutcome, JobStatus
 from jobs.registry import JobRegistry
+from providers import shapes
 from specgate.errors import GatewayError, InvalidRequestError, NotFoundError, OverloadedError
 from specgate.metrics import Metrics
 from specgate.responses import envelope_success, error_parts
@@ -53,17 +54,16 @@ def result_ttl(headers: Any) -> int | None:
 
 
 def _placeholder(job: Job, model: str) -> dict[str, Any]:
-    """The Message a pending or processing job answers with: its id and an empty content."""
-    return {
-        "id": job.id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [],
-        "stop_reason": None,
-        "stop_sequence": None,
-        "usage": {"input_tokens": 0, "output_tokens": 0},
-    }
+    """The Message a pending or processing job answers with: its id, an empty content, usage zeros
+    (complete, as every Message: ``providers.shapes``)."""
+    return shapes.message(
+        id=job.id,
+        model=model,
+        content=[],
+        stop_reason=None,
+        stop_sequence=None,
+        usage=shapes.usage(0, 0, service_tier=None),
+    )
 
 
 def _placeholder_response(job: Job, *, envelope: bool) -> Response:

@@ -92,6 +92,14 @@ class TokenCounter(Protocol):
 
 
 @runtime_checkable
+class DescribesCapabilities(Protocol):
+    """Optional capability: the ``ModelInfo.capabilities`` object (every key the SDK's
+    ``ModelCapabilities`` declares) of the models this provider serves, when it knows them."""
+
+    def model_capabilities(self) -> Json: ...
+
+
+@runtime_checkable
 class ForwardsUnknownFields(Protocol):
     """Optional capability: a provider that can be sent top-level request fields spec/ does not
     declare, unvalidated (``forwards_unknown_fields`` says whether this one is configured to)."""

@@ -5,12 +5,26 @@ What it answers (documented in the README):
 * Text: the text of the last user message, verbatim (or a one-line description of its blocks when
   it has no text). ``stop_sequences`` cut the reply before the earliest match (stop_reason
   ``stop_sequence``), ``max_tokens`` truncates it (stop_reason ``max_tokens``).
-* Tools: with ``tool_choice`` ``any``/``tool``, or when the last user text names a tool, it answers
-  with ``tool_use`` blocks whose ``input`` is valid against that tool's ``input_schema``
-  (stop_reason ``tool_use``). A user turn with ``tool_result`` blocks is answered with text that
-  quotes the results.
+* Tools: it calls a tool only when asked unambiguously, never because a tool's name appears in
+  the conversation (clients such as Claude Code name their tools in every prompt):
+
+  - ``tool_choice: {"type": "tool", "name": N}`` calls ``N``;
+  - the directive ``/tool NAME[,NAME...] [rest]`` at the start of the last text block of the last
+    user message calls those custom tools (with ``tool_choice`` ``auto``, absent or ``any``; a
+    name that is not a declared custom tool is a 400 naming the message). ``rest`` seeds the
+    sample input;
+  - ``tool_choice: {"type": "any"}`` without the directive calls the first custom tool;
+  - ``tool_choice: {"type": "none"}``, or no custom tools, never calls one (the directive is then
+    plain text and is echoed).
+
+  Each ``tool_use`` block's ``input`` is valid against that tool's ``input_schema`` (stop_reason
+  ``tool_use``); ``disable_parallel_tool_use`` keeps the first. A user turn with ``tool_result``
+  blocks is answered with text that quotes the results.
 * Thinking: with ``thinking.type: enabled`` a short thinking block (with a signature) comes first.
 * Usage: ``providers.tokens`` approximate counts, identical for JSON and streaming.
+* Shape: complete Messages and events (``providers.shapes``): every key the official types declare,
+  ``null`` or zero where empty (``container``, ``stop_details``, ``diagnostics``,
+  ``usage.cache_creation``, ``usage.server_tool_use``, ``usage.output_tokens_details``, …).
 
 Options (config ``options``): ``token_delay_ms`` paces streamed deltas and ``response_delay_ms``
 delays a non-streamed answer, to imitate a slow model.
@@ -28,6 +42,7 @@ from typing import Any
 from providers.base import CallContext, Json, ProviderConfig, SSEEvent
 from providers.events import message_to_events
 from providers.schema_sample import sample
+from providers.shapes import message, usage
 from providers.tokens import count_text, estimate_input_tokens, split_tokens
 from specgate.errors import InvalidRequestError
 
@@ -56,6 +71,68 @@ def _tool_results_reply(content: list[Json]) -> str | None:
     return "\n".join(lines) if lines else None
 
 
+TOOL_DIRECTIVE = "/tool"
+_DIRECTIVE_RE = re.compile(
+    r"\A\s*/tool[ \t]+([a-zA-Z0-9_-]{1,128}(?:[ \t]*,[ \t]*[a-zA-Z0-9_-]{1,128})*)(?:\s+(.*))?\Z", re.S
+)
+
+
+def _last_text_block(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    texts = [str(b.get("text", "")) for b in content or [] if isinstance(b, dict) and b.get("type") == "text"]
+    return texts[-1] if texts else ""
+
+
+def tool_directive(content: Any) -> tuple[list[str], str] | None:
+    """The tool names and the rest of a ``/tool NAME[,NAME...] [rest]`` directive that starts the
+    last text block of ``content`` (a user message's content), or None."""
+    found = _DIRECTIVE_RE.match(_last_text_block(content))
+    if found is None:
+        return None
+    names = [n.strip() for n in found.group(1).split(",")]
+    return list(dict.fromkeys(names)), (found.group(2) or "").strip()
+
+
+def _support(supported: bool) -> Json:
+    return {"supported": supported}
+
+
+def echo_capabilities() -> Json:
+    """``ModelInfo.capabilities`` of an echo model: what echo really does with a request. It
+    accepts images and PDFs (and describes them), thinks when ``thinking.type`` is ``enabled``,
+    and its requests can be batched (the gateway runs batches); it ignores context management and
+    effort, and runs no server tool, citation or structured output."""
+    return {
+        "batch": _support(True),
+        "citations": _support(False),
+        "code_execution": _support(False),
+        "context_management": {
+            "supported": False,
+            "clear_thinking_20251015": _support(False),
+            "clear_tool_uses_20250919": _support(False),
+            "compact_20260112": _support(False),
+        },
+        "effort": {
+            "supported": False,
+            **{level: _support(False) for level in ("low", "medium", "high", "max", "xhigh")},
+        },
+        "image_input": _support(True),
+        "pdf_input": _support(True),
+        "server_tools": {"supported": False, "code_execution": _support(False), "web_search": _support(False)},
+        "structured_outputs": _support(False),
+        "thinking": {
+            "supported": True,
+            "types": {
+                "enabled": _support(True),
+                "disabled": _support(True),
+                "adaptive": _support(False),
+                "between_tools": _support(False),
+            },
+        },
+    }
+
+
 def _stable_id(prefix: str, *parts: str) -> str:
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
     return f"{prefix}_{digest}"
@@ -74,22 +151,27 @@ class EchoProvider:
     async def aclose(self) -> None:
         return None
 
+    def model_capabilities(self) -> Json:
+        return echo_capabilities()
+
     def compose(self, request: Json, model: str) -> Json:
         """The complete Message this provider answers to ``request`` (pure apart from the id)."""
         messages = request.get("messages") or []
-        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
-        content = last_user.get("content") if last_user else ""
+        last_index = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "user"), None)
+        content = messages[last_index].get("content") if last_index is not None else ""
         max_tokens = int(request.get("max_tokens", 1))
         blocks: list[Json] = []
         used = 0
+        thinking_tokens: int | None = None
         thinking = request.get("thinking") or {}
         if thinking.get("type") == "enabled":
             thought = "The user asked me to echo their last message."
             blocks.append({"type": "thinking", "thinking": thought, "signature": _stable_id("sig", thought)})
-            used += count_text(thought)
+            thinking_tokens = count_text(thought)
+            used += thinking_tokens
 
         reply = _tool_results_reply(content) if isinstance(content, list) else None
-        calls = [] if reply is not None else self._tool_calls(request, _text_of(content))
+        calls = [] if reply is not None else self._tool_calls(request, content, last_index)
         call_tokens = sum(count_text(c["name"]) + count_text(str(c["input"])) for c in calls)
         stop_sequence: str | None = None
         if calls and used + call_tokens <= max_tokens:
@@ -111,39 +193,44 @@ class EchoProvider:
             blocks.append({"type": "text", "text": text})
             used += len(tokens)
         self.generations += 1
-        return {
-            "id": f"msg_{secrets.token_hex(12)}",
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": blocks,
-            "stop_reason": stop_reason,
-            "stop_sequence": stop_sequence,
-            "usage": {
-                "input_tokens": estimate_input_tokens(request),
-                "output_tokens": max(used, 1),
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "service_tier": "standard",
-            },
-        }
+        return message(
+            id=f"msg_{secrets.token_hex(12)}",
+            model=model,
+            content=blocks,
+            stop_reason=stop_reason,
+            stop_sequence=stop_sequence,
+            usage=usage(estimate_input_tokens(request), max(used, 1), thinking_tokens=thinking_tokens or 0),
+        )
 
-    def _tool_calls(self, request: Json, text: str) -> list[Json]:
+    def _tool_calls(self, request: Json, content: Any, message_index: int | None) -> list[Json]:
         tools = [t for t in request.get("tools") or [] if "input_schema" in t and t.get("type") in (None, "custom")]
         choice = request.get("tool_choice") or {"type": "auto"}
         if not tools or choice.get("type") == "none":
             return []
+        directive = tool_directive(content)
+        text = _text_of(content)
+        hint = (text.strip().split("\n")[0][:64] or "echo") if text else "echo"
         if choice.get("type") == "tool":
             chosen = [t for t in tools if t["name"] == choice.get("name")]
             if not chosen:
                 raise InvalidRequestError(f"tool_choice.name: no tool named {choice.get('name')!r} in tools")
+        elif directive is not None:
+            names, rest = directive
+            by_name = {t["name"]: t for t in tools}
+            unknown = [n for n in names if n not in by_name]
+            if unknown:
+                raise InvalidRequestError(
+                    f"messages.{message_index}.content: the echo directive {TOOL_DIRECTIVE} names "
+                    f"{unknown[0]!r}, which is not a custom tool in tools ({', '.join(sorted(by_name))})"
+                )
+            chosen = [by_name[n] for n in names]
+            hint = rest.split("\n")[0][:64] or "echo"
+        elif choice.get("type") == "any":
+            chosen = tools[:1]
         else:
-            chosen = [t for t in tools if re.search(rf"(?<![\w-]){re.escape(t['name'])}(?![\w-])", text)]
-            if not chosen and choice.get("type") == "any":
-                chosen = tools[:1]
+            return []
         if choice.get("disable_parallel_tool_use"):
             chosen = chosen[:1]
-        hint = (text.strip().split("\n")[0][:64] or "echo") if text else "echo"
         return [
             {
                 "type": "tool_use",

@@ -2,8 +2,10 @@
 
 ``message_to_events`` emits exactly: message_start, then per block content_block_start /
 deltas / content_block_stop (a ping after the first start), message_delta with the cumulative
-usage, message_stop. ``accumulate`` rebuilds the Message from events (used by tests and by
-callers that need a whole message from a stream).
+usage, message_stop. Every event carries the keys the official types declare (``providers.shapes``):
+``message_start.message`` is a complete Message, ``message_delta`` has ``delta.stop_details`` and
+``delta.container`` and a ``MessageDeltaUsage`` (no ``service_tier``). ``accumulate`` rebuilds the
+Message from events (used by tests and by callers that need a whole message from a stream).
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ from typing import Any
 import orjson
 
 from providers.base import Json, SSEEvent
+from providers.shapes import complete_message, message_delta
 from providers.tokens import split_tokens
 
 
 def _start_block(block: Json) -> Json:
     kind = block.get("type")
     if kind == "text":
-        return {"type": "text", "text": ""}
+        return {**block, "text": "", "citations": None if block.get("citations") is None else []}
     if kind == "thinking":
         return {"type": "thinking", "thinking": "", "signature": ""}
     if kind in ("tool_use", "server_tool_use"):
-        return {"type": kind, "id": block["id"], "name": block["name"], "input": {}}
+        return {**block, "input": {}}
     return block  # redacted_thinking and tool results arrive whole in the start event
 
 
@@ -48,11 +51,22 @@ def block_deltas(block: Json) -> Iterator[Json]:
 
 
 def message_to_events(message: Json) -> Iterator[SSEEvent]:
-    usage = dict(message.get("usage") or {})
-    start_usage = {**usage, "output_tokens": min(1, int(usage.get("output_tokens", 0)))}
-    head = {**message, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}
+    """The stream of the complete ``message`` (keys it lacks are completed, see ``providers.shapes``)."""
+    message = complete_message(message)
+    usage = message["usage"]
+    start_usage = {**usage, "output_tokens": min(1, int(usage.get("output_tokens") or 0))}
+    if isinstance(start_usage.get("output_tokens_details"), dict):  # nothing generated yet
+        start_usage["output_tokens_details"] = {k: 0 for k in start_usage["output_tokens_details"]}
+    head = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "stop_details": None,
+        "usage": start_usage,
+    }
     yield SSEEvent("message_start", {"type": "message_start", "message": head})
-    for index, block in enumerate(message.get("content") or []):
+    for index, block in enumerate(message["content"]):
         yield SSEEvent(
             "content_block_start",
             {"type": "content_block_start", "index": index, "content_block": _start_block(block)},
@@ -62,17 +76,7 @@ def message_to_events(message: Json) -> Iterator[SSEEvent]:
         for delta in block_deltas(block):
             yield SSEEvent("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
         yield SSEEvent("content_block_stop", {"type": "content_block_stop", "index": index})
-    yield SSEEvent(
-        "message_delta",
-        {
-            "type": "message_delta",
-            "delta": {
-                "stop_reason": message.get("stop_reason"),
-                "stop_sequence": message.get("stop_sequence"),
-            },
-            "usage": usage,
-        },
-    )
+    yield SSEEvent("message_delta", message_delta(message))
     yield SSEEvent("message_stop", {"type": "message_stop"})
 
 

@@ -11,9 +11,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import yaml
 
@@ -59,6 +59,11 @@ class ModelRoute:
     fallbacks: tuple[str, ...] = ()  # model names routed again, in order, when this route fails
     display_name: str | None = None  # GET /v1/models; defaults to the name
     created_at: str = "1970-01-01T00:00:00Z"  # GET /v1/models (RFC 3339); unknown by default
+    lifecycle: str = "active"  # GET /v1/models: active | deprecated | retired
+    deprecated_at: str | None = None  # RFC 3339; required when lifecycle is not active
+    retires_at: str | None = None  # RFC 3339; the scheduled retirement, if any
+    max_input_tokens: int | None = None  # GET /v1/models; None: not stated
+    max_tokens: int | None = None  # GET /v1/models; None: not stated
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +280,7 @@ def parse_config(
     models: list[ModelRoute] = []
     for i, item in enumerate(raw_models):
         p = f"models[{i}]"
-        d = r.mapping(item, p, ("match", "provider", "upstream_model", "fallbacks", "display_name", "created_at"))
+        d = r.mapping(item, p, _ROUTE_KEYS)
         match = r.get(d, "match", p, str, None)
         provider = r.get(d, "provider", p, str, None)
         if not match:
@@ -291,7 +296,7 @@ def parse_config(
                 upstream_model=r.get(d, "upstream_model", p, str, None),
                 fallbacks=r.strings(d, "fallbacks", p),
                 display_name=r.get(d, "display_name", p, str, None),
-                created_at=_rfc3339(r, d, p),
+                **_model_info(r, d, p),
             )
         )
     patterns = [re.compile(fnmatch.translate(m.match)) for m in models]
@@ -381,14 +386,61 @@ def _batches_config(r: _Reader, raw: Any) -> BatchesConfig:
     return config
 
 
-def _rfc3339(r: _Reader, d: dict[str, Any], path: str) -> str:
-    value = r.get(d, "created_at", path, (str, datetime), "1970-01-01T00:00:00Z")
+_ROUTE_KEYS = (
+    "match",
+    "provider",
+    "upstream_model",
+    "fallbacks",
+    "display_name",
+    "created_at",
+    "lifecycle",
+    "deprecated_at",
+    "retires_at",
+    "max_input_tokens",
+    "max_tokens",
+)
+LIFECYCLES = ("active", "deprecated", "retired")
+
+
+def _model_info(r: _Reader, d: dict[str, Any], path: str) -> dict[str, Any]:
+    """The ``GET /v1/models`` fields of a route (``ModelInfo``), validated."""
+    lifecycle = r.get(d, "lifecycle", path, str, "active")
+    if lifecycle not in LIFECYCLES:
+        raise r.fail(f"{path}.lifecycle", f"must be one of {', '.join(LIFECYCLES)}")
+    deprecated_at = _rfc3339(r, d, path, "deprecated_at", None)
+    if lifecycle != "active" and deprecated_at is None:
+        raise r.fail(f"{path}.deprecated_at", f"is required when lifecycle is {lifecycle!r}")
+    limits: dict[str, int | None] = {}
+    for key in ("max_input_tokens", "max_tokens"):
+        value = r.get(d, key, path, int, None)
+        if value is not None and (isinstance(value, bool) or value < 1):
+            raise r.fail(f"{path}.{key}", "must be a positive integer")
+        limits[key] = value
+    return {
+        "created_at": _rfc3339(r, d, path, "created_at", "1970-01-01T00:00:00Z"),
+        "lifecycle": lifecycle,
+        "deprecated_at": deprecated_at,
+        "retires_at": _rfc3339(r, d, path, "retires_at", None),
+        **limits,
+    }
+
+
+@overload
+def _rfc3339(r: _Reader, d: dict[str, Any], path: str, key: str, default: str) -> str: ...
+@overload
+def _rfc3339(r: _Reader, d: dict[str, Any], path: str, key: str, default: None) -> str | None: ...
+def _rfc3339(r: _Reader, d: dict[str, Any], path: str, key: str, default: str | None) -> str | None:
+    value = r.get(d, key, path, (str, datetime, date), default)
+    if value is None:
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):  # YAML: an unquoted 2025-05-14
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, datetime):  # YAML parses unquoted timestamps
         value = value.isoformat()
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise r.fail(f"{path}.created_at", "must be an RFC 3339 date-time") from None
+        raise r.fail(f"{path}.{key}", "must be an RFC 3339 date-time (e.g. 2025-05-14T00:00:00Z)") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -7,19 +7,28 @@ token land in it. When the response is done (a stream's last byte included) it c
 request and writes one log line. Keys never reach the record: the key id is the opaque
 principal id that authentication put in connexion's context. Bodies are logged only with
 ``logging.log_bodies: true``.
+
+A refused request (status >= 400) says why: ``error_type`` and a short ``error_message`` read
+from the error body the client got (at most 200 characters; quoted values longer than 64
+characters, i.e. client text rather than a field or tag name, and anything shaped like a key are
+replaced by a placeholder), and every line with a query string carries it as ``query`` (values
+of parameters named like a credential replaced).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import MutableMapping
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from providers.base import Json
 from providers.router import Router
+from specgate.errors import error_type_for_status
 from specgate.metrics import ANONYMOUS, NONE, OTHER, Metrics
 from specgate.state import REQUEST_ID_KEY, STATE_KEY, Gateway, scope_state
 from specgate.validation import BODY_STATE_KEY
@@ -36,6 +45,59 @@ _USAGE_FIELDS = {
     "cache_read_input_tokens": "cache_read",
     "cache_creation_input_tokens": "cache_creation",
 }
+
+
+ERROR_BODY_LIMIT = 16 * 1024  # of an error body, read for its type and message
+ERROR_MESSAGE_LIMIT = 200
+QUERY_LIMIT = 200
+_QUOTED_KEEP = 64
+_QUOTED_RE = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.S)
+_KEYLIKE_RE = re.compile(r"(?i)\b(?:sk|pk|rk|ak|key|api|token|bearer)[-_][A-Za-z0-9._*~+/=-]{6,}|[A-Za-z0-9_+/=-]{40,}")
+_CREDENTIAL_PARAM_RE = re.compile(r"(?i)key|token|secret|passw|auth|sig|cred")
+
+
+def _quoted(found: re.Match[str]) -> str:
+    text = found.group(0)
+    return text if len(text) <= _QUOTED_KEEP + 2 else f"{text[0]}<{len(text) - 2} characters>{text[0]}"
+
+
+def short_message(message: str) -> str:
+    """An error message fit for the log: client text in long quoted values and key-shaped words
+    replaced, one line, at most ``ERROR_MESSAGE_LIMIT`` characters."""
+    text = " ".join(_KEYLIKE_RE.sub("<redacted>", _QUOTED_RE.sub(_quoted, message)).split())
+    return text if len(text) <= ERROR_MESSAGE_LIMIT else text[: ERROR_MESSAGE_LIMIT - 1] + "…"
+
+
+def error_summary(status: int, body: bytes) -> tuple[str, str | None]:
+    """``(error_type, error_message)`` of an error response: Anthropic's body, or the platform
+    envelope's (which has no type: the status's)."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    error_type: Any = None
+    message: Any = None
+    if isinstance(parsed, dict):
+        error = parsed.get("error")
+        if isinstance(error, dict):
+            error_type, message = error.get("type"), error.get("message")
+        elif parsed.get("success") is False:
+            message = parsed.get("message")
+    if not isinstance(error_type, str) or not re.fullmatch(r"[a-z_]{1,64}", error_type):
+        error_type = error_type_for_status(status)
+    return error_type, short_message(message) if isinstance(message, str) else None
+
+
+def log_query(query_string: bytes) -> str | None:
+    """The query string for the log (credential-like parameters' values replaced), or None."""
+    if not query_string:
+        return None
+    parts = []
+    for part in query_string.decode("latin-1").split("&"):
+        name, eq, _ = part.partition("=")
+        parts.append(f"{name}=<redacted>" if eq and _CREDENTIAL_PARAM_RE.search(name) else part)
+    text = "&".join(parts)
+    return text if len(text) <= QUERY_LIMIT else text[: QUERY_LIMIT - 1] + "…"
 
 
 def model_label(router: Router, model: str) -> str:
@@ -119,13 +181,16 @@ class ObservabilityMiddleware:
         status = 500
         captured: list[bytes] = []
         captured_size = 0
+        limit = BODY_LOG_LIMIT if log_bodies else 0
 
         async def observed_send(message: Message) -> None:
-            nonlocal status, captured_size
+            nonlocal status, captured_size, limit
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-            elif log_bodies and message["type"] == "http.response.body" and captured_size < BODY_LOG_LIMIT:
-                chunk = bytes(message.get("body", b""))[: BODY_LOG_LIMIT - captured_size]
+                if status >= 400:  # the error body says why: read (a bounded part of) it
+                    limit = max(limit, ERROR_BODY_LIMIT)
+            elif message["type"] == "http.response.body" and captured_size < limit:
+                chunk = bytes(message.get("body", b""))[: limit - captured_size]
                 captured.append(chunk)
                 captured_size += len(chunk)
             await send(message)
@@ -135,7 +200,8 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, observed_send)
         finally:
             metrics.in_flight.dec()
-            self._finish(scope, gateway, record, context, status, b"".join(captured) if log_bodies else None)
+            body = b"".join(captured)
+            self._finish(scope, gateway, record, context, status, body if log_bodies else None, body)
 
     def _finish(
         self,
@@ -145,6 +211,7 @@ class ObservabilityMiddleware:
         context: dict[str, Any],
         status: int,
         response_body: bytes | None,
+        head: bytes,
     ) -> None:
         elapsed = time.perf_counter() - record.started
         state = scope_state(scope)
@@ -187,6 +254,11 @@ class ObservabilityMiddleware:
         }
         if route == OTHER:
             fields["path"] = str(scope.get("path", ""))[:200]
+        query = log_query(bytes(scope.get("query_string") or b""))
+        if query is not None:
+            fields["query"] = query
+        if status >= 400:
+            fields["error_type"], fields["error_message"] = error_summary(status, head)
         if response_body is not None:
             fields["request_body"] = body
             fields["response_body"] = response_body.decode("utf-8", "replace")

@@ -130,5 +130,5 @@ def test_try_it_out_creates_a_message(driver: Any, gateway_factory: Any, tmp_pat
     assert status.text.strip().startswith("200"), (status.text, body_el.text)
     message = json.loads(body_el.text)
     assert message["type"] == "message" and message["role"] == "assistant"
-    assert message["content"] == [{"type": "text", "text": "Hello from Swagger UI"}]
+    assert message["content"] == [{"type": "text", "text": "Hello from Swagger UI", "citations": None}]
     assert screenshot.stat().st_size > 10_000

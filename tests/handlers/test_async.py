@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from providers import shapes
 from tests.support import faulty
 from tests.support.http import Reply, request
 
@@ -65,8 +66,12 @@ def test_lifecycle(gw: Any, path: str) -> None:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {"input_tokens": 0, "output_tokens": 0},
+        "stop_details": None,
+        "container": None,
+        "diagnostics": None,
+        "usage": shapes.usage(0, 0, service_tier=None),  # complete: every key the SDK declares
     }
+    assert placeholder["usage"]["input_tokens"] == placeholder["usage"]["output_tokens"] == 0
     assert submitted.headers["x-bf-async-id"] == job_id
     assert submitted.headers["x-bf-async-status"] == "pending"
     assert len(job_id) >= 26
@@ -75,7 +80,7 @@ def test_lifecycle(gw: Any, path: str) -> None:
     done = wait_done(url, job_id, KEYS, body=BODY)  # the original body is ignored too
     assert done.status == 200 and done.headers["x-bf-async-status"] == "completed"
     message = unwrap(path, done)
-    assert message["content"] == [{"type": "text", "text": "async hello"}]
+    assert message["content"] == [{"type": "text", "text": "async hello", "citations": None}]
     assert message["stop_reason"] == "end_turn" and message["usage"]["output_tokens"] == 2
     again = request(url, body={}, headers={**KEYS, "x-bf-async-id": job_id})
     assert again.body == done.body, "a completed result is replayed byte for byte"

@@ -187,7 +187,7 @@ def test_stream_with_tools_and_thinking_grammar(gateway: Any) -> None:
                 },
             },
         ],
-        "messages": [{"role": "user", "content": "use alpha and beta please"}],
+        "messages": [{"role": "user", "content": "/tool alpha,beta please"}],  # the echo directive
     }
     r = request(gateway.url + "/v1/messages", body=body)
     events = check_grammar(r.body)

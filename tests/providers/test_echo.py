@@ -43,7 +43,7 @@ async def test_echoes_last_user_text(echo: EchoProvider) -> None:
         ),
     )
     for m in (plain, streamed):
-        assert m["content"] == [{"type": "text", "text": "c d"}]
+        assert m["content"] == [{"type": "text", "text": "c d", "citations": None}]
         assert m["stop_reason"] == "end_turn" and m["stop_sequence"] is None
     assert plain["usage"]["input_tokens"] == streamed["usage"]["input_tokens"]
     assert plain["usage"]["output_tokens"] == streamed["usage"]["output_tokens"] == 2
@@ -123,33 +123,84 @@ def test_sample_is_valid(schema: dict[str, Any]) -> None:
     jsonschema.validate(sample(schema, hint="paris"), schema)
 
 
-async def test_tool_choice_any_and_named_tools(echo: EchoProvider) -> None:
-    tools = [{"name": f"t{i}", "input_schema": s} for i, s in enumerate(SCHEMAS)]
-    plain, streamed = await both(echo, req(tools=tools, tool_choice={"type": "any"}))
-    assert plain["stop_reason"] == "tool_use" and plain["content"][0]["name"] == "t0"
+TOOLS = [{"name": f"t{i}", "input_schema": s} for i, s in enumerate(SCHEMAS)]
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+async def test_tool_choice_any_tool_and_none(echo: EchoProvider) -> None:
+    plain, streamed = await both(echo, req(tools=TOOLS, tool_choice={"type": "any"}))
+    assert plain["stop_reason"] == "tool_use" and [b["name"] for b in plain["content"]] == ["t0"]
     assert streamed["content"] == plain["content"]
-    plain, _ = await both(echo, req(tools=tools, messages=[{"role": "user", "content": "call t2 and t5"}]))
-    assert [b["name"] for b in plain["content"]] == ["t2", "t5"]
+    assert plain["content"][0]["caller"] == {"type": "direct"} and plain["content"][0]["toolset_name"] is None
+    named, _ = await both(echo, req(tools=TOOLS, tool_choice={"type": "tool", "name": "t6"}))
+    assert [b["name"] for b in named["content"]] == ["t6"]
+    none, _ = await both(echo, req(tools=TOOLS, tool_choice={"type": "none"}, messages=user("/tool t2")))
+    assert none["content"] == [{"type": "text", "text": "/tool t2", "citations": None}]
+    with pytest.raises(InvalidRequestError, match="no tool named 'zz'"):
+        await echo.create_message(req(tools=TOOLS, tool_choice={"type": "tool", "name": "zz"}), "m", CTX)
+
+
+async def test_the_directive_calls_tools(echo: EchoProvider) -> None:
+    plain, streamed = await both(echo, req(tools=TOOLS, messages=user("/tool t2, t5 find paris")))
+    assert plain["stop_reason"] == "tool_use" and [b["name"] for b in plain["content"]] == ["t2", "t5"]
+    assert streamed["content"] == plain["content"]
     for block in plain["content"]:
         jsonschema.validate(block["input"], SCHEMAS[int(block["name"][1:])])
     single, _ = await both(
         echo,
         req(
-            tools=tools,
+            tools=TOOLS,
             tool_choice={"type": "auto", "disable_parallel_tool_use": True},
-            messages=[{"role": "user", "content": "call t2 and t5"}],
+            messages=user("/tool t2,t5"),
         ),
     )
     assert [b["name"] for b in single["content"]] == ["t2"]
-    named, _ = await both(echo, req(tools=tools, tool_choice={"type": "tool", "name": "t6"}))
-    assert [b["name"] for b in named["content"]] == ["t6"]
-    none, _ = await both(
-        echo,
-        req(tools=tools, tool_choice={"type": "none"}, messages=[{"role": "user", "content": "call t2"}]),
-    )
-    assert none["content"] == [{"type": "text", "text": "call t2"}]
-    with pytest.raises(InvalidRequestError, match="no tool named 'zz'"):
-        await echo.create_message(req(tools=tools, tool_choice={"type": "tool", "name": "zz"}), "m", CTX)
+    chosen, _ = await both(echo, req(tools=TOOLS, tool_choice={"type": "any"}, messages=user("/tool t4")))
+    assert [b["name"] for b in chosen["content"]] == ["t4"]
+    # the directive counts in the last text block of the last user message (after, e.g., reminders)
+    blocks = [
+        {"type": "text", "text": "<system-reminder>t1 is a tool</system-reminder>"},
+        {"type": "text", "text": "/tool t1"},
+    ]
+    last_block, _ = await both(echo, req(tools=TOOLS, messages=[{"role": "user", "content": blocks}]))
+    assert [b["name"] for b in last_block["content"]] == ["t1"]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        user("call t2 and t5"),  # tool names in the text are not a request
+        user("t0"),
+        user("please /tool t2"),  # the directive must start the text
+        user("/toolt2"),
+        [
+            {"role": "user", "content": "/tool t2"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "hi t3"},
+        ],
+        [{"role": "user", "content": [{"type": "text", "text": "/tool t2"}, {"type": "text", "text": "then t3"}]}],
+        [{"role": "user", "content": "Bash Write Edit Read"}],
+    ],
+)
+async def test_tool_names_in_text_never_call_a_tool(echo: EchoProvider, messages: list[dict[str, Any]]) -> None:
+    tools = [*TOOLS, *({"name": n, "input_schema": {"type": "object"}} for n in ("Bash", "Write", "Edit", "Read"))]
+    plain, streamed = await both(echo, req(tools=tools, messages=messages))
+    for m in (plain, streamed):
+        assert m["stop_reason"] == "end_turn" and [b["type"] for b in m["content"]] == ["text"]
+
+
+async def test_the_directive_without_tools_is_text_and_an_unknown_name_is_a_400(echo: EchoProvider) -> None:
+    plain, _ = await both(echo, req(messages=user("/tool t2 x")))
+    assert plain["content"][0]["text"] == "/tool t2 x" and plain["stop_reason"] == "end_turn"
+    conversation = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, *user("/tool nope")]
+    with pytest.raises(InvalidRequestError, match=r"^messages\.2\.content: the echo directive /tool names 'nope'"):
+        await echo.create_message(req(tools=TOOLS, messages=conversation), "m", CTX)
+    server_tool = {"type": "web_search_20250305", "name": "web_search"}
+    with pytest.raises(InvalidRequestError, match="'web_search', which is not a custom tool"):
+        await echo.create_message(req(tools=[*TOOLS, server_tool], messages=user("/tool web_search")), "m", CTX)
 
 
 async def test_tool_result_is_answered(echo: EchoProvider) -> None:
@@ -171,6 +222,9 @@ async def test_thinking_block_comes_first(echo: EchoProvider) -> None:
     assert [b["type"] for b in plain["content"]] == ["thinking", "text"]
     assert plain["content"][0]["signature"].startswith("sig_")
     assert streamed["content"] == plain["content"]
+    thinking_tokens = plain["usage"]["output_tokens_details"]["thinking_tokens"]
+    assert 0 < thinking_tokens < plain["usage"]["output_tokens"]
+    assert streamed["usage"] == plain["usage"]
 
 
 async def test_non_text_content_is_described(echo: EchoProvider) -> None:

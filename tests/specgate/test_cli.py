@@ -62,7 +62,7 @@ def test_serve_answers_the_readme_curl(served: tuple[str, subprocess.Popen[str]]
     reply = request(url + "/v1/messages", body=body, headers={"content-type": "application/x-www-form-urlencoded"})
     assert reply.status == 200
     message = json.loads(reply.body)
-    assert message["type"] == "message" and message["content"] == [{"type": "text", "text": "Hello"}]
+    assert message["type"] == "message" and message["content"] == [{"type": "text", "text": "Hello", "citations": None}]
     proc.terminate()
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0

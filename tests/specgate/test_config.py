@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +205,48 @@ def test_batches_config() -> None:
         parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"max_concurrency": 0}})
     with pytest.raises(ConfigError, match=r"batches.nope: unknown key"):
         parse({"providers": [{"name": "e", "type": "echo"}], "batches": {"nope": 1}})
+
+
+def test_model_info_options_of_a_route() -> None:
+    def route(**options: Any) -> Any:
+        data = {"providers": [{"name": "e", "type": "echo"}], "models": [{"match": "m", "provider": "e", **options}]}
+        return parse(data).models[0]
+
+    plain = route()
+    assert (plain.created_at, plain.lifecycle, plain.deprecated_at, plain.retires_at) == (
+        "1970-01-01T00:00:00Z",
+        "active",
+        None,
+        None,
+    )
+    assert (plain.max_input_tokens, plain.max_tokens) == (None, None)
+    full = route(
+        created_at=datetime.date(2025, 5, 14),  # YAML's unquoted 2025-05-14
+        lifecycle="retired",
+        deprecated_at="2025-06-01T02:00:00+02:00",
+        retires_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        max_input_tokens="200000",  # from ${ENV}
+        max_tokens=64000,
+    )
+    assert (full.created_at, full.deprecated_at, full.retires_at) == (
+        "2025-05-14T00:00:00Z",
+        "2025-06-01T00:00:00Z",
+        "2026-01-01T00:00:00Z",
+    )
+    assert (full.lifecycle, full.max_input_tokens, full.max_tokens) == ("retired", 200000, 64000)
+    for options, message in [
+        ({"created_at": "yesterday"}, "models[0].created_at: must be an RFC 3339 date-time"),
+        ({"created_at": 5}, "models[0].created_at: must be"),
+        ({"lifecycle": "gone"}, "models[0].lifecycle: must be one of active, deprecated, retired"),
+        ({"lifecycle": "deprecated"}, "models[0].deprecated_at: is required when lifecycle is 'deprecated'"),
+        ({"retires_at": "soon"}, "models[0].retires_at: must be an RFC 3339 date-time"),
+        ({"max_tokens": 0}, "models[0].max_tokens: must be a positive integer"),
+        ({"max_input_tokens": True}, "models[0].max_input_tokens: must be"),
+        ({"max_tokens": "many"}, "models[0].max_tokens: must be"),
+        ({"line": "opus"}, "models[0].line: unknown key"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            route(**options)
 
 
 def _provider(**fields: Any) -> dict[str, Any]:

@@ -103,3 +103,76 @@ def test_probes_log_at_debug_only(gateway: Any, caplog: pytest.LogCaptureFixture
         assert request(gateway.url + "/readyz", "GET").status == 200
         records = access_records(caplog)
     assert [(r.levelno, r.fields["route"]) for r in records] == [(logging.DEBUG, "/readyz")]  # type: ignore[attr-defined]
+
+
+def test_a_refused_request_logs_why_with_the_query(gateway_factory: Any, caplog: pytest.LogCaptureFixture) -> None:
+    gw = gateway_factory(config(log_bodies=False))
+    long_text = PROMPT * 10  # a quoted value this long is client text: never logged
+    cases = [
+        # (path with query, body, status, error_type, the message's start)
+        (
+            "/v1/messages?beta=true",
+            {"model": "m", "messages": []},
+            400,
+            "invalid_request_error",
+            "max_tokens: Field required",
+        ),
+        (
+            "/v1/messages?beta=true&api_key=" + KEY,
+            {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": long_text}]}]},
+            400,
+            "invalid_request_error",
+            "messages.0.content.0.type: Input tag '<220 characters>' found using 'type'",
+        ),
+        ("/v1/messages/nope", {"model": "m"}, 404, "not_found_error", ""),
+        (
+            "/api/v1/messages",
+            {"model": "m", "messages": []},
+            400,
+            "invalid_request_error",
+            "max_tokens: Field required",
+        ),
+    ]
+    for path, payload, status, error_type, start in cases:
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            reply = request(gw.url + path, body=payload, headers={"x-api-key": KEY})
+            records = access_records(caplog)
+        assert reply.status == status, reply.body
+        assert len(records) == 1 and records[0].levelno == logging.INFO
+        fields: dict[str, Any] = records[0].fields  # type: ignore[attr-defined]
+        assert fields["status"] == status and fields["error_type"] == error_type
+        assert fields["error_message"].startswith(start) and len(fields["error_message"]) <= 200
+        assert fields.get("query") == (path.partition("?")[2].replace(KEY, "<redacted>") or None)
+        line = JsonFormatter().format(records[0]) + TextFormatter().format(records[0])
+        assert KEY not in line and PROMPT not in line
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        reply = request(gw.url + "/v1/messages", body={"model": "m", "max_tokens": 5, "messages": []})  # no key
+        fields = access_records(caplog)[0].fields  # type: ignore[attr-defined]
+    assert reply.status == 401 and fields["error_type"] == "authentication_error" and fields["error_message"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        assert send(gw.url).status == 200
+        fields = access_records(caplog)[0].fields  # type: ignore[attr-defined]
+    assert "error_type" not in fields and "error_message" not in fields and "query" not in fields
+
+
+@pytest.mark.parametrize(
+    ("message", "logged"),
+    [
+        ("max_tokens: Field required", "max_tokens: Field required"),
+        ("'" + "x y " * 40 + "' is not valid", "'<160 characters>' is not valid"),
+        ('a "short" value', 'a "short" value'),
+        (
+            "Incorrect API key provided: sk-proj-abcdef123456. Check it",
+            "Incorrect API key provided: <redacted> Check it",
+        ),
+        ("line one\nline two", "line one line two"),
+        ("word " * 60, ("word " * 60).strip()[:199] + "…"),
+    ],
+)
+def test_error_messages_are_shortened_for_the_log(message: str, logged: str) -> None:
+    from specgate.observe import short_message
+
+    assert short_message(message) == logged
