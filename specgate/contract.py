@@ -19,6 +19,15 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+# The operations whose body is the Messages request (generated from the SDK: ~200 block, tool and
+# config types). schemathesis's coverage phase enumerates the boundary and negative values of
+# every keyword of a body; over this schema it ran for more than 10 minutes on one operation
+# without finishing. These operations get every other phase (examples, fuzzing, stateful), and
+# tests/specgate/apisurface/ enumerates each variant of that body (every union member, literal and
+# optional field, and an unknown key in every strict object) instead.
+MESSAGES_BODY_OPERATIONS = (
+    r"(?i)^(anthropic|platformanthropic|platform)?(createmessage|counttokens|createmessagebatch)$"
+)
 CONTENT_KEYWORDS = {"x-contentMediaType": "contentMediaType", "x-contentSchema": "contentSchema"}
 NEW_VERSION = "2026-10-21"
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
@@ -36,6 +45,11 @@ def schemathesis_spec(document: Mapping[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = rename(document)
     return out
+
+
+def operations_config() -> list[dict[str, Any]]:
+    """schemathesis ``[[operations]]`` settings shared by the pytest contract and ``make fuzz``."""
+    return [{"include-operation-id-regex": MESSAGES_BODY_OPERATIONS, "phases": {"coverage": {"enabled": False}}}]
 
 
 def rejection(body: Mapping[str, Any], headers: Mapping[str, str]) -> str | None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from specgate import spec
-from specgate.contract import schemathesis_spec
+from specgate.contract import operations_config, schemathesis_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = "specgate.contract_hooks"
@@ -68,12 +68,31 @@ def stop(server: subprocess.Popen[bytes]) -> None:
             server.wait()
 
 
+def write_schemathesis_config(folder: Path) -> Path:
+    """The per-operation settings of ``specgate.contract.operations_config`` as schemathesis.toml."""
+    lines: list[str] = []
+    for entry in operations_config():
+        lines.append("[[operations]]")
+        for key, value in entry.items():
+            if key == "phases":
+                for phase, settings in value.items():
+                    for name, setting in settings.items():
+                        lines.append(f"phases.{phase}.{name} = {json.dumps(setting)}")
+            else:
+                lines.append(f"{key} = '{value}'")
+    path = folder / "schemathesis.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def schemathesis_command(spec_file: Path, url: str, key: str, har_file: Path, args: argparse.Namespace) -> list[str]:
     exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
     if exe is None:
         raise RuntimeError("the schemathesis CLI is not installed (pip install -e '.[dev]')")
     command = [
         exe,
+        "--config-file",
+        str(write_schemathesis_config(spec_file.parent)),
         "run",
         str(spec_file),
         "--url",

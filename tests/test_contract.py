@@ -27,7 +27,7 @@ from providers.registry import provider_types
 from specgate import spec
 from specgate.app import create_app
 from specgate.config import parse_config
-from specgate.contract import keep_case, schemathesis_spec
+from specgate.contract import keep_case, operations_config, schemathesis_spec
 from tests.support import faulty
 
 KEY = "sk-contract"
@@ -56,6 +56,7 @@ def contract_config() -> SchemathesisConfig:
             },
             "checks": {"ignored_auth": {"enabled": False}},
             "generation": {"mode": "all", "max-examples": 20},
+            "operations": operations_config(),
         }
     )
 
