@@ -46,6 +46,9 @@ HEADER = """\
 """
 
 
+INT64 = (-(2**63), 2**63 - 1)
+
+
 def schema_name(name: str) -> str:
     return name.replace(MODEL_SUFFIX, "Echo")
 
@@ -69,6 +72,8 @@ class Emitter:
 
     def _schema(self, node: Node) -> dict[str, Any]:
         if isinstance(node, Prim):
+            if node.kind == "integer":  # JSON parsers (orjson) read larger integers as floats
+                return {"type": "integer", "minimum": INT64[0], "maximum": INT64[1]}
             return {"type": node.kind}
         if isinstance(node, Lit):
             kinds = {type(v) for v in node.values}

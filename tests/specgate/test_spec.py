@@ -137,10 +137,11 @@ def test_every_discriminator_maps_every_type_value() -> None:
     assert len(found) >= 10
     for node in found:
         mapping = node["discriminator"]["mapping"]
+        tag = node["discriminator"]["propertyName"]  # `type` for blocks and tools, `role` for messages
         expected = {}
         for branch in node["oneOf"]:
             name = branch["$ref"].rsplit("/", 1)[-1]
-            for value in schemas[name]["properties"]["type"]["enum"]:
+            for value in schemas[name]["properties"][tag]["enum"]:
                 expected[value] = name
         assert mapping == expected
 
