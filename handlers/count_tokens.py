@@ -9,6 +9,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
+from providers import shapes
 from providers.base import CallContext, Json, TokenCounter
 from providers.tokens import estimate_input_tokens
 from specgate import forwarding
@@ -18,7 +19,7 @@ from specgate.governance import gate
 from specgate.state import gateway_of, request_id_of, scope_state
 from specgate.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
 
-from .messages import DEFAULT_VERSION, check_semantics, split_beta
+from .messages import DEFAULT_VERSION, check_semantics, is_beta, split_beta
 
 
 async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
@@ -43,7 +44,10 @@ async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
     else:
         tokens = estimate_input_tokens(body)
         headers["x-specgate-token-count"] = "estimate"
-    return Response(orjson.dumps({"input_tokens": tokens}), media_type="application/json", headers=headers)
+    answer: Json = {"input_tokens": tokens}
+    if is_beta(scope, split_beta(request_headers.get("anthropic-beta"))):
+        answer = shapes.beta_token_count(answer)  # BetaMessageTokensCount; the gateway built it
+    return Response(orjson.dumps(answer), media_type="application/json", headers=headers)
 
 
 @takes_unknown_fields

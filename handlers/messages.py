@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import orjson
@@ -12,7 +13,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope
 
 from handlers import _async
-from providers.base import CallContext, Json
+from providers import shapes
+from providers.base import CallContext, Json, SSEEvent
 from providers.router import Router, Target
 from specgate import dispatch, forwarding
 from specgate.disconnect import unless_disconnected
@@ -88,6 +90,23 @@ def split_beta(value: str | None) -> tuple[str, ...]:
     return tuple(seen)
 
 
+def is_beta(scope: Scope, betas: tuple[str, ...]) -> bool:
+    """The SDKs' beta namespace: the Python SDK adds ``?beta=true``, the TypeScript SDK (1.x) and
+    Claude Code an ``anthropic-beta`` header; its answers are typed ``BetaMessage`` and friends."""
+    return bool(betas) or b"beta=true" in scope.get("query_string", b"")
+
+
+def _shaped(target: Target, ctx: CallContext) -> bool:
+    """Whether the gateway gives this answer the beta shape: it built the answer (echo, a
+    translation); a relaying provider's answer already is what its upstream said."""
+    return ctx.beta and not getattr(target.provider, "relays_upstream_shapes", False)
+
+
+async def _beta_events(rest: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
+    async for event in rest:
+        yield SSEEvent(event.event, shapes.beta_event(event.data))
+
+
 def _route_headers(target: Target, ctx: CallContext) -> dict[str, str]:
     # The upstream model can be the client's own model name: percent-encode anything that is not
     # printable ASCII so it can neither break the header nor inject another one.
@@ -112,10 +131,12 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     is_async = _async.wants_async(headers)  # header errors are 400s before anything is counted
     ttl = _async.result_ttl(headers) if is_async else None
     ticket = await gate.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
+    betas = split_beta(headers.get("anthropic-beta"))
     ctx = CallContext(
         request_id=request_id,
         anthropic_version=version,
-        anthropic_beta=split_beta(headers.get("anthropic-beta")),
+        anthropic_beta=betas,
+        beta=is_beta(scope, betas),
         observer=record_of(scope),
     )
     if is_async:
@@ -158,6 +179,8 @@ async def _respond(
     if body.get("stream"):
         opened = dispatch.open_stream(router, body, ctx, overhead, targets=route.targets)
         first, rest, target = await gate.tracked_stream(ticket, opened)
+        if _shaped(target, ctx) and not envelope:
+            first, rest = SSEEvent(first.event, shapes.beta_event(first.data)), _beta_events(rest)
         frames = (
             envelope_stream(first, rest, ctx.request_id, str(body["model"]))
             if envelope
@@ -177,6 +200,8 @@ async def _respond(
     call = gate.tracked(ticket, dispatch.create(router, body, ctx, overhead, targets=route.targets))
     # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
     message, target = await (unless_disconnected(client, call) if client is not None else call)
+    if _shaped(target, ctx) and not envelope:
+        message = shapes.beta_message(message)
     content = envelope_success(message) if envelope else orjson.dumps(message)
     headers = {**_route_headers(target, ctx), **route.headers, **ticket.headers}
     return Response(content, media_type="application/json", headers=headers)

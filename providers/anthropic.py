@@ -132,6 +132,7 @@ def _stream_error(data: Json, request_id: str | None) -> UpstreamError:
 
 class AnthropicProvider:
     type = "anthropic"
+    relays_upstream_shapes = True  # its answers are the upstream's, already in the client's shape
 
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name

@@ -57,6 +57,7 @@ class CallContext:
     request_id: str
     anthropic_version: str = "2023-06-01"
     anthropic_beta: tuple[str, ...] = ()
+    beta: bool = False  # the SDKs' beta namespace (?beta=true or an anthropic-beta header): Beta* shapes
     deadline: float | None = None  # time.monotonic() value after which the call must give up
     extra: dict[str, str] = field(default_factory=dict)
     # filled by the provider that served the call: headers for the client's response (the

@@ -173,3 +173,44 @@ def message_delta(finished: Json) -> Json:
         "delta": {key: finished.get(key) for key in DELTA_KEYS},
         "usage": delta_usage(finished.get("usage") or {}),
     }
+
+
+# The beta namespace's types (``BetaMessage``, ``BetaUsage``, ``BetaRawMessageDeltaEvent``,
+# ``BetaMessageTokensCount``) declare a few keys more than the GA ones.
+BETA_MESSAGE_KEYS = ("context_management", "input_transformations")
+BETA_USAGE_KEYS = ("fallback_credit", "iterations")
+
+
+def _with_beta_usage(usage_: Json) -> Json:
+    out = dict(usage_)
+    for key in BETA_USAGE_KEYS:
+        out.setdefault(key, None)
+    return out
+
+
+def beta_message(message_: Json) -> Json:
+    """A complete ``Message`` as the beta namespace's ``BetaMessage`` (its extra keys ``null``)."""
+    out = dict(message_)
+    for key in BETA_MESSAGE_KEYS:
+        out.setdefault(key, None)
+    out["usage"] = _with_beta_usage(out.get("usage") or {})
+    return out
+
+
+def beta_event(data: Json) -> Json:
+    """A stream event's data in its beta shape (only ``message_start`` and ``message_delta`` differ)."""
+    kind = data.get("type")
+    if kind == "message_start":
+        return {**data, "message": beta_message(data.get("message") or {})}
+    if kind == "message_delta":
+        out = {**data, "usage": _with_beta_usage(data.get("usage") or {})}
+        for key in BETA_MESSAGE_KEYS:
+            out.setdefault(key, None)
+        return out
+    if kind == "content_block_delta" and (data.get("delta") or {}).get("type") == "thinking_delta":
+        return {**data, "delta": {"estimated_tokens": None, **data["delta"]}}  # BetaThinkingDelta
+    return data
+
+
+def beta_token_count(data: Json) -> Json:
+    return {**data, "context_management": data.get("context_management")}

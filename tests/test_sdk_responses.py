@@ -21,6 +21,7 @@ from importlib.metadata import version
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import anthropic.types as sdk
+import anthropic.types.beta as beta_types
 import pydantic
 import pytest
 from anthropic.pagination import SyncPage
@@ -115,13 +116,13 @@ def assert_exact(value: Any, model: Any, path: str) -> None:
     pydantic.TypeAdapter(model).validate_python(value)
 
 
-def assert_stream(events: list[tuple[str, dict[str, Any]]], path: str) -> None:
+def assert_stream(events: list[tuple[str, dict[str, Any]]], path: str, union: Any = sdk.RawMessageStreamEvent) -> None:
     for i, (name, data) in enumerate(events):
         assert data["type"] == name
         if name == "ping":  # no SDK model: the real API sends exactly this
             assert data == {"type": "ping"}
             continue
-        assert_exact(data, sdk.RawMessageStreamEvent, f"{path}[{i}] {name}")
+        assert_exact(data, union, f"{path}[{i}] {name}")
 
 
 # ---- the checker can fail
@@ -268,13 +269,39 @@ def body(**extra: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("case", ["text", "tool_use", "thinking_tool"])
 def test_http_message_and_stream(gw: Any, prefix: str, case: str) -> None:
     params = echo_request(case) | {"model": "echo-model"}
-    reply = request(gw.url + prefix + "/v1/messages?beta=true", body=params)
+    reply = request(gw.url + prefix + "/v1/messages", body=params)
     assert reply.status == 200, reply.body
     assert_exact(reply.json(), sdk.Message, f"POST {prefix}/v1/messages ({case})")
     streamed = request(gw.url + prefix + "/v1/messages", body=params | {"stream": True})
     assert streamed.status == 200, streamed.body
     events = [(str(name), json.loads(data)) for name, data in parse_frames(streamed.body)]
     assert_stream(events, f"stream ({case})")
+
+
+@pytest.mark.parametrize(
+    ("marker", "headers"),
+    [("?beta=true", {}), ("", {"anthropic-beta": "context-management-2025-06-27"})],
+    ids=["python-sdk-query", "beta-header"],
+)
+@pytest.mark.parametrize("case", ["text", "tool_use", "thinking_tool"])
+def test_http_beta_message_and_stream(gw: Any, marker: str, headers: dict[str, str], case: str) -> None:
+    """The beta namespace (Python SDK: ?beta=true; TypeScript SDK and Claude Code: the header)
+    gets the Beta* shapes: BetaMessage, BetaUsage, BetaRawMessageDeltaEvent, BetaMessageTokensCount."""
+    params = echo_request(case) | {"model": "echo-model"}
+    url = gw.url + "/v1/messages" + marker
+    reply = request(url, body=params, headers=headers)
+    assert reply.status == 200, reply.body
+    assert_exact(reply.json(), beta_types.BetaMessage, f"beta POST /v1/messages ({case})")
+    streamed = request(url, body=params | {"stream": True}, headers=headers)
+    events = [(str(name), json.loads(data)) for name, data in parse_frames(streamed.body)]
+    assert_stream(events, f"beta stream ({case})", beta_types.BetaRawMessageStreamEvent)
+    count = request(
+        gw.url + "/v1/messages/count_tokens" + marker,
+        body={"model": "echo-model", "messages": params["messages"]},
+        headers=headers,
+    )
+    assert count.status == 200, count.body
+    assert_exact(count.json(), beta_types.BetaMessageTokensCount, "beta count_tokens")
 
 
 def test_http_count_tokens(gw: Any) -> None:
