@@ -20,6 +20,12 @@ What it answers (documented in the README):
   Each ``tool_use`` block's ``input`` is valid against that tool's ``input_schema`` (stop_reason
   ``tool_use``); ``disable_parallel_tool_use`` keeps the first. A user turn with ``tool_result``
   blocks is answered with text that quotes the results.
+* Structured output: with ``output_config.format`` (or ``output_format``) ``json_schema`` the text
+  is a JSON instance of that schema (``providers.schema_sample``), seeded by the last user text.
+* Fields it cannot honour: ``compaction`` (a request for a compaction block) is a 400; hints that
+  do not change what a reply means (``context_management``, ``cache_control``, ``diagnostics``,
+  ``service_tier``, ``speed``, ``inference_geo``, ``metadata``, ``mcp_servers``, ``container``,
+  ``thread``: echo runs no tools and keeps no state) are ignored.
 * Thinking: with ``thinking.type: enabled`` a short thinking block (with a signature) comes first.
 * Usage: ``providers.tokens`` approximate counts, identical for JSON and streaming.
 * Shape: complete Messages and events (``providers.shapes``): every key the official types declare,
@@ -38,6 +44,8 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
+
+import orjson
 
 from providers.base import CallContext, Json, ProviderConfig, SSEEvent
 from providers.events import message_to_events
@@ -133,6 +141,16 @@ def echo_capabilities() -> Json:
     }
 
 
+def output_schema(request: Json) -> Any:
+    """The JSON schema of a structured-output request (``output_config.format`` or the beta
+    ``output_format``), or None."""
+    config = request.get("output_config") or {}
+    fmt = (config.get("format") if isinstance(config, dict) else None) or request.get("output_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        return fmt["schema"]
+    return None
+
+
 def _stable_id(prefix: str, *parts: str) -> str:
     digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
     return f"{prefix}_{digest}"
@@ -156,6 +174,10 @@ class EchoProvider:
 
     def compose(self, request: Json, model: str) -> Json:
         """The complete Message this provider answers to ``request`` (pure apart from the id)."""
+        if request.get("compaction") is not None:  # a request for a compaction block, not a reply
+            raise InvalidRequestError(
+                "compaction: the echo provider cannot summarise a conversation into a compaction block"
+            )
         messages = request.get("messages") or []
         last_index = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "user"), None)
         content = messages[last_index].get("content") if last_index is not None else ""
@@ -180,6 +202,9 @@ class EchoProvider:
             stop_reason = "tool_use"
         else:
             text = reply if reply is not None else (_text_of(content) or _describe_blocks(content))
+            schema = output_schema(request)
+            if schema is not None:  # structured output: an instance of the schema, seeded by the text
+                text = orjson.dumps(sample(schema, hint=text.strip().split("\n")[0][:64] or "echo")).decode()
             stop_reason = "end_turn"
             hits = [(text.find(s), s) for s in request.get("stop_sequences") or [] if s and s in text]
             if hits:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+import orjson
 import pytest
 
 from providers.base import CallContext, ProviderConfig
@@ -232,3 +233,27 @@ async def test_non_text_content_is_described(echo: EchoProvider) -> None:
     plain, _ = await both(echo, req(messages=[{"role": "user", "content": [image]}]))
     assert plain["content"][0]["text"] == "(received 1 content block: image)"
     assert plain["usage"]["input_tokens"] >= 256
+
+
+def test_structured_output_is_an_instance_of_the_schema() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer", "minimum": 1}},
+        "required": ["city", "days"],
+        "additionalProperties": False,
+    }
+    for request in (
+        {"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+        {"output_format": {"type": "json_schema", "schema": schema}},
+    ):
+        body = {"model": "m", "max_tokens": 256, "messages": [{"role": "user", "content": "Paris"}], **request}
+        answer = EchoProvider(ProviderConfig(name="echo", type="echo")).compose(body, "m")
+        value = orjson.loads(answer["content"][0]["text"])
+        jsonschema.validate(value, schema)
+        assert value["city"].startswith("Paris")
+
+
+def test_compaction_requests_are_refused_naming_the_field() -> None:
+    body = {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "x"}], "compaction": {}}
+    with pytest.raises(InvalidRequestError, match=r"^compaction: the echo provider cannot"):
+        EchoProvider(ProviderConfig(name="echo", type="echo")).compose(body, "m")
