@@ -24,6 +24,14 @@ Lossy choices, decided once and documented here:
 * A tool call whose ``arguments`` is not a JSON object raises ``ApiError``; an empty or blank
   ``arguments`` string (what some servers send for no-argument tools) means ``{}``.
 * Missing usage is estimated at ~4 characters per token (``estimate_tokens``).
+* Responses are complete Anthropic shapes (``providers.shapes``): every key the SDK's types
+  declare, ``null`` or zero where OpenAI has no equivalent (``container``, ``diagnostics``,
+  ``usage.inference_geo``, ``speed``, text ``citations``, tool_use ``toolset_name``; the caller is
+  always ``direct``). ``completion_tokens_details.reasoning_tokens`` becomes
+  ``usage.output_tokens_details.thinking_tokens``; the completion's ``service_tier`` becomes
+  ``usage.service_tier`` where it has an Anthropic equivalent (``default`` -> ``standard``,
+  ``priority``), else ``null``. A ``refusal`` stop carries ``stop_details`` of type ``refusal``
+  with ``category`` and ``explanation`` ``null`` (OpenAI names neither).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from typing import Any
 
 import orjson
 
+from providers import shapes
 from providers.base import Json, SSEEvent
 from providers.openai import policy
 from specgate.errors import ApiError
@@ -47,6 +56,8 @@ _FINISH_TO_STOP: dict[str, str] = {
 }
 
 _CUSTOM_TOOL_TYPES = (None, "custom")
+
+_SERVICE_TIERS: dict[str, str] = {"default": "standard", "priority": "priority"}
 
 
 def _dumps(value: Any) -> str:
@@ -316,23 +327,33 @@ def parse_tool_arguments(arguments: Any, name: str) -> Json:
     return value
 
 
-def map_usage(usage: Json | None, fallback_input: int = 0, fallback_output: int = 0) -> Json:
-    """OpenAI usage as Anthropic usage (``input_tokens`` excludes cache reads, as Anthropic's does)."""
+def service_tier_for(openai_tier: Any) -> str | None:
+    """The Anthropic ``usage.service_tier`` of an OpenAI ``service_tier`` (``null``: none matches)."""
+    return _SERVICE_TIERS.get(openai_tier) if isinstance(openai_tier, str) else None
+
+
+def map_usage(
+    usage: Json | None, fallback_input: int = 0, fallback_output: int = 0, *, service_tier: str | None = None
+) -> Json:
+    """OpenAI usage as a complete Anthropic ``Usage`` (``input_tokens`` excludes cache reads, as
+    Anthropic's does; reasoning tokens become ``output_tokens_details.thinking_tokens``)."""
     if not usage:
-        return {
-            "input_tokens": fallback_input,
-            "output_tokens": fallback_output,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        }
+        return shapes.usage(fallback_input, fallback_output, service_tier=service_tier)
     prompt = int(usage.get("prompt_tokens") or 0)
     cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-    return {
-        "input_tokens": max(0, prompt - cached),
-        "output_tokens": int(usage.get("completion_tokens") or 0),
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": cached,
-    }
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+    return shapes.usage(
+        max(0, prompt - cached),
+        int(usage.get("completion_tokens") or 0),
+        cache_read_input_tokens=cached,
+        thinking_tokens=reasoning if isinstance(reasoning, int) and not isinstance(reasoning, bool) else None,
+        service_tier=service_tier,
+    )
+
+
+def stop_details_for(stop_reason: str) -> Json | None:
+    """``stop_details`` of a translated stop: a refusal of unknown category, else ``null``."""
+    return {"type": "refusal", "category": None, "explanation": None} if stop_reason == "refusal" else None
 
 
 def stop_reason_for(finish_reason: str | None, matched_stop: Any, has_tool_calls: bool) -> tuple[str, str | None]:
@@ -354,7 +375,7 @@ def _reasoning(holder: Json) -> str:
 
 
 def from_chat_response(resp: Json, client_model: str) -> Json:
-    """An OpenAI ``chat.completion`` as an Anthropic Message."""
+    """An OpenAI ``chat.completion`` as a complete Anthropic Message (``providers.shapes``)."""
     choices = resp.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ApiError("upstream chat completion has no choices")
@@ -389,16 +410,18 @@ def from_chat_response(resp: Json, client_model: str) -> Json:
     if refusal and stop_reason == "end_turn":
         stop_reason = "refusal"
     out_text = "".join(str(b.get("text") or b.get("thinking") or _dumps(b.get("input", ""))) for b in content)
-    return {
-        "id": message_id_for(resp.get("id")),
-        "type": "message",
-        "role": "assistant",
-        "model": client_model,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": stop_sequence,
-        "usage": map_usage(resp.get("usage"), 0, max(1, estimate_tokens(out_text))),
-    }
+    usage = map_usage(
+        resp.get("usage"), 0, max(1, estimate_tokens(out_text)), service_tier=service_tier_for(resp.get("service_tier"))
+    )
+    return shapes.message(
+        id=message_id_for(resp.get("id")),
+        model=client_model,
+        content=content,
+        stop_reason=stop_reason,
+        stop_sequence=stop_sequence,
+        stop_details=stop_details_for(stop_reason),
+        usage=usage,
+    )
 
 
 # ------------------------------------------------------------------ stream: OpenAI -> Anthropic
@@ -428,7 +451,9 @@ class ChatStreamTranslator:
     (as every OpenAI-compatible server sends them); a fragment for a closed tool call raises
     ``ApiError``. Usage comes from the ``include_usage`` chunk; without one, output tokens are
     estimated from the streamed characters (``estimate_tokens``) and input tokens keep the
-    estimate given at construction.
+    estimate given at construction. Every event carries the keys the SDK's types declare
+    (``providers.shapes``): ``message_start.message`` is a complete Message, each
+    ``content_block_start`` a complete block, ``message_delta`` a ``MessageDeltaUsage``.
     """
 
     def __init__(self, client_model: str, message_id: str, input_tokens_estimate: int = 0) -> None:
@@ -444,6 +469,7 @@ class ChatStreamTranslator:
         self._finish_reason: str | None = None
         self._matched_stop: Any = None
         self._usage: Json | None = None
+        self._service_tier: str | None = None
         self._streamed_chars = 0
         self._finished = False
 
@@ -452,6 +478,8 @@ class ChatStreamTranslator:
     def feed(self, chunk: Json) -> list[SSEEvent]:
         if self._finished:
             raise ApiError("upstream sent data after the end of the stream")
+        if isinstance(chunk.get("service_tier"), str):
+            self._service_tier = service_tier_for(chunk["service_tier"])
         events = self._ensure_started()
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
@@ -493,14 +521,19 @@ class ChatStreamTranslator:
         stop_reason, stop_sequence = stop_reason_for(self._finish_reason, self._matched_stop, bool(self._tools))
         if self._finish_reason == "content_filter":
             stop_reason = "refusal"
-        usage = map_usage(self._usage, self._input_estimate, max(1, math.ceil(self._streamed_chars / 4)))
-        events.append(
-            _event(
-                "message_delta",
-                delta={"stop_reason": stop_reason, "stop_sequence": stop_sequence},
-                usage=usage,
-            )
+        usage = map_usage(
+            self._usage,
+            self._input_estimate,
+            max(1, math.ceil(self._streamed_chars / 4)),
+            service_tier=self._service_tier,
         )
+        finished = {
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
+            "stop_details": stop_details_for(stop_reason),
+            "usage": usage,
+        }
+        events.append(SSEEvent("message_delta", shapes.message_delta(finished)))
         events.append(_event("message_stop"))
         return events
 
@@ -510,28 +543,21 @@ class ChatStreamTranslator:
         if self._started:
             return []
         self._started = True
-        message: Json = {
-            "id": self._message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": self._input_estimate,
-                "output_tokens": 1,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
-        }
+        message = shapes.message(
+            id=self._message_id,
+            model=self._model,
+            content=[],
+            stop_reason=None,
+            stop_sequence=None,
+            usage=shapes.usage(self._input_estimate, 1, service_tier=self._service_tier),
+        )
         return [_event("message_start", message=message)]
 
     def _open_block(self, key: tuple[str, Any], block: Json) -> list[SSEEvent]:
         events = self._close_open()
         self._open, self._open_index = key, self._next_index
         self._next_index += 1
-        events.append(_event("content_block_start", index=self._open_index, content_block=block))
+        events.append(_event("content_block_start", index=self._open_index, content_block=shapes.complete_block(block)))
         if not self._pinged:
             self._pinged = True
             events.append(_event("ping"))

@@ -78,10 +78,11 @@ def sdk(gateway_url: str, **kw: Any) -> anthropic.AsyncAnthropic:
 
 # -- Anthropic upstream answers equivalent to the OpenAI fake's scenarios (after translation)
 
+DIRECT: Json = {"type": "direct"}
 USAGE: Json = {"input_tokens": 20, "output_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 10}
-TOOL_CALLS: list[Json] = [
-    {"type": "tool_use", "id": "call_a", "name": "get_weather", "input": {"location": "Paris"}},
-    {"type": "tool_use", "id": "call_b", "name": "get_time", "input": {"tz": "CET"}},
+TOOL_CALLS: list[Json] = [  # with the caller the real API sends (the SDK's tool_use_response.txt fixture)
+    {"type": "tool_use", "id": "call_a", "name": "get_weather", "input": {"location": "Paris"}, "caller": DIRECT},
+    {"type": "tool_use", "id": "call_b", "name": "get_time", "input": {"tz": "CET"}, "caller": DIRECT},
 ]
 TOOLS: list[Json] = [
     {"name": "get_weather", "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}},

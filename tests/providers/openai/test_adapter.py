@@ -11,10 +11,12 @@ import pytest
 from providers.base import Provider, SSEEvent
 from providers.openai import create
 from providers.openai.adapter import OpenAIProvider
+from providers.shapes import DELTA_USAGE_KEYS
 from specgate.errors import ApiError, UpstreamError
 from tests.fakes.openai_upstream import USAGE, FakeOpenAI, openai_error
 from tests.fakes.server import Cut, Reply, Reset
 from tests.providers.grammar import check_stream
+from tests.providers.openai.expected import text, thinking, tool_use
 from tests.providers.support import collect, config, ctx
 
 Json = dict[str, Any]
@@ -27,12 +29,19 @@ REQUEST: Json = {
     "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}],
 }
 
-USAGE_OUT = {
+USAGE_OUT = {  # a complete Usage: OpenAI has no equivalent of the null ones
     "input_tokens": 20,
     "output_tokens": 12,
     "cache_creation_input_tokens": 0,
     "cache_read_input_tokens": 10,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+    "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+    "service_tier": None,
+    "inference_geo": None,
+    "output_tokens_details": None,
+    "speed": None,
 }
+TOOL_USES = [tool_use("call_a", "get_weather", {"location": "Paris"}), tool_use("call_b", "get_time", {"tz": "CET"})]
 
 
 async def make(server: FakeOpenAI, **overrides: Any) -> Provider:
@@ -67,17 +76,15 @@ async def test_create_message(openai_upstream: FakeOpenAI, provider: Provider) -
     assert "stream" not in seen.body
     assert message["model"] == "client-model"
     assert message["id"] == "msg_chatcmpl-fake1"
-    assert message["content"] == [{"type": "text", "text": "Hello world"}]
+    assert message["content"] == [text("Hello world")]
     assert message["usage"] == USAGE_OUT
+    assert (message["stop_details"], message["container"], message["diagnostics"]) == (None, None, None)
 
 
 async def test_create_message_with_tool_calls(provider: Provider) -> None:
     message = await provider.create_message(REQUEST, "fake-tools", ctx())
     assert message["stop_reason"] == "tool_use"
-    assert message["content"] == [
-        {"type": "tool_use", "id": "call_a", "name": "get_weather", "input": {"location": "Paris"}},
-        {"type": "tool_use", "id": "call_b", "name": "get_time", "input": {"tz": "CET"}},
-    ]
+    assert message["content"] == TOOL_USES
 
 
 async def test_stream_fragmented_parallel_tool_calls(openai_upstream: FakeOpenAI, provider: Provider) -> None:
@@ -85,20 +92,19 @@ async def test_stream_fragmented_parallel_tool_calls(openai_upstream: FakeOpenAI
     message = check_stream(events)
     body = openai_upstream.requests[0].body
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    assert message["content"] == [
-        {"type": "tool_use", "id": "call_a", "name": "get_weather", "input": {"location": "Paris"}},
-        {"type": "tool_use", "id": "call_b", "name": "get_time", "input": {"tz": "CET"}},
-    ]
+    assert message["content"] == TOOL_USES
     assert message["stop_reason"] == "tool_use"
-    assert message["usage"] == {**events[0].data["message"]["usage"], **USAGE_OUT}
+    assert message["usage"] == USAGE_OUT
+    delta_usage = events[-2].data["usage"]  # MessageDeltaUsage: no service_tier, cache_creation, geo, speed
+    assert delta_usage == {k: USAGE_OUT[k] for k in DELTA_USAGE_KEYS}
     assert events[0].data["message"]["usage"]["input_tokens"] > 0  # an estimate, not zero
 
 
 async def test_stream_reasoning(provider: Provider) -> None:
     message = check_stream(await collect(provider.stream_message(REQUEST, "fake-reasoning", ctx()), []))
     assert message["content"] == [
-        {"type": "thinking", "thinking": "Let me think.", "signature": ""},
-        {"type": "text", "text": "Hello world"},
+        thinking("Let me think."),
+        text("Hello world"),
     ]
     assert message["usage"]["output_tokens"] == USAGE["completion_tokens"]
 

@@ -8,6 +8,7 @@ import pytest
 
 from providers.openai.translate import from_chat_response
 from specgate.errors import ApiError
+from tests.providers.openai.expected import text, thinking, tool_use
 
 Json = dict[str, Any]
 
@@ -39,6 +40,8 @@ FINISH: list[tuple[str | None, Json, str, str | None]] = [
 def test_finish_reasons(finish: str | None, extra: Json, stop_reason: str, stop_sequence: str | None) -> None:
     msg = from_chat_response(completion({"content": "x"}, finish, **extra), "client")
     assert (msg["stop_reason"], msg["stop_sequence"]) == (stop_reason, stop_sequence)
+    refused = {"type": "refusal", "category": None, "explanation": None}
+    assert msg["stop_details"] == (refused if stop_reason == "refusal" else None)
 
 
 def test_text_message_shape_and_usage() -> None:
@@ -49,24 +52,51 @@ def test_text_message_shape_and_usage() -> None:
         "type": "message",
         "role": "assistant",
         "model": "client-model",
-        "content": [{"type": "text", "text": "Hello"}],
+        "content": [text("Hello")],
         "stop_reason": "end_turn",
         "stop_sequence": None,
+        "stop_details": None,
+        "container": None,
+        "diagnostics": None,
         "usage": {
             "input_tokens": 60,
             "output_tokens": 7,
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 40,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+            "service_tier": None,
+            "inference_geo": None,
+            "output_tokens_details": None,
+            "speed": None,
         },
     }
+
+
+def test_reasoning_tokens_become_thinking_tokens() -> None:
+    usage = {"prompt_tokens": 10, "completion_tokens": 50, "completion_tokens_details": {"reasoning_tokens": 32}}
+    msg = from_chat_response(completion({"content": "x"}, usage=usage), "m")
+    assert msg["usage"]["output_tokens"] == 50
+    assert msg["usage"]["output_tokens_details"] == {"thinking_tokens": 32}
+
+
+@pytest.mark.parametrize(
+    ("openai_tier", "anthropic_tier"),
+    [("default", "standard"), ("priority", "priority"), ("flex", None), ("scale", None), (None, None), (3, None)],
+)
+def test_service_tier(openai_tier: Any, anthropic_tier: str | None) -> None:
+    body = completion({"content": "x"}, usage={"prompt_tokens": 1, "completion_tokens": 1})
+    if openai_tier is not None:
+        body["service_tier"] = openai_tier
+    assert from_chat_response(body, "m")["usage"]["service_tier"] == anthropic_tier
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 def test_reasoning_becomes_a_leading_thinking_block(field: str) -> None:
     msg = from_chat_response(completion({field: "think", "content": "answer"}), "m")
     assert msg["content"] == [
-        {"type": "thinking", "thinking": "think", "signature": ""},
-        {"type": "text", "text": "answer"},
+        thinking("think"),
+        text("answer"),
     ]
 
 
@@ -77,8 +107,8 @@ def test_tool_calls_become_tool_use_blocks() -> None:
     ]
     msg = from_chat_response(completion({"content": None, "tool_calls": calls}, "tool_calls"), "m")
     assert msg["content"] == [
-        {"type": "tool_use", "id": "call_1", "name": "a", "input": {"x": [1, 2]}},
-        {"type": "tool_use", "id": "call_2", "name": "b", "input": {}},
+        tool_use("call_1", "a", {"x": [1, 2]}),
+        tool_use("call_2", "b", {}),
     ]
     assert msg["stop_reason"] == "tool_use"
 
@@ -97,8 +127,9 @@ def test_invalid_tool_arguments_raise(arguments: str) -> None:
 
 def test_refusal_field() -> None:
     msg = from_chat_response(completion({"content": None, "refusal": "I can't help"}), "m")
-    assert msg["content"] == [{"type": "text", "text": "I can't help"}]
+    assert msg["content"] == [text("I can't help")]
     assert msg["stop_reason"] == "refusal"
+    assert msg["stop_details"] == {"type": "refusal", "category": None, "explanation": None}
 
 
 def test_missing_usage_is_estimated_not_zero() -> None:

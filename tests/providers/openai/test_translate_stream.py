@@ -10,6 +10,7 @@ from providers.base import SSEEvent
 from providers.openai.translate import ChatStreamTranslator
 from specgate.errors import ApiError
 from tests.providers.grammar import check_stream
+from tests.providers.openai.expected import text, thinking, tool_use
 
 Json = dict[str, Any]
 
@@ -76,33 +77,33 @@ REASONING = [
 ]
 
 CASES: list[tuple[str, list[Json], list[Json], str]] = [
-    ("text", TEXT, [{"type": "text", "text": "Hello"}], "end_turn"),
+    ("text", TEXT, [text("Hello")], "end_turn"),
     (
         "fragmented parallel tool calls",
         FRAGMENTED_PARALLEL_TOOLS,
         [
-            {"type": "text", "text": "Let me check."},
-            {"type": "tool_use", "id": "call_a", "name": "get_weather", "input": {"location": "Paris"}},
-            {"type": "tool_use", "id": "call_b", "name": "get_time", "input": {"tz": "CET"}},
+            text("Let me check."),
+            tool_use("call_a", "get_weather", {"location": "Paris"}),
+            tool_use("call_b", "get_time", {"tz": "CET"}),
         ],
         "tool_use",
     ),
     (
         "reasoning then text",
         REASONING,
-        [{"type": "thinking", "thinking": "Let me think.", "signature": ""}, {"type": "text", "text": "4"}],
+        [thinking("Let me think."), text("4")],
         "end_turn",
     ),
     (
         "arguments in the same chunk as the name (Gemini style)",
         [delta_chunk(call(0, '{"a": 1}', "call_x", "f"), "tool_calls"), usage_chunk()],
-        [{"type": "tool_use", "id": "call_x", "name": "f", "input": {"a": 1}}],
+        [tool_use("call_x", "f", {"a": 1})],
         "tool_use",
     ),
     (
         "length",
         [delta_chunk({"content": "abc"}, "length"), usage_chunk()],
-        [{"type": "text", "text": "abc"}],
+        [text("abc")],
         "max_tokens",
     ),
     ("content filter", [delta_chunk({}, "content_filter"), usage_chunk()], [], "refusal"),
@@ -194,7 +195,7 @@ def test_name_arriving_after_arguments_is_buffered() -> None:
         delta_chunk({"tool_calls": [{"index": 0, "function": {"name": "late"}}]}, "tool_calls"),
     ]
     message = check_stream(run(chunks))
-    assert message["content"] == [{"type": "tool_use", "id": "c0", "name": "late", "input": {"a": 1}}]
+    assert message["content"] == [tool_use("c0", "late", {"a": 1})]
 
 
 def test_feed_after_finish_raises() -> None:
@@ -209,3 +210,51 @@ def test_tool_call_that_never_gets_a_name_raises() -> None:
     translator.feed(delta_chunk(call(0, '{"a": 1}', "c0")))
     with pytest.raises(ApiError, match="never received a function name"):
         translator.finish(done=True)
+
+
+def test_message_delta_is_a_complete_delta_and_a_refusal_has_stop_details() -> None:
+    events = run([delta_chunk({}, "content_filter"), usage_chunk()])
+    assert events[-2].data == {
+        "type": "message_delta",
+        "delta": {
+            "stop_reason": "refusal",
+            "stop_sequence": None,
+            "stop_details": {"type": "refusal", "category": None, "explanation": None},
+            "container": None,
+        },
+        "usage": {  # MessageDeltaUsage: no service_tier, cache_creation, inference_geo or speed
+            "input_tokens": 20,
+            "output_tokens": 12,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 10,
+            "output_tokens_details": None,
+            "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+        },
+    }
+    assert run(TEXT)[-2].data["delta"]["stop_details"] is None
+
+
+def test_message_start_and_block_starts_are_complete() -> None:
+    events = run(FRAGMENTED_PARALLEL_TOOLS)
+    head = events[0].data["message"]
+    assert (head["stop_details"], head["container"], head["diagnostics"]) == (None, None, None)
+    assert head["usage"]["server_tool_use"] == {"web_search_requests": 0, "web_fetch_requests": 0}
+    starts = [e.data["content_block"] for e in events if e.event == "content_block_start"]
+    assert starts == [
+        text(""),
+        tool_use("call_a", "get_weather", {}),
+        tool_use("call_b", "get_time", {}),
+    ]
+
+
+def test_service_tier_and_reasoning_tokens() -> None:
+    usage = {**USAGE, "completion_tokens_details": {"reasoning_tokens": 4}}
+    chunks = [
+        {**delta_chunk({"content": "hi"}), "service_tier": "default"},
+        delta_chunk({}, "stop"),
+        usage_chunk(usage),
+    ]
+    events = run(chunks)
+    assert events[0].data["message"]["usage"]["service_tier"] == "standard"
+    assert events[-2].data["usage"]["output_tokens_details"] == {"thinking_tokens": 4}
+    assert run(TEXT)[0].data["message"]["usage"]["service_tier"] is None  # the upstream named none
