@@ -46,6 +46,7 @@ from specgate.errors import (
 from specgate.governance.build import build_governance
 from specgate.governance.windows import Clock, system_clock
 from specgate.health import Readiness, config_check, routes_check, store_check
+from specgate.keyid import resolve_secret
 from specgate.metrics import Metrics
 from specgate.middleware import RequestContextMiddleware
 from specgate.observe import ObservabilityMiddleware
@@ -116,8 +117,10 @@ def create_app(
 ) -> ASGIApp:
     config = config or default_config()
     document = spec.bundle(spec_dir)
+    if config.server.metrics_token is None:
+        document = spec.without_scheme(document, spec.METRICS_SCHEME)
     if not config.auth.enabled:
-        document = spec.without_security(document)
+        document = spec.without_security(document, keep=(spec.METRICS_SCHEME,))
     operations = spec.operations(document)
     resolver = HandlerResolver(handler_packages)
     for operation in operations:  # fail at start-up, naming the operationId, not at first request
@@ -154,7 +157,12 @@ def create_app(
             config=config,
             providers=providers,
             router=Router(config.models, providers),
-            keys=KeyRing(config.auth.api_keys, config.auth.virtual_keys, secret=config.auth.secret),
+            keys=KeyRing(
+                config.auth.api_keys,
+                config.auth.virtual_keys,
+                secret=config.auth.secret,
+                key_id_secret=await resolve_secret(config),
+            ),
             jobs=registry,
             batches=batches,
             envelope_paths=envelope_paths,

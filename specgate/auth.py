@@ -3,8 +3,9 @@
 A key is accepted as ``x-api-key``, ``Authorization: Bearer``, HTTP Basic (password = key) or
 ``x-bf-vk``. When ``x-api-key`` is present it wins, as with the real API: the other schemes then
 act as if their credential were absent. Two kinds of key: admin keys (``auth.api_keys``, no
-limits; the principal is an opaque id) and virtual keys (``auth.virtual_keys``; the principal is
-the key's ``id``).
+limits; the principal is an opaque id keyed with a server secret, ``specgate.keyid``) and
+virtual keys (``auth.virtual_keys``; the principal is the key's ``id``). ``GET /metrics`` may
+require ``server.metrics_token`` (``metrics_token_info``).
 
 The ring keeps only HMAC-SHA-256 digests of the keys, under ``auth.secret`` (or a random
 per-process secret: the digests are derived from the config at each start, so they need not
@@ -28,10 +29,7 @@ from connexion.security import NO_VALUE
 from starlette.requests import HTTPConnection
 
 from specgate.governance.settings import VirtualKeySpec
-
-
-def principal_id(key: str) -> str:
-    return "key_" + hashlib.sha256(b"specgate-principal\x00" + key.encode()).hexdigest()[:16]
+from specgate.keyid import key_id
 
 
 class KeyRing:
@@ -41,12 +39,13 @@ class KeyRing:
         virtual_keys: Sequence[VirtualKeySpec] = (),
         *,
         secret: str | bytes | None = None,
+        key_id_secret: bytes,
     ) -> None:
         if secret is None:
             self._secret = secrets.token_bytes(32)
         else:
             self._secret = secret.encode() if isinstance(secret, str) else secret
-        pairs = [(k, principal_id(k)) for k in api_keys] + [(v.key, v.id) for v in virtual_keys]
+        pairs = [(k, key_id(key_id_secret, k)) for k in api_keys] + [(v.key, v.id) for v in virtual_keys]
         self._entries = [(self.digest(k), principal) for k, principal in pairs]
 
     def digest(self, key: str) -> bytes:
@@ -119,6 +118,22 @@ async def virtual_key_info(apikey: str, required_scopes: Any = None, request: An
     return await _info(request, apikey, "x-bf-vk")
 
 
+async def metrics_token_info(token: str, required_scopes: Any = None, request: Any = None) -> Any:
+    """``server.metrics_token`` for ``GET /metrics`` (the spec drops the requirement when unset).
+    Both sides are hashed first so the constant-time compare does not reveal the length either."""
+    from specgate.state import gateway_of
+
+    scope = request.scope
+    gateway = gateway_of(scope)
+    await gateway.governance.guard.check(client_address_of(scope))
+    expected = gateway.config.server.metrics_token
+    presented = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+    if expected is not None and hmac.compare_digest(presented, hashlib.sha256(expected.encode()).digest()):
+        return {"sub": "metrics", "scheme": "metrics-token"}
+    await gateway.governance.guard.failed(client_address_of(scope))
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SchemeRule:
     """What the fast path must know of an info function to authenticate as it would."""
@@ -136,5 +151,5 @@ RULES: dict[Callable[..., Any], SchemeRule] = {
 
 # Connexion inspects the signature of these functions on every request (to see which keyword
 # arguments they accept); a precomputed ``__signature__`` makes that a lookup.
-for _info_function in (api_key_info, bearer_info, basic_info, virtual_key_info):
+for _info_function in (api_key_info, bearer_info, basic_info, virtual_key_info, metrics_token_info):
     setattr(_info_function, "__signature__", inspect.signature(_info_function))  # noqa: B010

@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import logging.config
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -93,6 +94,10 @@ def _serve(args: argparse.Namespace, config: Config, host: str, port: int, log_c
     # raises the signal again; with these no-op handlers in place that ends in exit code 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
+    from specgate import keyid
+
+    if keyid.configured_secret(config) is None:  # one key-id secret for every worker of this run
+        os.environ.setdefault(keyid.ENV, secrets.token_hex(32))
     if args.config:
         os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
     else:

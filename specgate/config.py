@@ -36,6 +36,7 @@ class ServerConfig:
     allow_unauthenticated: bool = False
     shutdown_grace_s: float = 10.0
     fast_path: bool = True  # serve the hot operations without connexion's per-request stack (fastpath.py)
+    metrics_token: str | None = field(default=None, repr=False)  # /metrics requires Bearer <token>; None: open
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class AuthConfig:
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # admin keys: no limits
     virtual_keys: tuple[VirtualKeySpec, ...] = ()
     secret: str | None = field(default=None, repr=False)  # HMAC key for key hashes; None: random per process
+    key_id_secret: str | None = field(default=None, repr=False)  # HMAC key of admin key ids (specgate.keyid)
     max_failures: int = 20  # failed authentications per client address per window before 429; 0: off
     failure_window_s: float = 60.0
 
@@ -200,7 +202,7 @@ def parse_config(
     s = r.mapping(
         root.get("server"),
         "server",
-        ("host", "port", "max_body_bytes", "allow_unauthenticated", "shutdown_grace_s", "fast_path"),
+        ("host", "port", "max_body_bytes", "allow_unauthenticated", "shutdown_grace_s", "fast_path", "metrics_token"),
     )
     server = ServerConfig(
         host=r.get(s, "host", "server", str, "127.0.0.1"),
@@ -209,11 +211,14 @@ def parse_config(
         allow_unauthenticated=r.get(s, "allow_unauthenticated", "server", bool, False),
         shutdown_grace_s=r.get(s, "shutdown_grace_s", "server", float, 10.0),
         fast_path=r.get(s, "fast_path", "server", bool, True),
+        metrics_token=r.get(s, "metrics_token", "server", str, None),
     )
     if not 0 < server.port < 65536:
         raise r.fail("server.port", "must be between 1 and 65535")
     if server.max_body_bytes < 1024:
         raise r.fail("server.max_body_bytes", "must be at least 1024")
+    if server.metrics_token is not None and len(server.metrics_token) < 16:
+        raise r.fail("server.metrics_token", "must be at least 16 characters")
 
     auth = _auth(r, root.get("auth"))
 
@@ -354,15 +359,20 @@ def _jobs_config(r: _Reader, raw: Any) -> JobsConfig:
 
 
 def _auth(r: _Reader, value: Any) -> AuthConfig:
-    a = r.mapping(value, "auth", ("api_keys", "virtual_keys", "secret", "max_failures", "failure_window_s"))
+    keys = ("api_keys", "virtual_keys", "secret", "key_id_secret", "max_failures", "failure_window_s")
+    a = r.mapping(value, "auth", keys)
     api_keys = r.strings(a, "api_keys", "auth")
     secret = r.get(a, "secret", "auth", str, None)
     if secret is not None and len(secret) < 16:
         raise r.fail("auth.secret", "must be at least 16 characters")
+    key_id_secret = r.get(a, "key_id_secret", "auth", str, None)
+    if key_id_secret is not None and len(key_id_secret) < 16:
+        raise r.fail("auth.key_id_secret", "must be at least 16 characters")
     auth = AuthConfig(
         api_keys=api_keys,
         virtual_keys=parse_virtual_keys(r, a.get("virtual_keys"), "auth.virtual_keys", api_keys),
         secret=secret,
+        key_id_secret=key_id_secret,
         max_failures=r.get(a, "max_failures", "auth", int, 20),
         failure_window_s=r.get(a, "failure_window_s", "auth", float, 60.0),
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,12 +225,36 @@ def _scheme_names(requirements: list[dict[str, Any]]) -> tuple[str, ...]:
     return tuple(name for req in requirements for name in req)
 
 
-def without_security(document: dict[str, Any]) -> dict[str, Any]:
-    """The same document with no security requirements (served when no keys are configured)."""
+METRICS_SCHEME = "MetricsTokenAuth"  # server.metrics_token; dropped from the document when unset
+
+
+def _operations_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for item in (doc.get("paths") or {}).values():
+        found.extend(item[m] for m in HTTP_METHODS if isinstance(item.get(m), dict))
+    return found
+
+
+def without_security(document: dict[str, Any], keep: Collection[str] = ()) -> dict[str, Any]:
+    """The same document with no security requirements (served when no keys are configured),
+    except an operation's requirements that name only schemes in ``keep``."""
     doc = copy.deepcopy(document)
     doc["security"] = []
-    for item in (doc.get("paths") or {}).values():
-        for method in HTTP_METHODS:
-            if isinstance(item.get(method), dict):
-                item[method].pop("security", None)
+    for op in _operations_of(doc):
+        kept = [r for r in op.get("security") or [] if r and set(r) <= set(keep)]
+        if kept:
+            op["security"] = kept
+        else:
+            op.pop("security", None)
+    return doc
+
+
+def without_scheme(document: dict[str, Any], scheme: str) -> dict[str, Any]:
+    """The same document without requirements naming ``scheme`` (an operation left with none is open)."""
+    doc = copy.deepcopy(document)
+    doc["security"] = [r for r in doc.get("security") or [] if scheme not in r]
+    for op in _operations_of(doc):
+        if "security" in op:
+            op["security"] = [r for r in op["security"] if scheme not in r]
+    doc.get("components", {}).get("securitySchemes", {}).pop(scheme, None)
     return doc

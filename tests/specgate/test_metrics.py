@@ -8,19 +8,20 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from specgate.auth import principal_id
+from specgate import keyid
 from specgate.metrics import Metrics
 from tests.fakes.anthropic_upstream import FakeAnthropic, anthropic_error
 from tests.support import metrics as prom
 from tests.support.http import Reply, request
 
 KEY = "sk-metrics-secret-4f9a"
+KEY_ID_SECRET = "metrics-test-key-id-secret"
 AUTH = {"x-api-key": KEY}
 
 
 def ops_config(upstream_url: str) -> dict[str, Any]:
     return {
-        "auth": {"api_keys": [KEY]},
+        "auth": {"api_keys": [KEY], "key_id_secret": KEY_ID_SECRET},
         "providers": [
             {"name": "local", "type": "echo", "options": {"token_delay_ms": 5}},
             {
@@ -83,7 +84,7 @@ async def test_metrics_after_a_known_sequence(gateway_factory: Any, anthropic_up
     assert scraped.status == 200
     assert scraped.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = await asyncio.to_thread(prom.settled, lambda: request(gw.url + "/metrics", "GET").body.decode())
-    key_id = principal_id(KEY)
+    key_id = keyid.key_id(KEY_ID_SECRET.encode(), KEY)
     route = "/v1/messages"
 
     assert prom.value(text, "specgate_requests_total", route=route, model="claude-exact", status="200") == 2
