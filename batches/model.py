@@ -27,6 +27,7 @@ import orjson
 
 from jobs.ids import new_job_id
 from jobs.model import Job, JobStatus
+from specgate import deepjson
 from specgate.errors import error_body
 
 BATCH_KIND = "message_batch"
@@ -138,19 +139,19 @@ def deleted(batch_id: str) -> dict[str, str]:
 
 
 def succeeded_result(message: dict[str, Any]) -> bytes:
-    return orjson.dumps({"type": "succeeded", "message": message})
+    return deepjson.dumps({"type": "succeeded", "message": message})
 
 
 def errored_result(error: dict[str, Any]) -> bytes:
     """``error`` is a whole Anthropic error body ({"type": "error", "error": {...}, ...})."""
-    return orjson.dumps({"type": "errored", "error": error})
+    return deepjson.dumps({"type": "errored", "error": error})
 
 
 def unfinished_result(batch: Batch) -> bytes:
     """The result of a request that has no result record once its batch ended."""
     if batch.unfinished == "errored":
         return errored_result(error_body("api_error", batch.reason or "request was not processed", None))
-    return orjson.dumps({"type": batch.unfinished})
+    return deepjson.dumps({"type": batch.unfinished})
 
 
 def result_type(result: bytes) -> str:
@@ -159,4 +160,4 @@ def result_type(result: bytes) -> str:
 
 def result_line(custom_id: str, result: bytes) -> bytes:
     """One JSONL line; ``result`` is stored JSON, spliced in without re-encoding."""
-    return b'{"custom_id":' + orjson.dumps(custom_id) + b',"result":' + result + b"}\n"
+    return b'{"custom_id":' + deepjson.dumps(custom_id) + b',"result":' + result + b"}\n"

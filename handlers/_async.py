@@ -13,13 +13,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 
 from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import Job, JobOutcome, JobStatus
 from jobs.registry import JobRegistry
 from providers import shapes
+from specgate import deepjson
 from specgate.errors import GatewayError, InvalidRequestError, NotFoundError, OverloadedError
 from specgate.metrics import Metrics
 from specgate.responses import envelope_success, error_parts
@@ -68,7 +68,7 @@ def _placeholder(job: Job, model: str) -> dict[str, Any]:
 
 def _placeholder_response(job: Job, *, envelope: bool) -> Response:
     message = _placeholder(job, job.meta.get("model", ""))
-    content = envelope_success(message) if envelope else orjson.dumps(message)
+    content = envelope_success(message) if envelope else deepjson.dumps(message)
     return Response(
         content,
         media_type="application/json",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-import orjson
 from connexion import request
 from connexion.context import receive
 from starlette.datastructures import Headers
@@ -16,7 +15,7 @@ from handlers import _async
 from providers import shapes
 from providers.base import CallContext, Json, SSEEvent
 from providers.router import Router, Target
-from specgate import dispatch, forwarding
+from specgate import deepjson, dispatch, forwarding
 from specgate.disconnect import unless_disconnected
 from specgate.errors import GatewayError, InvalidRequestError, NotFoundError
 from specgate.fastpath import fast_entry
@@ -202,6 +201,6 @@ async def _respond(
     message, target = await (unless_disconnected(client, call) if client is not None else call)
     if _shaped(target, ctx) and not envelope:
         message = shapes.beta_message(message)
-    content = envelope_success(message) if envelope else orjson.dumps(message)
+    content = envelope_success(message) if envelope else deepjson.dumps(message)
     headers = {**_route_headers(target, ctx), **route.headers, **ticket.headers}
     return Response(content, media_type="application/json", headers=headers)

@@ -21,6 +21,7 @@ import orjson
 
 from providers.base import CallContext, Json, Provider, ProviderConfig, SSEEvent
 from providers.http import UpstreamClient, load_json_object, note_upstream, snippet
+from specgate import deepjson
 from specgate.errors import ApiError, GatewayError, UpstreamError, error_type_for_status
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -117,7 +118,7 @@ def _to_event(frame: _Frame, client_model: str) -> SSEEvent:
     name = frame.event.decode() if frame.event else str(data.get("type", ""))
     if name == "message_start" and isinstance(data.get("message"), dict):
         data = {**data, "message": {**data["message"], "model": client_model}}
-        payload = orjson.dumps(data)
+        payload = deepjson.dumps(data)
     raw = b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"
     return SSEEvent(name, data, raw=raw)
 
@@ -158,7 +159,7 @@ class AnthropicProvider:
         return headers
 
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
-        body = orjson.dumps(upstream_body(request, upstream_model, stream=None))
+        body = deepjson.dumps(upstream_body(request, upstream_model, stream=None))
         resp = await self._client.request(
             self._messages_url,
             body,
@@ -172,7 +173,7 @@ class AnthropicProvider:
         return message
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
-        body = orjson.dumps(upstream_body(request, upstream_model, stream=True))
+        body = deepjson.dumps(upstream_body(request, upstream_model, stream=True))
         client_model = str(request.get("model", upstream_model))
         lines = self._client.stream_lines(
             self._messages_url,
@@ -213,7 +214,7 @@ class AnthropicProvider:
         payload["model"] = upstream_model
         resp = await self._client.request(
             self._count_url,
-            orjson.dumps(payload),
+            deepjson.dumps(payload),
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
         )

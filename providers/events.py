@@ -18,6 +18,7 @@ import orjson
 from providers.base import Json, SSEEvent
 from providers.shapes import complete_message, message_delta
 from providers.tokens import split_tokens
+from specgate import deepjson
 
 
 def _start_block(block: Json) -> Json:
@@ -32,7 +33,7 @@ def _start_block(block: Json) -> Json:
 
 
 def _json_fragments(value: Any, size: int = 12) -> list[str]:
-    text = orjson.dumps(value).decode()
+    text = deepjson.dumps(value).decode()
     return [text[i : i + size] for i in range(0, len(text), size)] if value else []
 
 

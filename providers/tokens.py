@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
+from specgate import deepjson
 
 _TOKEN_RE = re.compile(r"\s*\S+\s*|\s+")
 MEDIA_BLOCK_TOKENS = 256
@@ -43,7 +43,7 @@ def _count_block(block: Any) -> int:
     if kind == "thinking":
         return count_text(str(block.get("thinking", "")))
     if kind == "tool_use":
-        return count_text(str(block.get("name", ""))) + count_text(orjson.dumps(block.get("input", {})).decode())
+        return count_text(str(block.get("name", ""))) + count_text(deepjson.dumps(block.get("input", {})).decode())
     if kind == "tool_result":
         content = block.get("content")
         if isinstance(content, list):
@@ -51,7 +51,7 @@ def _count_block(block: Any) -> int:
         return 1 + count_text(str(content or ""))
     if kind == "search_result":
         return count_text(str(block.get("title", ""))) + sum(_count_block(b) for b in block.get("content", []))
-    return count_text(orjson.dumps(block).decode())
+    return count_text(deepjson.dumps(block).decode())
 
 
 def estimate_input_tokens(request: dict[str, Any]) -> int:
@@ -63,7 +63,7 @@ def estimate_input_tokens(request: dict[str, Any]) -> int:
     elif isinstance(system, list):
         total += sum(_count_block(b) for b in system)
     for tool in request.get("tools") or []:
-        total += count_text(orjson.dumps(tool).decode())
+        total += count_text(deepjson.dumps(tool).decode())
     for message in request.get("messages") or []:
         total += MESSAGE_OVERHEAD_TOKENS
         content = message.get("content")

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-import orjson
+from specgate import deepjson
 
 FIELDS_ATTR = "fields"
 FORMATS = ("auto", "json", "text")
@@ -38,7 +38,7 @@ class JsonFormatter(logging.Formatter):
             out.update(fields)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str).decode()
+        return deepjson.dumps(out, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):
@@ -55,7 +55,7 @@ class TextFormatter(logging.Formatter):
 
 
 def _short(value: Any) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    text = value if isinstance(value, str) else deepjson.dumps(value, default=str).decode()
     return text if len(text) <= 200 else text[:200] + "…"
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from specgate import deepjson
 from specgate.errors import GatewayError, UpstreamError
 
 UPSTREAM_REQUEST_ID_HEADER = "x-specgate-upstream-request-id"
@@ -33,8 +32,8 @@ def error_parts(exc: GatewayError, request_id: str, *, envelope: bool = False) -
     headers = {**exc.headers, "request-id": request_id}
     if isinstance(exc, UpstreamError) and exc.upstream_request_id and header_safe(exc.upstream_request_id):
         headers[UPSTREAM_REQUEST_ID_HEADER] = exc.upstream_request_id
-    return exc.status_code, orjson.dumps(body), headers
+    return exc.status_code, deepjson.dumps(body), headers
 
 
 def envelope_success(message: dict[str, Any]) -> bytes:
-    return orjson.dumps({"success": True, "code": "200", "message": "successful", "data": message})
+    return deepjson.dumps({"success": True, "code": "200", "message": "successful", "data": message})

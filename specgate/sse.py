@@ -8,9 +8,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
 from providers.base import SSEEvent
+from specgate import deepjson
 from specgate.errors import ApiError, GatewayError, error_body
 
 log = logging.getLogger("specgate.stream")
@@ -19,12 +18,12 @@ log = logging.getLogger("specgate.stream")
 def encode(event: SSEEvent) -> bytes:
     if event.raw is not None:
         return event.raw
-    return b"event: " + event.event.encode() + b"\ndata: " + orjson.dumps(event.data) + b"\n\n"
+    return b"event: " + event.event.encode() + b"\ndata: " + deepjson.dumps(event.data) + b"\n\n"
 
 
 def error_frame(exc: GatewayError, request_id: str) -> bytes:
     body = error_body(exc.type, exc.message, request_id)
-    return b"event: error\ndata: " + orjson.dumps(body) + b"\n\n"
+    return b"event: error\ndata: " + deepjson.dumps(body) + b"\n\n"
 
 
 async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str) -> AsyncIterator[bytes]:
@@ -62,7 +61,7 @@ def _chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: st
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
-    return b"data: " + orjson.dumps(obj) + b"\n\n"
+    return b"data: " + deepjson.dumps(obj) + b"\n\n"
 
 
 async def envelope_stream(
@@ -114,11 +113,11 @@ async def envelope_stream(
         yield b"data: [DONE]\n\n"
     except GatewayError as exc:
         body = {"success": False, "code": str(exc.status_code), "message": exc.message, "data": None}
-        yield b"data: " + orjson.dumps(body) + b"\n\n"
+        yield b"data: " + deepjson.dumps(body) + b"\n\n"
     except Exception:
         log.exception("stream %s failed", request_id)
         body = {"success": False, "code": "500", "message": "Internal server error", "data": None}
-        yield b"data: " + orjson.dumps(body) + b"\n\n"
+        yield b"data: " + deepjson.dumps(body) + b"\n\n"
     finally:
         await _aclose(rest)
 

@@ -35,6 +35,8 @@ from connexion.validators import AbstractRequestBodyValidator
 from connexion.validators import ParameterValidator as _ConnexionParameterValidator
 from starlette.types import Receive, Scope
 
+from specgate import deepjson
+
 BODY_STATE_KEY = "specgate.body"
 UNKNOWN_FIELDS_STATE_KEY = "specgate.unknown_fields"  # tuple[str, ...]: see the module docstring
 UNKNOWN_FIELDS_ATTR = "__specgate_takes_unknown_fields__"
@@ -133,10 +135,27 @@ class CompiledSchema:
 
         jsonschema-rs finds the errors (milliseconds even for a large body); python-jsonschema,
         which words them, then sees only the failing keyword and the part of the body under it,
-        so the cost follows the size of that part, not of the whole body."""
+        so the cost follows the size of that part, not of the whole body.
+
+        Neither engine words errors of a body nested about as deep as the parser allows (past
+        ~255 levels jsonschema-rs refuses to report, python-jsonschema recurses out), so such a
+        body is explained from a copy cut at ``EXPLAIN_LEVELS``: no schema constrains anything
+        that deep (tests/specgate/test_depth.py checks the spec), so the same error is found."""
+        try:
+            return self._locate(instance)
+        except (_TooDeep, RecursionError):
+            pass
+        try:
+            return self._locate(deepjson.pruned(instance, EXPLAIN_LEVELS))
+        except (_TooDeep, RecursionError):
+            return "body: Invalid request"
+
+    def _locate(self, instance: Any) -> str:
         try:
             fast_errors = list(self._fast.iter_errors(instance))
-        except (ValueError, RecursionError):
+        except ValueError as exc:
+            if "Recursion limit" in str(exc):
+                raise _TooDeep from None
             fast_errors = []
         if not fast_errors:
             return self._explain(self.schema, instance, [])
@@ -151,15 +170,19 @@ class CompiledSchema:
 
     @staticmethod
     def _explain(schema: Any, instance: Any, prefix: list[Any]) -> str:
-        try:
-            errors = list(jsonschema.Draft4Validator(schema).iter_errors(instance))
-        except RecursionError:
-            return "body: JSON is nested too deeply"
+        errors = list(jsonschema.Draft4Validator(schema).iter_errors(instance))
         if not errors:  # the two engines disagree; trust the fast one, word it generically
             return "body: Invalid request"
         for err in errors:  # paths relative to the part -> paths in the body
             err.path.extendleft(reversed(prefix))
         return _describe(_pick(errors))
+
+
+class _TooDeep(Exception):
+    """jsonschema-rs would not report the errors of a body this deep."""
+
+
+EXPLAIN_LEVELS = 64  # the depth a body is cut to for wording its error (see CompiledSchema.explain)
 
 
 TAG_FIELDS = ("type", "role")  # what tells the objects of a union apart (blocks, tools; messages)
@@ -318,7 +341,7 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise BadRequestProblem(detail=f"Invalid JSON in request body: {exc}") from None
+            raise BadRequestProblem(detail=invalid_json_message(exc)) from None
         state = scope.setdefault("state", {})
         state[BODY_STATE_KEY] = body
         compiled = self.compiled
@@ -341,6 +364,14 @@ class JSONBodyValidator(AbstractRequestBodyValidator):  # type: ignore[misc]
 
 
 INLINE_EXPLAIN_BYTES = 64 * 1024
+
+
+def invalid_json_message(exc: orjson.JSONDecodeError) -> str:
+    """The 400 message for a body ``orjson.loads`` refused; nesting deeper than
+    ``deepjson.MAX_DEPTH`` is named as such (with where the limit was crossed)."""
+    if deepjson.too_deep(exc):
+        return f"Invalid JSON in request body: {deepjson.TOO_DEEP_MESSAGE} (line {exc.lineno} column {exc.colno})"
+    return f"Invalid JSON in request body: {exc}"
 
 
 async def explain_off_loop(compiled: CompiledSchema, body: Any, size: int) -> str:

@@ -18,6 +18,7 @@ from providers.openai.translate import (
     random_id,
     to_chat_request,
 )
+from specgate import deepjson
 from specgate.errors import GatewayError, UpstreamError, error_type_for_status
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id")
@@ -78,7 +79,7 @@ class OpenAIProvider:
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
         body = to_chat_request({**request, "stream": False}, upstream_model)
         resp = await self._client.request(
-            self._url, orjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), observer=ctx.observer
+            self._url, deepjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), observer=ctx.observer
         )
         note_upstream(ctx.response_headers, resp.headers)
         return from_chat_response(load_json_object(resp.body, "chat completion"), str(request.get("model", "")))
@@ -86,7 +87,7 @@ class OpenAIProvider:
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
         body = to_chat_request({**request, "stream": True}, upstream_model)
         lines = self._client.stream_lines(
-            self._url, orjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), observer=ctx.observer
+            self._url, deepjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), observer=ctx.observer
         )
         translator: ChatStreamTranslator | None = None
         client_model = str(request.get("model", ""))

@@ -45,6 +45,7 @@ import orjson
 from providers import shapes
 from providers.base import Json, SSEEvent
 from providers.openai import policy
+from specgate import deepjson
 from specgate.errors import ApiError
 
 _FINISH_TO_STOP: dict[str, str] = {
@@ -61,7 +62,7 @@ _SERVICE_TIERS: dict[str, str] = {"default": "standard", "priority": "priority"}
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return deepjson.dumps(value).decode()
 
 
 def random_id(prefix: str) -> str:

@@ -14,8 +14,11 @@ fake's normal answer. Steps:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +110,8 @@ class FakeServer:
     async def record(self, request: web.Request) -> Recorded:
         raw = await request.read()
         try:
-            body: Any = orjson.loads(raw) if raw else None
-        except orjson.JSONDecodeError:
+            body: Any = loads(raw) if raw else None
+        except ValueError:
             body = raw
         headers = {k.lower(): v for k, v in request.headers.items()}
         recorded = Recorded(request.method, request.path_qs, headers, body)
@@ -169,4 +172,28 @@ class FakeServer:
 
 
 def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # deeper than orjson writes (254 levels): the stdlib, unbounded
+        with _deep_recursion():
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(raw: bytes) -> Any:
+    """A real upstream parses what any JSON parser parses, not only what orjson does (1024 levels)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        with _deep_recursion():
+            return json.loads(raw)
+
+
+@contextlib.contextmanager
+def _deep_recursion() -> Iterator[None]:
+    # the stdlib's C encoder and decoder count nesting against the interpreter's recursion limit
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 20_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
