@@ -94,8 +94,10 @@ def _serve(args: argparse.Namespace, config: Config, host: str, port: int, log_c
     # raises the signal again; with these no-op handlers in place that ends in exit code 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
-    from specgate import keyid
+    from specgate import keyid, serving
 
+    limits = serving.ServingLimits(config.server.header_timeout_s, config.server.max_connections)
+    os.environ[serving.ENV] = limits.to_env()  # the workers' protocols read it
     if keyid.configured_secret(config) is None:  # one key-id secret for every worker of this run
         os.environ.setdefault(keyid.ENV, secrets.token_hex(32))
     if args.config:
@@ -128,6 +130,8 @@ def _prepare_metrics_dir(workers: int) -> str | None:
 def _run_uvicorn(args: argparse.Namespace, config: Config, host: str, port: int, log_config: dict[str, object]) -> None:
     import uvicorn
 
+    from specgate.serving import PROTOCOL
+
     uvicorn.run(
         "specgate.cli:app_from_env",
         factory=True,
@@ -135,7 +139,7 @@ def _run_uvicorn(args: argparse.Namespace, config: Config, host: str, port: int,
         port=port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        http=PROTOCOL,  # httptools + a head deadline and a connection bound (specgate.serving)
         access_log=False,
         log_config=log_config,
         log_level=config.log_level,

@@ -37,6 +37,8 @@ class ServerConfig:
     shutdown_grace_s: float = 10.0
     fast_path: bool = True  # serve the hot operations without connexion's per-request stack (fastpath.py)
     metrics_token: str | None = field(default=None, repr=False)  # /metrics requires Bearer <token>; None: open
+    header_timeout_s: float = 10.0  # request line + headers must arrive within this (else 408, closed)
+    max_connections: int = 1000  # open connections per process; more are refused with 529
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,7 @@ def parse_config(
     s = r.mapping(
         root.get("server"),
         "server",
-        ("host", "port", "max_body_bytes", "allow_unauthenticated", "shutdown_grace_s", "fast_path", "metrics_token"),
+        tuple(f.name for f in fields(ServerConfig)),
     )
     server = ServerConfig(
         host=r.get(s, "host", "server", str, "127.0.0.1"),
@@ -212,11 +214,17 @@ def parse_config(
         shutdown_grace_s=r.get(s, "shutdown_grace_s", "server", float, 10.0),
         fast_path=r.get(s, "fast_path", "server", bool, True),
         metrics_token=r.get(s, "metrics_token", "server", str, None),
+        header_timeout_s=r.get(s, "header_timeout_s", "server", float, 10.0),
+        max_connections=r.get(s, "max_connections", "server", int, 1000),
     )
     if not 0 < server.port < 65536:
         raise r.fail("server.port", "must be between 1 and 65535")
     if server.max_body_bytes < 1024:
         raise r.fail("server.max_body_bytes", "must be at least 1024")
+    if server.header_timeout_s <= 0:
+        raise r.fail("server.header_timeout_s", "must be positive")
+    if server.max_connections < 1:
+        raise r.fail("server.max_connections", "must be at least 1")
     if server.metrics_token is not None and len(server.metrics_token) < 16:
         raise r.fail("server.metrics_token", "must be at least 16 characters")
 

@@ -7,8 +7,10 @@
     ├── PermissionDeniedError           403  permission_error
     ├── NotFoundError                   404  not_found_error
     ├── MethodNotAllowedError           405  invalid_request_error
+    ├── RequestTimeoutError             408  timeout_error  -- the request head was too slow (specgate.serving)
     ├── RequestTooLargeError            413  request_too_large
     ├── UnsupportedMediaTypeError       415  invalid_request_error
+    ├── HeadersTooLargeError            431  invalid_request_error  -- specgate.serving
     ├── RateLimitError                  429  rate_limit_error
     ├── ApiError                        500  api_error
     ├── ServiceUnavailableError         503  api_error   -- /readyz: a readiness check failed
@@ -84,6 +86,12 @@ class MethodNotAllowedError(GatewayError):
     default_message = "Method not allowed"
 
 
+class RequestTimeoutError(GatewayError):
+    status = 408
+    error_type = "timeout_error"
+    default_message = "Request timeout"
+
+
 class RequestTooLargeError(GatewayError):
     status = 413
     error_type = "request_too_large"
@@ -94,6 +102,12 @@ class UnsupportedMediaTypeError(GatewayError):
     status = 415
     error_type = "invalid_request_error"
     default_message = "Unsupported media type"
+
+
+class HeadersTooLargeError(GatewayError):
+    status = 431
+    error_type = "invalid_request_error"
+    default_message = "Request header fields too large"
 
 
 class RateLimitError(GatewayError):
