@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol with the bounds uvicorn lacks.
+"""uvicorn's httptools protocol with the bounds uvicorn lacks, and Anthropic-shaped parser errors.
 
 uvicorn (0.54) bounds idle keep-alive connections (``timeout_keep_alive``) and, with
 ``limit_concurrency``, answers 503 once too many requests are open -- but a connection that
@@ -12,6 +12,9 @@ below the file-descriptor limit. ``GuardedHttpToolsProtocol`` adds, per connecti
 * **a head size bound** -- more than ``MAX_HEAD_BYTES`` before the headers end: ``431``, closed.
 * **a connection bound** -- past ``max_connections`` open connections in this process a new one
   gets ``529 overloaded_error`` (which the SDKs retry) and is closed.
+* **parser errors in Anthropic's shape** -- what httptools refuses (a bad ``Content-Length``, a
+  control character in a header, broken chunked framing) gets ``400 invalid_request_error``
+  with a request id instead of uvicorn's plain-text ``Invalid HTTP request received.``
 
 Each is a JSON error body built by ``specgate.responses.error_parts``, written straight to the
 transport (there is no request to hand the app), with ``connection: close``. The settings come
@@ -34,6 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from specgate.errors import (
     GatewayError,
     HeadersTooLargeError,
+    InvalidRequestError,
     OverloadedError,
     RequestTimeoutError,
 )
@@ -113,6 +117,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         super().on_headers_complete()
 
+    def send_400_response(self, msg: str) -> None:
+        """httptools refused the bytes (uvicorn logs ``msg`` at warning level)."""
+        self._refuse(
+            InvalidRequestError(
+                "Malformed HTTP request: the request line, a header (a control character, an invalid "
+                "Content-Length) or the chunked body framing could not be parsed"
+            )
+        )
+
     def _arm(self) -> None:
         self._head_timer = self.loop.call_later(self._limits.header_timeout_s, self._head_expired)
 
@@ -138,6 +151,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         if self.transport.is_closing():
             return
-        if not self._responding():  # never into the middle of another response
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started or cycle.response_complete:  # never mid-response
             self.transport.write(error_bytes(error))
         self.transport.close()

@@ -161,13 +161,26 @@ def test_an_oversize_head_gets_431_and_a_normal_keep_alive_is_untouched(served: 
     sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 70_000 + b"\r\n\r\n")
     assert_anthropic_error(read_all(sock), 431, "invalid_request_error")
     sock.close()
-    sock = connect(served)  # two requests on one connection, the second after a pause
-    for _ in range(2):
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
-        sock.settimeout(5)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-        time.sleep(1)
-    sock.close()
+    with connect(served) as sock:  # two requests on one connection, the second after a pause
+        for _ in range(2):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            assert read_response(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(1)
+
+
+def read_response(sock: socket.socket) -> bytes:
+    """One response with a content-length from a keep-alive connection."""
+    sock.settimeout(5)
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        raw += sock.recv(65536)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    length = int(
+        next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")).split(b":")[1]
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
 
 
 def test_the_bounds_are_validated() -> None:
@@ -183,3 +196,34 @@ def test_the_bounds_are_validated() -> None:
         parse(header_timeout_s=0)
     with pytest.raises(ConfigError, match=r"server\.max_connections: must be at least 1"):
         parse(max_connections=0)
+
+
+MALFORMED = {
+    "content-length not a number": b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n",
+    "two content-lengths": b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}",
+    "content-length and chunked": (
+        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n"
+        b"\r\n2\r\n{}\r\n0\r\n\r\n"
+    ),
+    "control character in a header": b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-a: b\x01c\r\n\r\n",
+    "NUL in a header": b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-a: b\x00c\r\n\r\n",
+    "space in a header name": b"GET /healthz HTTP/1.1\r\nhost: x\r\nx a: b\r\n\r\n",
+    "bad chunk size": b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+    "TLS on the plain port": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40,
+    "garbage request line": b"HELLO\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("served", [{}], indirect=True)
+def test_what_the_parser_refuses_gets_an_anthropic_400(served: Served) -> None:
+    for name, raw in MALFORMED.items():
+        sock = connect(served)
+        sock.sendall(raw)
+        reply = read_all(sock)
+        sock.close()
+        assert reply, name
+        body = assert_anthropic_error(reply, 400, "invalid_request_error")
+        assert body["error"]["message"].startswith("Malformed HTTP request"), name
+    assert http_request(served.url + "/healthz", "GET").status == 200
+    log = served.log.read_text()
+    assert "Traceback" not in log
