@@ -53,7 +53,7 @@ from specgate.observe import ObservabilityMiddleware
 from specgate.resolver import HandlerResolver
 from specgate.responses import JSON, error_parts
 from specgate.state import STATE_KEY, Gateway, request_id_of
-from specgate.validation import handler_takes_unknown_fields, json_body_validator, parameter_validator
+from specgate.validation import SchemaCache, handler_takes_unknown_fields, json_body_validator, parameter_validator
 
 log = logging.getLogger("specgate")
 
@@ -104,6 +104,22 @@ class _ErrorMapper:
     async def last_resort(self, request: Request, exc: Exception) -> Response:
         status, body, headers = self.render(request.scope, exc)
         return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+def compiled_bodies(document: dict[str, Any], operations: list[spec.Operation]) -> SchemaCache:
+    """Every JSON request body schema of the spec, compiled once (operations sharing a schema,
+    such as the message routes, share the compiled form)."""
+    schemas = SchemaCache()
+    for operation in operations:
+        try:
+            op = spec.operation_object(document, operation.method, operation.path)
+        except spec.RecursiveRefError:
+            continue
+        content = (op.get("requestBody") or {}).get("content") or {}
+        for media_type, entry in content.items():
+            if media_type.endswith("json") and isinstance(entry.get("schema"), dict):
+                schemas.compile(entry["schema"])
+    return schemas
 
 
 def create_app(
@@ -185,13 +201,14 @@ def create_app(
     ]
     body_validators = {k: v for k, v in VALIDATOR_MAP["body"].items() if k != "*/*json"}
     lenient = [o.operation_id for o in operations if handler_takes_unknown_fields(resolver.resolve(o.operation_id))]
+    schemas = compiled_bodies(document, operations)  # at start-up, not on a first request
     app = connexion.AsyncApp(
         __name__,
         lifespan=lifespan,
         middlewares=middlewares,
         resolver=Resolver(function_resolver=resolver.resolve),
         validator_map={
-            "body": MediaTypeDict({"*/*json": json_body_validator(lenient), **body_validators}),
+            "body": MediaTypeDict({"*/*json": json_body_validator(lenient, schemas), **body_validators}),
             "parameter": parameter_validator(),
         },
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs", spec_path="/openapi.json"),
@@ -201,7 +218,7 @@ def create_app(
         app.add_error_handler(exc_type, mapper.connexion_handler)
     served: ASGIApp = app
     if config.server.fast_path and not validate_responses:  # response validation is connexion's
-        fast = fastpath.compile_operations(document, operations, resolver.resolve)
+        fast = fastpath.compile_operations(document, operations, resolver.resolve, schemas)
         if fast:
             served = fastpath.FastPath(app, fast, mapper.render)
     inner = RequestContextMiddleware(

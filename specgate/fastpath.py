@@ -44,6 +44,7 @@ from specgate.validation import (
     POLL_HEADER,
     UNKNOWN_FIELDS_STATE_KEY,
     CompiledSchema,
+    SchemaCache,
     handler_takes_unknown_fields,
     oas_to_json_schema,
 )
@@ -160,7 +161,10 @@ def _params(op: dict[str, Any]) -> tuple[HeaderParam, ...]:
 
 
 def compile_operation(
-    document: dict[str, Any], operation: spec.Operation, handler: Callable[..., Any]
+    document: dict[str, Any],
+    operation: spec.Operation,
+    handler: Callable[..., Any],
+    schemas: SchemaCache | None = None,
 ) -> FastOperation:
     """The fast form of one operation, or ``NotEligible``."""
     entry = getattr(handler, ENTRY_ATTR, None)
@@ -177,20 +181,23 @@ def compile_operation(
         entry=entry,
         params=_params(op),
         schemes=_schemes(document, op),
-        body=CompiledSchema(content["application/json"]["schema"]),
+        body=(schemas or SchemaCache()).compile(content["application/json"]["schema"]),
         takes_unknown_fields=handler_takes_unknown_fields(handler),
     )
 
 
 def compile_operations(
-    document: dict[str, Any], operations: Iterable[spec.Operation], resolve: Callable[[str], Callable[..., Any]]
+    document: dict[str, Any],
+    operations: Iterable[spec.Operation],
+    resolve: Callable[[str], Callable[..., Any]],
+    schemas: SchemaCache | None = None,
 ) -> dict[tuple[str, str], FastOperation]:
     """(method, path) -> fast operation, for every eligible operation of the spec."""
     fast: dict[tuple[str, str], FastOperation] = {}
     for operation in operations:
         try:
             fast[(operation.method, operation.path)] = compile_operation(
-                document, operation, resolve(operation.operation_id)
+                document, operation, resolve(operation.operation_id), schemas
             )
         except (NotEligible, spec.RecursiveRefError):
             continue

@@ -116,3 +116,15 @@ def test_only_marked_handlers_take_unknown_fields() -> None:
     assert handler_takes_unknown_fields(count_tokens.count_tokens)
     assert not handler_takes_unknown_fields(batches.create_message_batch)
     assert not handler_takes_unknown_fields(messages.create_message_wildcard)
+
+
+def test_compiled_schemas_are_shared_by_content() -> None:
+    """The app compiles each body schema at start-up; connexion's copy (the same schema plus the
+    spec's components) finds that compiled form instead of compiling on its first request."""
+    from specgate.validation import SchemaCache
+
+    cache = SchemaCache()
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": False}
+    first = cache.compile(schema)
+    assert cache.compile({**schema, "components": {"schemas": {"X": {}}}}) is first
+    assert cache.compile({**schema, "required": ["a"]}) is not first
