@@ -13,16 +13,17 @@ the config says ``forward_unknown_fields: false``): the gateway validated everyt
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import Any
 
 import orjson
 
 from providers.base import CallContext, Json, Provider, ProviderConfig, SSEEvent
-from providers.http import UpstreamClient, load_json_object, note_upstream, snippet
+from providers.faults import ProviderError, capped
+from providers.http import UpstreamClient, load_json_object, note_upstream
 from specgate import deepjson
-from specgate.errors import ApiError, GatewayError, UpstreamError, error_type_for_status
+from specgate.errors import ApiError, UpstreamError
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -77,18 +78,22 @@ def upstream_body(req: Json, upstream_model: str, *, stream: bool | None) -> Jso
     return body
 
 
-def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> GatewayError:
-    """An Anthropic error response as ``UpstreamError`` keeping its status, type and request-id."""
-    relayed = {name: headers[name] for name in ("retry-after",) if name in headers}
-    request_id = headers.get("request-id")
+def parse_error(raw: bytes) -> ProviderError | None:
+    """An Anthropic error body (``{"type": "error", "error": {"type", "message"}}``), or None
+    for anything else (an HTML page, a proxy's text, another API's JSON)."""
     try:
-        error = orjson.loads(raw)["error"]
-        error_type = str(error.get("type") or error_type_for_status(status))
-        message = str(error.get("message") or f"upstream returned HTTP {status}")
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-        error_type = error_type_for_status(status)
-        message = f"upstream returned HTTP {status} with a body that is not an Anthropic error: {snippet(raw)!r}"
-    return UpstreamError(status, error_type, message, headers=relayed, upstream_request_id=request_id)
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict) or body.get("type", "error") != "error":
+        return None
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None
+    error_type, message = error.get("type"), error.get("message")
+    if not isinstance(error_type, str) or not error_type or not isinstance(message, str):
+        return None
+    return ProviderError(error_type, message)
 
 
 class _Frame:
@@ -112,9 +117,9 @@ class _Frame:
         return bool(self.data)
 
 
-def _to_event(frame: _Frame, client_model: str) -> SSEEvent:
+def _to_event(frame: _Frame, client_model: str, provider: str, request_id: str) -> SSEEvent:
     payload = b"\n".join(frame.data)
-    data = load_json_object(payload, "stream event")
+    data = load_json_object(payload, "stream event", provider=provider, request_id=request_id)
     name = frame.event.decode() if frame.event else str(data.get("type", ""))
     if name == "message_start" and isinstance(data.get("message"), dict):
         data = {**data, "message": {**data["message"], "model": client_model}}
@@ -126,7 +131,7 @@ def _to_event(frame: _Frame, client_model: str) -> SSEEvent:
 def _stream_error(data: Json, request_id: str | None) -> UpstreamError:
     error = data.get("error") or {}
     error_type = str(error.get("type") or "api_error")
-    message = str(error.get("message") or "upstream stream error")
+    message = capped(str(error.get("message") or "upstream stream error"))
     status = _STATUS_BY_TYPE.get(error_type, 500)
     return UpstreamError(status, error_type, message, upstream_request_id=request_id, retryable=False)
 
@@ -141,7 +146,7 @@ class AnthropicProvider:
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         self._messages_url = f"{base}/v1/messages"
         self._count_url = f"{base}/v1/messages/count_tokens"
-        self._client = UpstreamClient(config, auth=lambda key: {"x-api-key": key}, error_for=error_from_response)
+        self._client = UpstreamClient(config, auth=lambda key: {"x-api-key": key}, parse_error=parse_error)
 
     @property
     def client(self) -> UpstreamClient:
@@ -166,9 +171,10 @@ class AnthropicProvider:
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             observer=ctx.observer,
+            request_id=ctx.request_id,
         )
         note_upstream(ctx.response_headers, resp.headers)
-        message = load_json_object(resp.body, "message body")
+        message = load_json_object(resp.body, "message body", provider=self.name, request_id=ctx.request_id)
         message["model"] = request.get("model", upstream_model)
         return message
 
@@ -181,6 +187,7 @@ class AnthropicProvider:
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             observer=ctx.observer,
+            request_id=ctx.request_id,
         )
         stopped = False
         frame = _Frame()
@@ -194,14 +201,14 @@ class AnthropicProvider:
                 if not frame or stopped:
                     frame = _Frame()
                     continue
-                event = _to_event(frame, client_model)
+                event = _to_event(frame, client_model, self.name, ctx.request_id)
                 frame = _Frame()
                 if event.event == "error":
                     raise _stream_error(event.data, headers.get("request-id"))
                 stopped = event.event == "message_stop"
                 yield event
         if frame and not stopped:  # a last frame without its blank line: dispatch it anyway
-            event = _to_event(frame, client_model)
+            event = _to_event(frame, client_model, self.name, ctx.request_id)
             if event.event == "error":
                 raise _stream_error(event.data, None)
             stopped = event.event == "message_stop"
@@ -217,8 +224,10 @@ class AnthropicProvider:
             deepjson.dumps(payload),
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
+            request_id=ctx.request_id,
         )
-        counted = load_json_object(resp.body, "count_tokens body").get("input_tokens")
+        answer = load_json_object(resp.body, "count_tokens body", provider=self.name, request_id=ctx.request_id)
+        counted = answer.get("input_tokens")
         if not isinstance(counted, int) or isinstance(counted, bool):
             raise ApiError("upstream count_tokens response has no integer input_tokens")
         return counted

@@ -8,6 +8,8 @@ backoff and jitter, honouring ``retry-after-ms`` then ``retry-after`` and ``x-sh
 wait that would overrun the deadline is not started. A stream is retried only until its
 response status is known: once ``stream_lines`` has yielded anything, errors are raised.
 Keys rotate round-robin; a key answered with 401/403/429 sits out ``key_cooldown_s``.
+What the client is told about a failure is decided by ``providers.faults.map_fault``; the full
+detail is logged (at warning when the call gives up) with the gateway's request id.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ import aiohttp
 import orjson
 
 from providers.base import CallObserver, ProviderConfig
-from specgate.errors import ApiError, GatewayError, UpstreamError, is_retryable_status
+from providers.faults import Answer, ErrorParser, Fault, Malformed, map_fault
+from specgate.errors import is_retryable_status
 from specgate.responses import UPSTREAM_REQUEST_ID_HEADER, header_safe
 
 log = logging.getLogger(__name__)
 
-ErrorFactory = Callable[[int, Mapping[str, str], bytes], GatewayError]
 AuthHeaders = Callable[[str], dict[str, str]]
 
 _KEY_FAILURE_STATUSES = (401, 403, 429)
@@ -101,21 +103,21 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
 
 
 class _Failed(Exception):
-    """One failed attempt: the error to raise if we give up, and how to retry."""
+    """One failed attempt: the fault to report if we give up, and how to retry."""
 
-    def __init__(self, error: GatewayError, retryable: bool, wait_s: float | None = None, *, reason: str) -> None:
-        super().__init__(error.message)
-        self.error = error
+    def __init__(self, fault: Fault, retryable: bool, wait_s: float | None = None, *, reason: str) -> None:
+        super().__init__(fault.detail)
+        self.fault = fault
         self.retryable = retryable
         self.wait_s = wait_s
         self.reason = reason  # bounded, for metrics: timeout, connection or the HTTP status
 
 
 class UpstreamClient:
-    def __init__(self, config: ProviderConfig, *, auth: AuthHeaders, error_for: ErrorFactory) -> None:
+    def __init__(self, config: ProviderConfig, *, auth: AuthHeaders, parse_error: ErrorParser) -> None:
         self._config = config
         self._auth = auth
-        self._error_for = error_for
+        self._parse_error = parse_error
         self._keys = KeyPool(config.api_keys, config.key_cooldown_s)
         limit = int(config.options.get("max_connections", 100))
         self._session = aiohttp.ClientSession(
@@ -145,9 +147,11 @@ class UpstreamClient:
         headers: Mapping[str, str],
         deadline: float,
         observer: CallObserver | None = None,
+        *,
+        request_id: str | None = None,
     ) -> UpstreamResponse:
         """POST and read the whole 2xx response (retrying as described above)."""
-        resp = await self._send(url, body, headers, deadline, read_body=True, observer=observer)
+        resp = await self._send(url, body, headers, deadline, read_body=True, observer=observer, request_id=request_id)
         try:
             return UpstreamResponse(resp.status, resp.headers, await resp.read())
         finally:
@@ -160,10 +164,12 @@ class UpstreamClient:
         headers: Mapping[str, str],
         deadline: float,
         observer: CallObserver | None = None,
+        *,
+        request_id: str | None = None,
     ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
         """POST and yield the 2xx body line by line (without the line ending) as it arrives,
         each with the response headers. Cancelling or closing the generator closes the response."""
-        resp = await self._send(url, body, headers, deadline, read_body=False, observer=observer)
+        resp = await self._send(url, body, headers, deadline, read_body=False, observer=observer, request_id=request_id)
         complete = False
         try:
             buffer = b""
@@ -173,12 +179,16 @@ class UpstreamClient:
                     *lines, buffer = buffer.split(b"\n")
                     for line in lines:
                         yield line.removesuffix(b"\r"), resp.headers
-            except TimeoutError as exc:
-                raise UpstreamError(
-                    504, "timeout_error", f"upstream stream stalled or passed the deadline ({exc!r})"
-                ) from exc
-            except aiohttp.ClientError as exc:
-                raise ApiError(f"upstream stream ended prematurely: connection lost ({exc})") from exc
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                fault = map_fault(
+                    self._config.name,
+                    exc,
+                    phase="stream",
+                    upstream_status=resp.status,
+                    upstream_request_id=upstream_request_id(resp.headers),
+                )
+                fault.log(request_id)
+                raise fault.error from exc
             if buffer:
                 yield buffer.removesuffix(b"\r"), resp.headers
             complete = True
@@ -199,6 +209,7 @@ class UpstreamClient:
         *,
         read_body: bool,
         observer: CallObserver | None = None,
+        request_id: str | None = None,
     ) -> aiohttp.ClientResponse:
         attempt = 0
         while True:
@@ -207,12 +218,19 @@ class UpstreamClient:
                 return await self._attempt(url, body, headers, deadline, key, read_body)
             except _Failed as failure:
                 attempt += 1
-                if not failure.retryable or attempt > self._config.max_retries:
-                    raise failure.error from None
                 wait = failure.wait_s if failure.wait_s is not None else self._backoff(attempt)
-                if time.monotonic() + wait >= deadline:
-                    raise failure.error from None
-                log.info("upstream %s attempt %d failed (%s); retrying in %.2fs", url, attempt, failure, wait)
+                gives_up = not failure.retryable or attempt > self._config.max_retries
+                if gives_up or time.monotonic() + wait >= deadline:
+                    failure.fault.log(request_id)
+                    raise failure.fault.error from None
+                log.info(
+                    "request %s: upstream %s attempt %d failed (%s); retrying in %.2fs",
+                    request_id,
+                    url,
+                    attempt,
+                    failure.fault.detail,
+                    wait,
+                )
                 if observer is not None:
                     observer.retried(self._config.name, failure.reason)
                 await asyncio.sleep(wait)
@@ -232,7 +250,7 @@ class UpstreamClient:
     ) -> aiohttp.ClientResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _Failed(_timeout_error(self._config.name), retryable=False, reason="timeout")
+            raise _Failed(map_fault(self._config.name, TimeoutError()), retryable=False, reason="timeout")
         timeout = aiohttp.ClientTimeout(
             total=remaining,
             connect=min(self._config.connect_timeout_s, remaining),
@@ -254,26 +272,26 @@ class UpstreamClient:
             finally:
                 resp.release()
         except TimeoutError as exc:
-            raise _Failed(_timeout_error(self._config.name), retryable=True, reason="timeout") from exc
-        except aiohttp.ClientError as exc:
-            unreachable = UpstreamError(502, "api_error", f"could not reach upstream {self._config.name!r}: {exc}")
-            raise _Failed(unreachable, retryable=True, reason="connection") from exc
+            raise _Failed(map_fault(self._config.name, exc), retryable=True, reason="timeout") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _Failed(map_fault(self._config.name, exc), retryable=True, reason="connection") from exc
 
         status = resp.status
         if key is not None and status in _KEY_FAILURE_STATUSES:
             self._keys.cool_down(key)
-        error = self._error_for(status, resp.headers, raw)
+        fault = map_fault(
+            self._config.name,
+            Answer(status, resp.headers, raw),
+            self._parse_error,
+            upstream_request_id=upstream_request_id(resp.headers),
+        )
         retryable = is_retryable_status(status) or (
             status in (401, 403) and key is not None and self._keys.has_fresh_key()
         )
         should = resp.headers.get("x-should-retry", "").lower()
         if should in ("true", "false"):
             retryable = should == "true"
-        raise _Failed(error, retryable, retry_after_s(resp.headers), reason=str(status))
-
-
-def _timeout_error(name: str) -> UpstreamError:
-    return UpstreamError(504, "timeout_error", f"upstream {name!r} did not answer before the deadline")
+        raise _Failed(fault, retryable, retry_after_s(resp.headers), reason=str(status))
 
 
 _REQUEST_ID_NAMES = ("request-id", "x-request-id")
@@ -301,17 +319,18 @@ def forwardable_headers(headers: Mapping[str, str], names: Sequence[str]) -> dic
     return {name: headers[name] for name in names if name in headers}
 
 
-def snippet(raw: bytes) -> str:
-    """The start of an upstream body, for error messages."""
-    return raw[:200].decode("utf-8", "replace") + ("..." if len(raw) > 200 else "")
-
-
-def load_json_object(raw: bytes, what: str) -> dict[str, Any]:
-    """Parse an upstream body that must be a JSON object; anything else is a clear ApiError."""
+def load_json_object(raw: bytes, what: str, *, provider: str, request_id: str | None) -> dict[str, Any]:
+    """Parse an upstream body that must be a JSON object; anything else is an ApiError naming the
+    provider (the body itself goes to the log only)."""
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(f"upstream returned a malformed {what} (not JSON): {snippet(raw)!r}") from exc
-    if not isinstance(value, dict):
-        raise ApiError(f"upstream returned a malformed {what} (not a JSON object): {snippet(raw)!r}")
-    return value
+    except orjson.JSONDecodeError:
+        value = None
+        reason = "not JSON"
+    else:
+        reason = "not a JSON object"
+    if isinstance(value, dict):
+        return value
+    fault = map_fault(provider, Malformed(what, raw, reason))
+    fault.log(request_id)
+    raise fault.error

@@ -9,7 +9,8 @@ from contextlib import aclosing
 import orjson
 
 from providers.base import CallContext, Json, ProviderConfig, SSEEvent
-from providers.http import UpstreamClient, load_json_object, note_upstream, snippet
+from providers.faults import ProviderError, capped
+from providers.http import UpstreamClient, load_json_object, note_upstream
 from providers.openai.translate import (
     ChatStreamTranslator,
     estimate_input_tokens,
@@ -19,7 +20,7 @@ from providers.openai.translate import (
     to_chat_request,
 )
 from specgate import deepjson
-from specgate.errors import GatewayError, UpstreamError, error_type_for_status
+from specgate.errors import UpstreamError
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id")
 
@@ -31,29 +32,20 @@ def _request_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def _error_message(error: object, status: int) -> str:
-    if isinstance(error, dict):
-        return str(error.get("message") or f"upstream returned HTTP {status}")
-    if isinstance(error, str) and error:
-        return error  # some OpenAI-compatible servers send {"error": "text"}
-    return f"upstream returned HTTP {status}"
+def _documented(error: object) -> ProviderError | None:
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return ProviderError(None, error["message"])
+    return None
 
 
-def error_from_response(status: int, headers: Mapping[str, str], raw: bytes) -> GatewayError:
-    """An OpenAI error response (``{"error": {"message", "type", "code"}}``) as ``UpstreamError``
-    with the Anthropic error type for its status."""
-    relayed = {name: headers[name] for name in ("retry-after",) if name in headers}
+def parse_error(raw: bytes) -> ProviderError | None:
+    """An OpenAI error body (``{"error": {"message", "type", "param", "code"}}``), or None for
+    anything else. Its ``type`` is OpenAI's vocabulary, so the Anthropic type comes from the status."""
     try:
-        message = _error_message(orjson.loads(raw)["error"], status)
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        message = f"upstream returned HTTP {status} with a body that is not an OpenAI error: {snippet(raw)!r}"
-    return UpstreamError(
-        status,
-        error_type_for_status(status),
-        message,
-        headers=relayed,
-        upstream_request_id=_request_id(headers),
-    )
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return _documented(body.get("error")) if isinstance(body, dict) else None
 
 
 class OpenAIProvider:
@@ -65,7 +57,7 @@ class OpenAIProvider:
         self.name = config.name
         self._url = config.base_url.rstrip("/") + "/chat/completions"
         self._client = UpstreamClient(
-            config, auth=lambda key: {"authorization": f"Bearer {key}"}, error_for=error_from_response
+            config, auth=lambda key: {"authorization": f"Bearer {key}"}, parse_error=parse_error
         )
 
     @property
@@ -79,15 +71,26 @@ class OpenAIProvider:
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
         body = to_chat_request({**request, "stream": False}, upstream_model)
         resp = await self._client.request(
-            self._url, deepjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), observer=ctx.observer
+            self._url,
+            deepjson.dumps(body),
+            self._headers(),
+            self._client.deadline(ctx.deadline),
+            observer=ctx.observer,
+            request_id=ctx.request_id,
         )
         note_upstream(ctx.response_headers, resp.headers)
-        return from_chat_response(load_json_object(resp.body, "chat completion"), str(request.get("model", "")))
+        completion = load_json_object(resp.body, "chat completion", provider=self.name, request_id=ctx.request_id)
+        return from_chat_response(completion, str(request.get("model", "")))
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
         body = to_chat_request({**request, "stream": True}, upstream_model)
         lines = self._client.stream_lines(
-            self._url, deepjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), observer=ctx.observer
+            self._url,
+            deepjson.dumps(body),
+            self._headers(),
+            self._client.deadline(ctx.deadline),
+            observer=ctx.observer,
+            request_id=ctx.request_id,
         )
         translator: ChatStreamTranslator | None = None
         client_model = str(request.get("model", ""))
@@ -102,12 +105,14 @@ class OpenAIProvider:
                 if payload == b"[DONE]":
                     done = True
                     continue
-                chunk = load_json_object(payload, "stream chunk")
+                chunk = load_json_object(payload, "stream chunk", provider=self.name, request_id=ctx.request_id)
                 if "error" in chunk and not chunk.get("choices"):
+                    documented = _documented(chunk["error"])
+                    message = f"upstream {self.name!r} reported an error mid-stream"
                     raise UpstreamError(
                         500,
                         "api_error",
-                        _error_message(chunk["error"], 500),
+                        capped(documented.message) if documented else message,
                         upstream_request_id=_request_id(headers),
                         retryable=False,
                     )

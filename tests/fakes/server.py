@@ -8,7 +8,9 @@ fake's normal answer. Steps:
 * ``Reset()``: read the request, then abort the TCP connection without answering;
 * ``Delay(seconds)``: wait before answering normally (a slow first byte);
 * ``Cut(after, clean=False)``: stream normally but stop after ``after`` events/chunks, aborting
-  the connection (``clean=False``) or ending the body properly (``clean=True``).
+  the connection (``clean=False``) or ending the body properly (``clean=True``);
+* ``Garble(after)``: stream ``after`` events/chunks, then bytes that break the chunked transfer
+  encoding (a chunk size that is not hex), then abort the connection.
 """
 
 from __future__ import annotations
@@ -51,7 +53,12 @@ class Cut:
     clean: bool = False
 
 
-Step = Reply | Reset | Delay | Cut
+@dataclass(frozen=True)
+class Garble:
+    after: int
+
+
+Step = Reply | Reset | Delay | Cut | Garble
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ class FakeServer:
             }
         )
         await resp.prepare(request)
-        limit = step.after if isinstance(step, Cut) else len(frames)
+        limit = step.after if isinstance(step, Cut | Garble) else len(frames)
         try:
             for frame in frames[:limit]:
                 await resp.write(frame)
@@ -163,7 +170,12 @@ class FakeServer:
             self.disconnects += 1
             self.disconnected.set()
             raise
-        if isinstance(step, Cut) and not step.clean:
+        if isinstance(step, Garble):
+            assert request.transport is not None
+            await asyncio.sleep(0.05)  # the frames first, on their own: the client has seen the status
+            request.transport.write(b"zz\r\nnot a chunk\r\n")  # under the chunked framing
+            await asyncio.sleep(0.05)
+        if isinstance(step, Cut | Garble) and not (isinstance(step, Cut) and step.clean):
             assert request.transport is not None
             request.transport.abort()
             return resp

@@ -14,7 +14,7 @@ import pytest
 
 from tests.fakes.anthropic_upstream import FakeAnthropic, anthropic_error
 from tests.fakes.openai_upstream import FakeOpenAI, openai_error
-from tests.fakes.server import Delay, FakeServer
+from tests.fakes.server import Delay, FakeServer, Reply
 from tests.handlers.upstreams import CLIENT_KEY, config, sdk
 
 HI: dict[str, Any] = {"max_tokens": 20, "messages": [{"role": "user", "content": "Hi"}]}
@@ -53,6 +53,29 @@ async def test_fallback_serves_when_retries_on_the_first_route_are_exhausted(
         with pytest.raises(anthropic.BadRequestError, match="messages: bad"):
             await client.messages.create(model="primary", **HI)
         assert len(anthropic_upstream.requests) == 8 and len(openai_upstream.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        anthropic_error(401, "authentication_error", "invalid x-api-key"),
+        anthropic_error(404, "not_found_error", "model: claude-upstream"),
+        Reply(400, b"<html>400 Bad Request</html>", {"content-type": "text/html"}),
+    ],
+    ids=["401", "404", "400-foreign"],
+)
+async def test_a_route_the_upstream_refuses_falls_back(
+    gateway_factory: Any, anthropic_upstream: FakeAnthropic, openai_upstream: FakeOpenAI, refusal: Reply
+) -> None:
+    """The first route's upstream refuses the gateway's key, model or path (a 502 of the
+    gateway's own): the next route is tried at once, and serves; no retry on the refusing one."""
+    gw = gateway_factory(config(anthropic_upstream.url, openai_upstream.url, models=FALLBACK_ROUTES))
+    anthropic_upstream.script(refusal)
+    async with sdk(gw.url) as client:
+        raw = await client.messages.with_raw_response.create(model="primary", **HI)
+    msg = await raw.parse()
+    assert raw.headers["x-specgate-provider"] == "oai" and msg.content[0].text == "Hello world"  # type: ignore[union-attr]
+    assert len(anthropic_upstream.requests) == 1 and len(openai_upstream.requests) == 1
 
 
 async def test_last_route_error_is_relayed_when_fallbacks_fail_too(

@@ -215,7 +215,7 @@ async def test_garbage_error_body_keeps_status(anthropic_upstream: FakeAnthropic
     finally:
         await made.aclose()
     assert (info.value.status_code, info.value.type) == (502, "api_error")
-    assert "bad gateway" in info.value.message
+    assert info.value.message == "upstream 'up' failed (HTTP 502)"  # the HTML stays in the log
 
 
 async def test_keys_rotate(anthropic_upstream: FakeAnthropic) -> None:
@@ -243,7 +243,9 @@ async def test_single_key_401_is_not_retried(anthropic_upstream: FakeAnthropic, 
     anthropic_upstream.script(anthropic_error(401, "authentication_error", "invalid x-api-key"))
     with pytest.raises(UpstreamError) as info:
         await provider.create_message(REQUEST, "m", ctx())
-    assert (info.value.status_code, info.value.type) == (401, "authentication_error")
+    # the gateway's own key was refused: the gateway's fault, not the client's
+    assert (info.value.status_code, info.value.type) == (502, "api_error")
+    assert info.value.message == "upstream 'up' refused the gateway's credentials (HTTP 401)"
     assert len(anthropic_upstream.requests) == 1
 
 

@@ -110,15 +110,23 @@ async def test_stream_reasoning(provider: Provider) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "error_type"),
+    ("status", "client_status", "error_type", "message", "relayed"),
     [
-        (400, "invalid_request_error"),
-        (401, "authentication_error"),
-        (404, "not_found_error"),
-        (429, "rate_limit_error"),
+        (400, 400, "invalid_request_error", "upstream says no", {}),
+        (422, 400, "invalid_request_error", "upstream says no", {}),
+        (401, 502, "api_error", "upstream 'up' refused the gateway's credentials (HTTP 401)", {}),
+        (404, 502, "api_error", "upstream 'up' does not know the configured model or resource (HTTP 404)", {}),
+        (429, 429, "rate_limit_error", "upstream says no", {"retry-after": "7"}),
     ],
 )
-async def test_error_mapping(openai_upstream: FakeOpenAI, status: int, error_type: str) -> None:
+async def test_error_mapping(
+    openai_upstream: FakeOpenAI,
+    status: int,
+    client_status: int,
+    error_type: str,
+    message: str,
+    relayed: dict[str, str],
+) -> None:
     openai_upstream.script(openai_error(status, "upstream says no", **{"retry-after": "7"}))
     made = await make(openai_upstream, max_retries=0)
     try:
@@ -127,9 +135,9 @@ async def test_error_mapping(openai_upstream: FakeOpenAI, status: int, error_typ
     finally:
         await made.aclose()
     err = info.value
-    assert (err.status_code, err.type, err.message) == (status, error_type, "upstream says no")
+    assert (err.status_code, err.type, err.message) == (client_status, error_type, message)
     assert err.upstream_request_id == "req_oai_err"
-    assert err.headers == {"retry-after": "7"}
+    assert err.headers == relayed
 
 
 async def test_retries_then_succeeds(openai_upstream: FakeOpenAI, provider: Provider) -> None:
@@ -205,7 +213,7 @@ async def test_stream_status_error_before_first_event(openai_upstream: FakeOpenA
             await collect(made.stream_message(REQUEST, "fake-text", ctx()), [])
     finally:
         await made.aclose()
-    assert (info.value.status_code, info.value.type) == (401, "authentication_error")
+    assert (info.value.status_code, info.value.type) == (502, "api_error")
 
 
 async def test_closing_the_stream_early_closes_the_upstream_connection(
