@@ -37,6 +37,7 @@ from connexion.validators import ParameterValidator as _ConnexionParameterValida
 from starlette.types import Receive, Scope
 
 from specgate import deepjson
+from specgate.hoisting import hoist
 
 BODY_STATE_KEY = "specgate.body"
 UNKNOWN_FIELDS_STATE_KEY = "specgate.unknown_fields"  # tuple[str, ...]: see the module docstring
@@ -105,8 +106,10 @@ class CompiledSchema:
     """One operation's body schema, compiled once: a fast check and a slow explainer."""
 
     def __init__(self, oas_schema: dict[str, Any]) -> None:
-        schema = oas_to_json_schema({k: v for k, v in oas_schema.items() if k != "components"})
+        # repeated subschemas once, behind $ref (specgate/hoisting.py): a quarter of the memory
+        schema = hoist(oas_to_json_schema({k: v for k, v in oas_schema.items() if k != "components"}))
         self.schema = schema
+        self._definitions = schema.get("definitions")
         self._fast = jsonschema_rs.Draft4Validator(schema)
         self._slow = jsonschema.Draft4Validator(schema)
 
@@ -167,7 +170,10 @@ class CompiledSchema:
             part = _walk(instance, list(first.instance_path))
         except (KeyError, IndexError, TypeError):
             return self._explain(self.schema, instance, [])
-        return self._explain(_focus(parent, str(keyword)), part, list(first.instance_path))
+        focused = _focus(parent, str(keyword))
+        if self._definitions is not None:  # what the focused part refers to
+            focused["definitions"] = self._definitions
+        return self._explain(focused, part, list(first.instance_path))
 
     @staticmethod
     def _explain(schema: Any, instance: Any, prefix: list[Any]) -> str:

@@ -7,10 +7,12 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema_rs
+import orjson
 import pytest
 
 from specgate import spec
-from specgate.validation import CompiledSchema, handler_takes_unknown_fields, unknown_field_error
+from specgate.validation import CompiledSchema, handler_takes_unknown_fields, oas_to_json_schema, unknown_field_error
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +130,17 @@ def test_compiled_schemas_are_shared_by_content() -> None:
     first = cache.compile(schema)
     assert cache.compile({**schema, "components": {"schemas": {"X": {}}}}) is first
     assert cache.compile({**schema, "required": ["a"]}) is not first
+
+
+def test_repeated_subschemas_are_compiled_once() -> None:
+    """The Messages schema repeats its block unions in many places; hoisted, each is kept once."""
+    from specgate.hoisting import hoist
+
+    doc = spec.bundle()
+    schema = spec.operation_object(doc, "post", "/v1/messages")["requestBody"]["content"]["application/json"]["schema"]
+    inline = oas_to_json_schema(schema)
+    hoisted = hoist(inline)
+    assert len(orjson.dumps(hoisted)) * 3 < len(orjson.dumps(inline))
+    assert all("$ref" not in str(branch)[:8] for branch in hoisted["properties"]["messages"]["items"]["oneOf"])
+    body = {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]}
+    assert jsonschema_rs.Draft4Validator(hoisted).is_valid(body) == jsonschema_rs.Draft4Validator(inline).is_valid(body)
