@@ -44,6 +44,9 @@ def _passed_over(ctx: CallContext, target: Target, exc: GatewayError, failure: G
 
 
 def _may_fall_back(exc: GatewayError) -> bool:
+    """An upstream's error falls back when ``providers.faults`` marked it the route's fault
+    (``retryable``: 5xx, 429, and the 502s for a refused key, a 404 or a foreign 4xx body);
+    a 400/413 about the request content does not."""
     if isinstance(exc, UpstreamError):
         return exc.retryable
     return exc.status_code >= 500 or exc.status_code == 429
