@@ -98,11 +98,21 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
+        if self._in_head and self._head_bytes + len(data) > MAX_HEAD_BYTES:
+            # The bound is on the head only: a read often carries the head and the body's start,
+            # so the parser gets what still fits first and tells whether the head ended in it.
+            room = MAX_HEAD_BYTES - self._head_bytes
+            if room > 0:
+                self._head_bytes += room
+                super().data_received(data[:room])
+            if self._in_head:
                 self._refuse(HeadersTooLargeError(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes"))
                 return
+            if not self.transport.is_closing():
+                super().data_received(data[room:])
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
         super().data_received(data)
 
     def on_message_begin(self) -> None:

@@ -227,3 +227,17 @@ def test_what_the_parser_refuses_gets_an_anthropic_400(served: Served) -> None:
     assert http_request(served.url + "/healthz", "GET").status == 200
     log = served.log.read_text()
     assert "Traceback" not in log
+
+
+@pytest.mark.parametrize("served", [{}], indirect=True)
+def test_a_body_read_with_its_head_does_not_count_as_head(served: Served) -> None:
+    """One read often holds the head and the body's start: only the head counts toward 64 KiB."""
+    body = json.dumps({**BODY, "messages": [{"role": "user", "content": "a" * 300_000}]}).encode()
+    head = (
+        f"POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: {KEY}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode()
+    with connect(served) as sock:
+        sock.sendall(head + body)
+        raw = read_all(sock)
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
