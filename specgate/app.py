@@ -106,6 +106,17 @@ class _ErrorMapper:
         return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
+def served_document(config: Config, spec_dir: Path | None = None) -> dict[str, Any]:
+    """The bundled spec as an app with ``config`` serves it (and contract runs must read it):
+    no metrics token requirement without ``server.metrics_token``, no security without keys."""
+    document = spec.bundle(spec_dir)
+    if config.server.metrics_token is None:
+        document = spec.without_scheme(document, spec.METRICS_SCHEME)
+    if not config.auth.enabled:
+        document = spec.without_security(document, keep=(spec.METRICS_SCHEME,))
+    return document
+
+
 def compiled_bodies(document: dict[str, Any], operations: list[spec.Operation]) -> SchemaCache:
     """Every JSON request body schema of the spec, compiled once (operations sharing a schema,
     such as the message routes, share the compiled form)."""
@@ -132,11 +143,7 @@ def create_app(
     clock: Clock = system_clock,
 ) -> ASGIApp:
     config = config or default_config()
-    document = spec.bundle(spec_dir)
-    if config.server.metrics_token is None:
-        document = spec.without_scheme(document, spec.METRICS_SCHEME)
-    if not config.auth.enabled:
-        document = spec.without_security(document, keep=(spec.METRICS_SCHEME,))
+    document = served_document(config, spec_dir)
     operations = spec.operations(document)
     resolver = HandlerResolver(handler_packages)
     for operation in operations:  # fail at start-up, naming the operationId, not at first request

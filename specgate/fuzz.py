@@ -31,6 +31,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from specgate import spec
+from specgate.app import served_document
+from specgate.config import parse_config
 from specgate.contract import operations_config, schemathesis_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,16 +157,15 @@ def requests_per_operation(
 
 
 def run(args: argparse.Namespace) -> int:
-    document = spec.bundle()
-    operations = [(op.method, op.path) for op in spec.operations(document)]
     key = "sk-fuzz-" + secrets.token_urlsafe(24)
+    settings = {"auth": {"api_keys": [key]}, "providers": [{"name": "echo", "type": "echo"}]}
+    # the spec as this server serves it (no metrics token configured: /metrics is open)
+    document = served_document(parse_config(settings, source="fuzz.yaml", known_provider_types=("echo",)))
+    operations = [(op.method, op.path) for op in spec.operations(document)]
     with tempfile.TemporaryDirectory(prefix="specgate-fuzz-") as tmp:
         work = Path(tmp)
         config = work / "fuzz.yaml"
-        config.write_text(
-            json.dumps({"auth": {"api_keys": [key]}, "providers": [{"name": "echo", "type": "echo"}]}),
-            encoding="utf-8",
-        )
+        config.write_text(json.dumps(settings), encoding="utf-8")
         config.chmod(0o600)
         spec_file = work / "openapi.json"
         spec_file.write_text(json.dumps(schemathesis_spec(document)), encoding="utf-8")

@@ -25,7 +25,7 @@ from schemathesis.config import SchemathesisConfig
 
 from providers.registry import provider_types
 from specgate import spec
-from specgate.app import create_app
+from specgate.app import create_app, served_document
 from specgate.config import parse_config
 from specgate.contract import keep_case, operations_config, schemathesis_spec
 from tests.support import faulty
@@ -39,10 +39,16 @@ CONFIG = {
 }
 
 
+def contract_settings() -> Any:
+    types = {**provider_types(), "faulty": faulty.create}
+    return parse_config(CONFIG, source="contract.yaml", known_provider_types=tuple(types))
+
+
 def make_app(spec_dir: Path | None = None, *, validate_responses: bool = True) -> Any:
     types = {**provider_types(), "faulty": faulty.create}
-    config = parse_config(CONFIG, source="contract.yaml", known_provider_types=tuple(types))
-    return create_app(config, spec_dir=spec_dir, provider_types=types, validate_responses=validate_responses)
+    return create_app(
+        contract_settings(), spec_dir=spec_dir, provider_types=types, validate_responses=validate_responses
+    )
 
 
 def contract_config() -> SchemathesisConfig:
@@ -62,7 +68,8 @@ def contract_config() -> SchemathesisConfig:
 
 
 def contract_schema(app: Any, spec_dir: Path | None = None) -> Any:
-    schema = schemathesis.openapi.from_dict(schemathesis_spec(spec.bundle(spec_dir)), config=contract_config())
+    document = served_document(contract_settings(), spec_dir)  # as the app under test serves it
+    schema = schemathesis.openapi.from_dict(schemathesis_spec(document), config=contract_config())
     schema.app = app
 
     @schema.hook("filter_case")
