@@ -187,7 +187,7 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:  # deeper than orjson writes (254 levels): the stdlib, unbounded
-        with _deep_recursion():
+        with deep_recursion():
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -196,12 +196,12 @@ def loads(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        with _deep_recursion():
+        with deep_recursion():
             return json.loads(raw)
 
 
 @contextlib.contextmanager
-def _deep_recursion() -> Iterator[None]:
+def deep_recursion() -> Iterator[None]:
     # the stdlib's C encoder and decoder count nesting against the interpreter's recursion limit
     previous = sys.getrecursionlimit()
     sys.setrecursionlimit(max(previous, 20_000))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,7 +29,7 @@ from specgate.logs import JsonFormatter, TextFormatter
 from specgate.validation import EXPLAIN_LEVELS, CompiledSchema, oas_to_json_schema
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
-from tests.fakes.server import dumps, loads
+from tests.fakes.server import deep_recursion, dumps, loads
 from tests.handlers.upstreams import CLIENT_KEY, config
 from tests.support.gateway import RunningGateway, gateways
 from tests.support.http import request
@@ -75,16 +74,6 @@ def depth(value: Any) -> int:
             deepest = max(deepest, level)
             stack.extend((sub, level + 1) for sub in (node.values() if isinstance(node, dict) else node))
     return deepest
-
-
-@contextlib.contextmanager
-def deep_recursion() -> Iterator[None]:
-    previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, 20_000))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(previous)
 
 
 def canon(value: Any) -> str:
