@@ -32,12 +32,13 @@ async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
     check_semantics(body, version)
     ticket = await gate.admit(scope, body, count_tokens=False)  # model access; counts against rpm only
     target = (route.targets or targets_for(router, str(body["model"])))[0]
+    betas = split_beta(request_headers.get("anthropic-beta"))
     headers = {"x-specgate-provider": target.provider.name, **route.headers, **ticket.headers}
     if isinstance(target.provider, TokenCounter):
         ctx = CallContext(
             request_id=request_id_of(scope),
             anthropic_version=version,
-            anthropic_beta=split_beta(request_headers.get("anthropic-beta")),
+            anthropic_beta=betas,
         )
         tokens = await target.provider.count_tokens(body, target.upstream_model, ctx)
         headers["x-specgate-token-count"] = "upstream"
@@ -45,7 +46,7 @@ async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
         tokens = estimate_input_tokens(body)
         headers["x-specgate-token-count"] = "estimate"
     answer: Json = {"input_tokens": tokens}
-    if is_beta(scope, split_beta(request_headers.get("anthropic-beta"))):
+    if is_beta(scope, betas):
         answer = shapes.beta_token_count(answer)  # BetaMessageTokensCount; the gateway built it
     return Response(orjson.dumps(answer), media_type="application/json", headers=headers)
 

@@ -111,7 +111,6 @@ class CompiledSchema:
         self.schema = schema
         self._definitions = schema.get("definitions")
         self._fast = jsonschema_rs.Draft4Validator(schema)
-        self._slow = jsonschema.Draft4Validator(schema)
 
     def is_valid(self, instance: Any) -> bool:
         return bool(self._fast.is_valid(instance))

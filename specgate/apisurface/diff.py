@@ -50,12 +50,6 @@ def body_schema(document: Mapping[str, Any], path: str) -> CompiledSchema:
     return CompiledSchema(schema)
 
 
-def folded(surface: Surface, fields: Mapping[str, Field]) -> dict[str, Field]:
-    """The fields with the response models in their unions merged into the params."""
-    nodes = surface.fold_models([f.node for f in fields.values()])
-    return {k: Field(n, f.required) for (k, f), n in zip(fields.items(), nodes, strict=True)}
-
-
 def cases_for(
     surface: Surface, op: str, fields: Mapping[str, Field], header_fields: Mapping[str, str], *, strict: bool
 ) -> Iterator[Case]:
@@ -77,7 +71,7 @@ def gaps(document: Mapping[str, Any], header_fields: Mapping[str, str], *, stric
     found: list[Gap] = []
     for op in operations(surface):
         compiled = body_schema(document, TARGETS[op.name][0])
-        for namespace, fields in (("ga", folded(surface, op.ga)), ("beta", folded(surface, op.beta))):
+        for namespace, fields in (("ga", surface.folded(op.ga)), ("beta", surface.folded(op.beta))):
             seen: set[str] = set()
             for case in cases_for(surface, op.name, fields, header_fields, strict=False):
                 if case.path in seen:

@@ -160,9 +160,7 @@ def generate(overlay: Mapping[str, Any], header_fields: frozenset[str]) -> dict[
     surface = Surface()
     ops = {op.name: op for op in operations(surface)}
     tops = {name: _fields(ops[op], header_fields) for name, op in REQUESTS.items()}
-    for name, fields in tops.items():  # response models inside unions folded into their params
-        folded = surface.fold_models([f.node for f in fields.values()])
-        tops[name] = {k: Field(n, f.required) for (k, f), n in zip(fields.items(), folded, strict=True)}
+    tops = {name: surface.folded(fields) for name, fields in tops.items()}  # response models folded in
     emitter = Emitter(surface)
     out: dict[str, Any] = {name: emitter.object(fields) for name, fields in tops.items()}
     done = 0

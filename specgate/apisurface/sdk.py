@@ -246,6 +246,11 @@ class Surface:
             visit(name)
         return out
 
+    def folded(self, fields: dict[str, Field]) -> dict[str, Field]:
+        """``fields`` with the response models of their unions folded in (``fold_models``)."""
+        nodes = self.fold_models([f.node for f in fields.values()])
+        return {k: Field(n, f.required) for (k, f), n in zip(fields.items(), nodes, strict=True)}
+
     def _tag_values(self, node: Node) -> set[LiteralValue]:
         if not isinstance(node, Ref):
             return set()

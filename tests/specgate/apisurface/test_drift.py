@@ -102,3 +102,13 @@ def test_an_unknown_key_let_through_is_named(tmp_path: Path, headers: dict[str, 
     target.write_text(text, encoding="utf-8")
     lenient = [g for g in gaps(spec.bundle(copy), headers) if g.kind == "lenient"]
     assert any(g.path.endswith(".text.zz_not_a_field") for g in lenient)
+
+
+def test_make_api_diff_and_sync_check_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    """The contributor commands (`make api-diff`, `python -m specgate.apisurface sync --check`)."""
+    from specgate.apisurface.__main__ import main
+
+    assert main(["diff"]) == 0
+    assert "api-diff: 0 gaps between spec/ and the installed SDK" in capsys.readouterr().out
+    assert main(["sync", "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
