@@ -86,11 +86,11 @@ spec-check: install
 # spec/ against the installed official SDK (GA and beta request types): every request it can build
 # that spec/ refuses, every unknown key spec/ takes, every header-borne param not declared.
 api-diff: dev-install
-	$(PY) -m specgate.apisurface diff
+	$(PY) -m specgate.contract.apisurface diff
 
 # Regenerate spec/schemas/messages_request.yaml from the SDK and spec/schemas/request_overlay.yaml.
 api-sync: dev-install
-	$(PY) -m specgate.apisurface sync
+	$(PY) -m specgate.contract.apisurface sync
 
 routes: install
 	$(PY) -m specgate routes

@@ -19,10 +19,10 @@ from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import Job, JobOutcome, JobStatus
 from jobs.registry import JobRegistry
 from providers import shapes
-from specgate import deepjson
-from specgate.errors import GatewayError, InvalidRequestError, NotFoundError, OverloadedError
-from specgate.metrics import Metrics
-from specgate.responses import envelope_success, error_parts
+from specgate.core import deepjson
+from specgate.core.errors import GatewayError, InvalidRequestError, NotFoundError, OverloadedError
+from specgate.core.responses import envelope_success, error_parts
+from specgate.ops.metrics import Metrics
 
 ASYNC_HEADER = "x-bf-async"
 ID_HEADER = "x-bf-async-id"

@@ -1,6 +1,6 @@
 """…/messages/batches: create, list, retrieve, cancel, delete and results of Message Batches.
 
-The gateway runs batches itself (``batches.service``), so they work for every provider. Each
+The gateway runs batches itself (``jobs.batches.service``), so they work for every provider. Each
 request goes through the same path as ``POST /v1/messages`` (routing, fallbacks, the semantic
 checks), with the ``anthropic-version`` and ``anthropic-beta`` of the create call. Checks that
 need the whole batch (unique custom_ids, the request count) answer 400 at once; a request that
@@ -15,17 +15,19 @@ import orjson
 from connexion import request
 from starlette.responses import Response, StreamingResponse
 
-from batches import model
-from batches.model import Batch
-from batches.runner import Execute
 from handlers import _async
-from providers.base import CallContext, Json
+from jobs.batches import model
+from jobs.batches.model import Batch
+from jobs.batches.runner import Execute
+from providers.base import CallContext
 from providers.router import Router
-from specgate import dispatch
-from specgate.errors import GatewayError, InvalidRequestError, NotFoundError
-from specgate.pagination import page
-from specgate.state import gateway_of, new_request_id, scope_state
-from specgate.validation import BODY_STATE_KEY
+from specgate.contract.validation import BODY_STATE_KEY
+from specgate.core.errors import GatewayError, InvalidRequestError, NotFoundError
+from specgate.core.scope import new_request_id, scope_state
+from specgate.core.types import Json
+from specgate.dispatch import fallbacks
+from specgate.gateway import gateway_of
+from specgate.wire.pagination import page
 
 from .messages import DEFAULT_VERSION, check_semantics, split_beta
 
@@ -69,7 +71,7 @@ def _executor(router: Router, version: str, beta: tuple[str, ...]) -> Execute:
         ctx = CallContext(request_id=new_request_id(), anthropic_version=version, anthropic_beta=beta)
         try:
             check_semantics(params, version)
-            message, _ = await dispatch.create(router, params, ctx)
+            message, _ = await fallbacks.create(router, params, ctx)
         except GatewayError as exc:
             return model.errored_result(exc.to_body(ctx.request_id))
         usage = message.get("usage")

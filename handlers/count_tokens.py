@@ -10,14 +10,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from providers import shapes
-from providers.base import CallContext, Json, TokenCounter
+from providers.base import CallContext, TokenCounter
 from providers.tokens import estimate_input_tokens
-from specgate import forwarding
-from specgate.dispatch import targets_for
-from specgate.fastpath import fast_entry
-from specgate.governance import gate
-from specgate.state import gateway_of, request_id_of, scope_state
-from specgate.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
+from specgate.contract.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
+from specgate.core.scope import request_id_of, scope_state
+from specgate.core.types import Json
+from specgate.dispatch import admission, forwarding
+from specgate.dispatch.fallbacks import targets_for
+from specgate.gateway import gateway_of
+from specgate.wire.fastpath import fast_entry
 
 from .messages import DEFAULT_VERSION, check_semantics, is_beta, split_beta
 
@@ -30,7 +31,7 @@ async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
     route = forwarding.plan(router, body, state.get(UNKNOWN_FIELDS_STATE_KEY, ()))
     version = request_headers.get("anthropic-version") or DEFAULT_VERSION
     check_semantics(body, version)
-    ticket = await gate.admit(scope, body, count_tokens=False)  # model access; counts against rpm only
+    ticket = await admission.admit(scope, body, count_tokens=False)  # model access; counts against rpm only
     target = (route.targets or targets_for(router, str(body["model"])))[0]
     betas = split_beta(request_headers.get("anthropic-beta"))
     headers = {"x-specgate-provider": target.provider.name, **route.headers, **ticket.headers}

@@ -13,20 +13,22 @@ from starlette.types import Receive, Scope
 
 from handlers import _async
 from providers import shapes
-from providers.base import CallContext, Json, SSEEvent
+from providers.base import CallContext
 from providers.router import Router, Target
-from specgate import deepjson, dispatch, forwarding
-from specgate.disconnect import unless_disconnected
-from specgate.errors import GatewayError, InvalidRequestError, NotFoundError
-from specgate.fastpath import fast_entry
-from specgate.governance import gate
-from specgate.governance.limiter import Ticket
-from specgate.observe import record_of
-from specgate.responses import envelope_success
-from specgate.sse import anthropic_stream, envelope_stream
-from specgate.state import gateway_of, request_id_of, scope_state
-from specgate.timing import Overhead, overhead_of
-from specgate.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
+from specgate.access.limiter import Ticket
+from specgate.contract.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
+from specgate.core import deepjson
+from specgate.core.errors import GatewayError, InvalidRequestError, NotFoundError
+from specgate.core.responses import envelope_success
+from specgate.core.scope import request_id_of, scope_state
+from specgate.core.types import Json, SSEEvent
+from specgate.dispatch import admission, fallbacks, forwarding
+from specgate.gateway import gateway_of
+from specgate.wire.disconnect import unless_disconnected
+from specgate.wire.fastpath import fast_entry
+from specgate.wire.observe import record_of
+from specgate.wire.sse import anthropic_stream, envelope_stream
+from specgate.wire.timing import Overhead, overhead_of
 
 DEFAULT_VERSION = "2023-06-01"
 STRICT_VERSION = "2026-10-21"  # rejects the sampling parameters
@@ -42,7 +44,7 @@ async def _envelope(scope: Scope, client: Receive, user: str | None) -> Response
     return await _create(scope, client, envelope=True, user=user)
 
 
-# The operations' connexion-bound functions, and (for specgate.fastpath) the same handler
+# The operations' connexion-bound functions, and (for specgate.wire.fastpath) the same handler
 # without connexion's request context.
 @takes_unknown_fields
 @fast_entry(_native)
@@ -129,7 +131,7 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     check_semantics(body, version)
     is_async = _async.wants_async(headers)  # header errors are 400s before anything is counted
     ttl = _async.result_ttl(headers) if is_async else None
-    ticket = await gate.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
+    ticket = await admission.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
     betas = split_beta(headers.get("anthropic-beta"))
     ctx = CallContext(
         request_id=request_id,
@@ -176,8 +178,8 @@ async def _respond(
     route: forwarding.Forwarding = forwarding.NOTHING,
 ) -> Response:
     if body.get("stream"):
-        opened = dispatch.open_stream(router, body, ctx, overhead, targets=route.targets)
-        first, rest, target = await gate.tracked_stream(ticket, opened)
+        opened = fallbacks.open_stream(router, body, ctx, overhead, targets=route.targets)
+        first, rest, target = await admission.tracked_stream(ticket, opened)
         if _shaped(target, ctx) and not envelope:
             first, rest = SSEEvent(first.event, shapes.beta_event(first.data)), _beta_events(rest)
         frames = (
@@ -196,7 +198,7 @@ async def _respond(
                 **ticket.headers,
             },
         )
-    call = gate.tracked(ticket, dispatch.create(router, body, ctx, overhead, targets=route.targets))
+    call = admission.tracked(ticket, fallbacks.create(router, body, ctx, overhead, targets=route.targets))
     # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
     message, target = await (unless_disconnected(client, call) if client is not None else call)
     if _shaped(target, ctx) and not envelope:

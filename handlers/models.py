@@ -16,11 +16,11 @@ from connexion import request
 from starlette.responses import Response
 
 from providers.base import DescribesCapabilities, Provider
-from specgate.config import ModelRoute
-from specgate.errors import NotFoundError
-from specgate.governance import gate
-from specgate.pagination import page
-from specgate.state import gateway_of
+from specgate.core.config import ModelRoute
+from specgate.core.errors import NotFoundError
+from specgate.dispatch import admission
+from specgate.gateway import gateway_of
+from specgate.wire.pagination import page
 
 
 def model_info(route: ModelRoute, provider: Provider | None) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def _render() -> Any:
 
 def _listed() -> list[ModelRoute]:
     scope = request.scope
-    routes = [r for r in gateway_of(scope).router.exact_routes() if gate.may_use(scope, r.match)]
+    routes = [r for r in gateway_of(scope).router.exact_routes() if admission.may_use(scope, r.match)]
     return sorted(routes, key=lambda r: r.created_at, reverse=True)  # newest first; stable for equal dates
 
 
@@ -60,7 +60,7 @@ async def list_models(limit: int = 20, before_id: str | None = None, after_id: s
 
 
 async def get_model(model_id: str) -> Response:
-    gate.check_model(request.scope, model_id)
+    admission.check_model(request.scope, model_id)
     for route in _listed():
         if route.match == model_id:
             return Response(orjson.dumps(_render()(route)), media_type="application/json")

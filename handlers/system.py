@@ -8,9 +8,9 @@ import orjson
 from connexion import request
 from starlette.responses import Response
 
-from specgate.errors import ServiceUnavailableError
-from specgate.metrics import CONTENT_TYPE
-from specgate.state import gateway_of
+from specgate.core.errors import ServiceUnavailableError
+from specgate.gateway import gateway_of
+from specgate.ops.metrics import CONTENT_TYPE
 
 
 async def get_healthz() -> Response:

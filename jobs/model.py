@@ -46,7 +46,7 @@ class JobOutcome:
 def api_error_body(message: str) -> bytes:
     """Anthropic ``api_error`` envelope bytes for failures the registry itself produces.
 
-    jobs/ stays independent of ``specgate.errors``; the shape matches ``error_body`` there.
+    jobs/ stays independent of ``specgate.core.errors``; the shape matches ``error_body`` there.
     """
     body = {"type": "error", "error": {"type": "api_error", "message": message}, "request_id": None}
     return json.dumps(body, separators=(",", ":")).encode()

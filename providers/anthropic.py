@@ -19,11 +19,13 @@ from typing import Any
 
 import orjson
 
-from providers.base import CallContext, Json, Provider, ProviderConfig, SSEEvent
+from providers.base import CallContext, Provider
 from providers.faults import ProviderError, capped
 from providers.http import UpstreamClient, load_json_object, note_upstream
-from specgate import deepjson
-from specgate.errors import ApiError, UpstreamError
+from specgate.core import deepjson
+from specgate.core.config import ProviderConfig
+from specgate.core.errors import ApiError, UpstreamError
+from specgate.core.types import Json, SSEEvent
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 

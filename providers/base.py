@@ -8,22 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-Json = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One Anthropic stream event: ``event: <event>`` / ``data: <json of data>``.
-
-    ``raw`` may carry the already-encoded frame (``event: ...\\ndata: ...\\n\\n``) so a relay
-    does not re-encode what it did not change.
-    """
-
-    event: str
-    data: Json
-    raw: bytes | None = None
+from specgate.core.types import Json, SSEEvent
 
 
 class CallObserver(Protocol):
@@ -110,24 +97,3 @@ class ForwardsUnknownFields(Protocol):
 
 def forwards_unknown_fields(provider: Provider) -> bool:
     return isinstance(provider, ForwardsUnknownFields) and provider.forwards_unknown_fields is True
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderConfig:
-    """One entry of the config file's ``providers:`` list, already validated and interpolated."""
-
-    name: str
-    type: str  # "echo" | "anthropic" | "openai"
-    base_url: str | None = None
-    api_keys: tuple[str, ...] = ()
-    timeout_s: float = 600.0  # total deadline of one upstream call, retries included
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 300.0  # longest silence between two reads
-    max_retries: int = 2
-    retry_backoff_s: float = 0.5  # first backoff; doubles, capped at retry_backoff_max_s, with jitter
-    retry_backoff_max_s: float = 8.0
-    key_cooldown_s: float = 60.0  # a key that got 401/403/429 is set aside this long
-    options: dict[str, Any] = field(default_factory=dict)  # type-specific extras
-    # send top-level fields spec/ does not know upstream unvalidated; None: the type's default
-    # (on for anthropic; the config refuses true for any other type)
-    forward_unknown_fields: bool | None = None

@@ -47,12 +47,14 @@ from typing import Any
 
 import orjson
 
-from providers.base import CallContext, Json, ProviderConfig, SSEEvent
+from providers.base import CallContext
 from providers.events import message_to_events
 from providers.schema_sample import sample
 from providers.shapes import message, usage
 from providers.tokens import count_text, estimate_input_tokens, split_tokens
-from specgate.errors import InvalidRequestError
+from specgate.core.config import ProviderConfig
+from specgate.core.errors import InvalidRequestError
+from specgate.core.types import Json, SSEEvent
 
 
 def _text_of(content: Any) -> str:

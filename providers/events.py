@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from providers.base import Json, SSEEvent
 from providers.shapes import complete_message, message_delta
 from providers.tokens import split_tokens
-from specgate import deepjson
+from specgate.core import deepjson
+from specgate.core.types import Json, SSEEvent
 
 
 def _start_block(block: Json) -> Json:

@@ -34,7 +34,7 @@ from typing import Literal
 
 import aiohttp
 
-from specgate.errors import ApiError, GatewayError, UpstreamError, error_type_for_status, is_retryable_status
+from specgate.core.errors import ApiError, GatewayError, UpstreamError, error_type_for_status, is_retryable_status
 
 log = logging.getLogger("providers.faults")
 

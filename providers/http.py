@@ -26,10 +26,11 @@ from typing import Any
 import aiohttp
 import orjson
 
-from providers.base import CallObserver, ProviderConfig
+from providers.base import CallObserver
 from providers.faults import Answer, ErrorParser, Fault, Malformed, map_fault
-from specgate.errors import is_retryable_status
-from specgate.responses import UPSTREAM_REQUEST_ID_HEADER, header_safe
+from specgate.core.config import ProviderConfig
+from specgate.core.errors import is_retryable_status
+from specgate.core.responses import UPSTREAM_REQUEST_ID_HEADER, header_safe
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from providers.base import Provider, ProviderConfig
+from providers.base import Provider
+from specgate.core.config import ProviderConfig
 
 ProviderFactory = Callable[[ProviderConfig], Provider]
 

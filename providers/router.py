@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from providers.base import Provider
-from specgate.config import ModelRoute
+from specgate.core.config import ModelRoute
 
 
 @dataclass(frozen=True, slots=True)

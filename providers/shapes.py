@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.base import Json
+from specgate.core.types import Json
 
 MESSAGE_KEYS = (
     "id",

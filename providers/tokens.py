@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from specgate import deepjson
+from specgate.core import deepjson
 
 _TOKEN_RE = re.compile(r"\s*\S+\s*|\s+")
 MEDIA_BLOCK_TOKENS = 256

@@ -28,15 +28,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from batches.service import BatchService
+from jobs.batches.service import BatchService
 from jobs.registry import JobRegistry
 from jobs.stores import open_store
 from providers.registry import ProviderFactory, build_providers, close_providers
 from providers.router import Router
-from specgate import fastpath, spec
-from specgate.auth import KeyRing
-from specgate.config import Config, default_config
-from specgate.errors import (
+from specgate.access.build import build_governance
+from specgate.access.keyid import resolve_secret
+from specgate.access.keys import KeyRing
+from specgate.access.windows import Clock, system_clock
+from specgate.contract import spec
+from specgate.contract.resolver import HandlerResolver
+from specgate.contract.validation import (
+    SchemaCache,
+    handler_takes_unknown_fields,
+    json_body_validator,
+    parameter_validator,
+)
+from specgate.core.config import Config, default_config
+from specgate.core.errors import (
     ApiError,
     GatewayError,
     MethodNotAllowedError,
@@ -44,17 +54,14 @@ from specgate.errors import (
     UpstreamError,
     error_type_for_status,
 )
-from specgate.governance.build import build_governance
-from specgate.governance.windows import Clock, system_clock
-from specgate.health import Readiness, config_check, routes_check, store_check
-from specgate.keyid import resolve_secret
-from specgate.metrics import Metrics
-from specgate.middleware import RequestContextMiddleware
-from specgate.observe import ObservabilityMiddleware
-from specgate.resolver import HandlerResolver
-from specgate.responses import JSON, error_parts
-from specgate.state import STATE_KEY, Gateway, request_id_of
-from specgate.validation import SchemaCache, handler_takes_unknown_fields, json_body_validator, parameter_validator
+from specgate.core.responses import JSON, error_parts
+from specgate.core.scope import STATE_KEY, request_id_of
+from specgate.gateway import Gateway
+from specgate.ops.health import Readiness, config_check, routes_check, store_check
+from specgate.ops.metrics import Metrics
+from specgate.wire import fastpath
+from specgate.wire.middleware import RequestContextMiddleware
+from specgate.wire.observe import ObservabilityMiddleware
 
 log = logging.getLogger("specgate")
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from starlette.types import ASGIApp
 
 from providers.registry import provider_types
-from specgate import spec
-from specgate.config import Config, ConfigError, load_config
-from specgate.resolver import HandlerResolutionError, HandlerResolver
+from specgate.contract import spec
+from specgate.contract.resolver import HandlerResolutionError, HandlerResolver
+from specgate.core.config import Config, ConfigError, load_config
 
 CONFIG_ENV = "SPECGATE_CONFIG"
 log = logging.getLogger("specgate")
@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or config.server.host
     port = args.port or config.server.port
-    from specgate.logs import logging_config
+    from specgate.ops.logs import logging_config
 
     log_config = logging_config(config.log_level, config.log_format)
     logging.config.dictConfig(log_config)
@@ -94,7 +94,8 @@ def _serve(args: argparse.Namespace, config: Config, host: str, port: int, log_c
     # raises the signal again; with these no-op handlers in place that ends in exit code 0.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
-    from specgate import keyid, serving
+    from specgate.access import keyid
+    from specgate.wire import serving
 
     limits = serving.ServingLimits(config.server.header_timeout_s, config.server.max_connections)
     os.environ[serving.ENV] = limits.to_env()  # the workers' protocols read it
@@ -112,7 +113,7 @@ def _prepare_metrics_dir(workers: int) -> str | None:
     """Several workers share metrics through files in $PROMETHEUS_MULTIPROC_DIR (set before any
     worker starts, emptied so a previous run's values do not leak in). Returns the directory if
     we created it (removed at exit)."""
-    from specgate.metrics import MULTIPROC_ENV
+    from specgate.ops.metrics import MULTIPROC_ENV
 
     given = os.environ.get(MULTIPROC_ENV)
     if workers <= 1 and not given:
@@ -130,7 +131,7 @@ def _prepare_metrics_dir(workers: int) -> str | None:
 def _run_uvicorn(args: argparse.Namespace, config: Config, host: str, port: int, log_config: dict[str, object]) -> None:
     import uvicorn
 
-    from specgate.serving import PROTOCOL
+    from specgate.wire.serving import PROTOCOL
 
     uvicorn.run(
         "specgate.cli:app_from_env",
@@ -139,7 +140,7 @@ def _run_uvicorn(args: argparse.Namespace, config: Config, host: str, port: int,
         port=port,
         workers=args.workers,
         loop="uvloop",
-        http=PROTOCOL,  # httptools + a head deadline and a connection bound (specgate.serving)
+        http=PROTOCOL,  # httptools + a head deadline and a connection bound (specgate.wire.serving)
         access_log=False,
         log_config=log_config,
         log_level=config.log_level,

@@ -1,10 +1,10 @@
 """``make fuzz`` / ``python -m specgate.fuzz``: the schemathesis CLI against a live server.
 
 1. writes a config (echo provider, a fresh random key) and the test-time copy of the bundled spec
-   (specgate.contract.schemathesis_spec: SSE payloads validated too) to a temporary directory;
+   (specgate.contract.rules.schemathesis_spec: SSE payloads validated too) to a temporary directory;
 2. starts ``specgate serve`` on a free loopback port and waits for /healthz;
 3. runs ``schemathesis run`` over every operation (examples, coverage, fuzzing and stateful
-   phases, every check but ignored_auth) with the cross-field rules of specgate/contract_hooks.py;
+   phases, every check but ignored_auth) with the cross-field rules of specgate/contract/hooks.py;
 4. stops the server, reads the HAR report and prints how many requests each operation got.
 
 The exit code is non-zero when schemathesis reports any failure, when an operation of the spec
@@ -30,13 +30,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from specgate import spec
 from specgate.app import served_document
-from specgate.config import parse_config
-from specgate.contract import operations_config, schemathesis_spec
+from specgate.contract import spec
+from specgate.contract.rules import operations_config, schemathesis_spec
+from specgate.core.config import parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
-HOOKS = "specgate.contract_hooks"
+HOOKS = "specgate.contract.hooks"
 PHASES = "examples,coverage,fuzzing,stateful"
 
 
@@ -71,7 +71,7 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def write_schemathesis_config(folder: Path) -> Path:
-    """The per-operation settings of ``specgate.contract.operations_config`` as schemathesis.toml."""
+    """The per-operation settings of ``specgate.contract.rules.operations_config`` as schemathesis.toml."""
     lines: list[str] = []
     for entry in operations_config():
         lines.append("[[operations]]")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from specgate import spec
 from specgate.cli import main
+from specgate.contract import spec
 from tests.support.http import request
 
 KEY = "sk-contrib"
@@ -62,8 +62,8 @@ HANDLER_MODULE = """\
 from connexion import request
 from starlette.responses import JSONResponse, Response
 
-from specgate.state import scope_state
-from specgate.validation import BODY_STATE_KEY
+from specgate.core.scope import scope_state
+from specgate.contract.validation import BODY_STATE_KEY
 
 
 async def reverse_text(user: str | None = None) -> Response:
@@ -135,7 +135,7 @@ def test_a_new_endpoint_needs_only_yaml_and_a_handler(
 
 def test_the_same_spec_without_the_handler_package_does_not_start(contribution: tuple[Path, str]) -> None:
     from specgate.app import create_app
-    from specgate.resolver import HandlerResolutionError
+    from specgate.contract.resolver import HandlerResolutionError
 
     spec_dir, _ = contribution
     with pytest.raises(HandlerResolutionError, match="'reverseText' has no handler: define `async def reverse_text"):

@@ -28,9 +28,10 @@ from anthropic.pagination import SyncPage
 from anthropic.types import messages as batch_types
 from anthropic.types.shared import ErrorResponse
 
-from providers.base import CallContext, ProviderConfig
+from providers.base import CallContext
 from providers.echo import EchoProvider
 from providers.events import message_to_events
+from specgate.core.config import ProviderConfig
 from tests.support.http import request
 from tests.support.sse import parse_frames
 

@@ -3,7 +3,8 @@ server that speaks ``/chat/completions`` (OpenAI, Ollama, vLLM, Groq, ...), by b
 
 from __future__ import annotations
 
-from providers.base import Provider, ProviderConfig
+from providers.base import Provider
+from specgate.core.config import ProviderConfig
 
 
 def create(config: ProviderConfig) -> Provider:

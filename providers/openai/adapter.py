@@ -8,7 +8,7 @@ from contextlib import aclosing
 
 import orjson
 
-from providers.base import CallContext, Json, ProviderConfig, SSEEvent
+from providers.base import CallContext
 from providers.faults import ProviderError, capped
 from providers.http import UpstreamClient, load_json_object, note_upstream
 from providers.openai.translate import (
@@ -19,8 +19,10 @@ from providers.openai.translate import (
     random_id,
     to_chat_request,
 )
-from specgate import deepjson
-from specgate.errors import UpstreamError
+from specgate.core import deepjson
+from specgate.core.config import ProviderConfig
+from specgate.core.errors import UpstreamError
+from specgate.core.types import Json, SSEEvent
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id")
 

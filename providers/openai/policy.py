@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from specgate.errors import UnsupportedFieldError
+from specgate.core.errors import UnsupportedFieldError
 
 Json = dict[str, Any]
 

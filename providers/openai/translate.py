@@ -43,10 +43,10 @@ from typing import Any
 import orjson
 
 from providers import shapes
-from providers.base import Json, SSEEvent
 from providers.openai import policy
-from specgate import deepjson
-from specgate.errors import ApiError
+from specgate.core import deepjson
+from specgate.core.errors import ApiError
+from specgate.core.types import Json, SSEEvent
 
 _FINISH_TO_STOP: dict[str, str] = {
     "stop": "end_turn",

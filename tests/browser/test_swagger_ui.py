@@ -92,7 +92,7 @@ def test_try_it_out_creates_a_message(driver: Any, gateway_factory: Any, tmp_pat
         (el.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text, el.get_attribute("id"))
         for el in driver.find_elements(By.CSS_SELECTOR, ".opblock")
     }
-    from specgate import spec
+    from specgate.contract import spec
 
     for op in spec.operations(spec.bundle()):
         assert any(method == op.method and ident.endswith("-" + op.operation_id) for method, ident in listed), (

@@ -10,8 +10,10 @@ from typing import Any
 
 import anthropic
 
-from providers.base import CallContext, Json, ProviderConfig
+from providers.base import CallContext
 from providers.echo import EchoProvider
+from specgate.core.config import ProviderConfig
+from specgate.core.types import Json
 
 
 class GaugeProvider(EchoProvider):

@@ -10,8 +10,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from specgate.apisurface.cases import Builder
-from specgate.apisurface.sdk import ListOf, Lit, OneOf, Ref, Surface, operations, without_null
+from specgate.contract.apisurface.cases import Builder
+from specgate.contract.apisurface.sdk import ListOf, Lit, OneOf, Ref, Surface, operations, without_null
 from tests.support.gateway import start_gateway
 
 ECHO_REFUSES = {"compaction"}  # README, per-provider table

@@ -7,7 +7,7 @@ from typing import Any
 import anthropic
 
 import specgate
-from specgate import spec
+from specgate.contract import spec
 from tests.support.http import request
 
 KEY = "sk-version"

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from providers.base import SSEEvent
+from specgate.core.types import SSEEvent
 
 Json = dict[str, Any]
 

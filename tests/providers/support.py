@@ -6,7 +6,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from providers.base import CallContext, ProviderConfig, SSEEvent
+from providers.base import CallContext
+from specgate.core.config import ProviderConfig
+from specgate.core.types import SSEEvent
 
 
 def config(url: str, type_: str, **overrides: Any) -> ProviderConfig:

@@ -10,8 +10,9 @@ import orjson
 import pytest
 
 from providers.anthropic import AnthropicProvider, create, merge_betas
-from providers.base import Provider, SSEEvent, TokenCounter
-from specgate.errors import ApiError, UpstreamError
+from providers.base import Provider, TokenCounter
+from specgate.core.errors import ApiError, UpstreamError
+from specgate.core.types import SSEEvent
 from tests.fakes.anthropic_upstream import TEXT_PIECES, FakeAnthropic, anthropic_error, frame
 from tests.fakes.server import Cut, Delay, Reply, Reset
 from tests.providers.grammar import check_stream

@@ -8,11 +8,12 @@ import jsonschema
 import orjson
 import pytest
 
-from providers.base import CallContext, ProviderConfig
+from providers.base import CallContext
 from providers.echo import EchoProvider
 from providers.events import accumulate
 from providers.schema_sample import sample
-from specgate.errors import InvalidRequestError
+from specgate.core.config import ProviderConfig
+from specgate.core.errors import InvalidRequestError
 
 CTX = CallContext(request_id="req_test")
 

@@ -24,9 +24,10 @@ import aiohttp
 import orjson
 import pytest
 
-from specgate import deepjson, spec
-from specgate.logs import JsonFormatter, TextFormatter
-from specgate.validation import EXPLAIN_LEVELS, CompiledSchema, oas_to_json_schema
+from specgate.contract import spec
+from specgate.contract.validation import EXPLAIN_LEVELS, CompiledSchema, oas_to_json_schema
+from specgate.core import deepjson
+from specgate.ops.logs import JsonFormatter, TextFormatter
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.server import deep_recursion, dumps, loads

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from specgate import spec
 from specgate.cli import main
+from specgate.contract import spec
 
 
 def routes(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[list[str]], str]:

@@ -12,7 +12,7 @@ import uvicorn
 
 from providers.registry import provider_types
 from specgate.app import create_app
-from specgate.config import default_config
+from specgate.core.config import default_config
 
 
 class _Report(logging.Handler):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from providers.base import CallContext, Json, ProviderConfig, SSEEvent
+from providers.base import CallContext
 from providers.echo import EchoProvider
-from specgate.errors import (
+from specgate.core.config import ProviderConfig
+from specgate.core.errors import (
     ApiError,
     GatewayError,
     OverloadedError,
@@ -19,6 +20,7 @@ from specgate.errors import (
     UpstreamError,
     error_type_for_status,
 )
+from specgate.core.types import Json, SSEEvent
 
 _ERRORS: dict[int, type[GatewayError]] = {429: RateLimitError, 500: ApiError, 529: OverloadedError}
 

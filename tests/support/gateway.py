@@ -12,10 +12,11 @@ from typing import Any
 import uvicorn
 
 from providers.registry import ProviderFactory, provider_types
+from specgate.access.windows import Clock, system_clock
 from specgate.app import create_app
-from specgate.config import Config, default_config, parse_config
-from specgate.governance.windows import Clock, system_clock
-from specgate.state import STATE_KEY, Gateway
+from specgate.core.config import Config, default_config, parse_config
+from specgate.core.scope import STATE_KEY
+from specgate.gateway import Gateway
 
 
 @dataclass
@@ -47,7 +48,7 @@ def start_gateway(
     extra_provider_types: Mapping[str, ProviderFactory] | None = None,
     spec_dir: Path | None = None,
     handler_packages: tuple[str, ...] = ("handlers",),
-    validate_responses: bool = False,  # False: the production lanes (fast path on); see tests/specgate/test_fastpath.py
+    validate_responses: bool = False,  # False: production (fast path); tests/specgate/wire/test_fastpath.py
     clock: Clock = system_clock,
 ) -> RunningGateway:
     types = {**provider_types(), **(extra_provider_types or {})}

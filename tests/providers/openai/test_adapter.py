@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from providers.base import Provider, SSEEvent
+from providers.base import Provider
 from providers.openai import create
 from providers.openai.adapter import OpenAIProvider
 from providers.shapes import DELTA_USAGE_KEYS
-from specgate.errors import ApiError, UpstreamError
+from specgate.core.errors import ApiError, UpstreamError
+from specgate.core.types import SSEEvent
 from tests.fakes.openai_upstream import USAGE, FakeOpenAI, openai_error
 from tests.fakes.server import Cut, Reply, Reset
 from tests.providers.grammar import check_stream

@@ -23,7 +23,7 @@ from anthropic.types.beta.beta_message_param import BetaMessageParam
 
 from providers.openai import policy
 from providers.openai.translate import to_chat_request
-from specgate.errors import InvalidRequestError, UnsupportedFieldError
+from specgate.core.errors import InvalidRequestError, UnsupportedFieldError
 
 Json = dict[str, Any]
 USER: Json = {"role": "user", "content": "hi"}

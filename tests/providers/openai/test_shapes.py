@@ -17,8 +17,8 @@ import anthropic.types as sdk
 import anthropic.types.beta as beta_types
 import pytest
 
-from providers.base import SSEEvent
 from providers.openai.translate import ChatStreamTranslator, from_chat_response
+from specgate.core.types import SSEEvent
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.handlers.upstreams import CLIENT_KEY, TOOLS, config
 from tests.providers.openai.test_translate_stream import CASES as STREAM_CASES

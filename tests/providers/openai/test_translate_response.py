@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from providers.openai.translate import from_chat_response
-from specgate.errors import ApiError
+from specgate.core.errors import ApiError
 from tests.providers.openai.expected import text, thinking, tool_use
 
 Json = dict[str, Any]

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from providers.base import SSEEvent
 from providers.openai.translate import ChatStreamTranslator
-from specgate.errors import ApiError
+from specgate.core.errors import ApiError
+from specgate.core.types import SSEEvent
 from tests.providers.grammar import check_stream
 from tests.providers.openai.expected import text, thinking, tool_use
 

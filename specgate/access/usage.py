@@ -1,0 +1,70 @@
+"""Token usage from a response, for correcting a reservation: a Message's ``usage``, or the
+usage seen in a stream (``message_start``, then the cumulative ``message_delta``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from specgate.access.limiter import Ticket
+from specgate.core.types import SSEEvent
+
+INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def usage_tokens(usage: Any) -> int | None:
+    """Input (cache writes and reads included) + output tokens; None when there is no usage."""
+    if not isinstance(usage, dict):
+        return None
+    return sum(_int(usage.get(f)) for f in INPUT_FIELDS) + _int(usage.get("output_tokens"))
+
+
+class StreamUsage:
+    """Tracks the usage a stream reports so far."""
+
+    def __init__(self) -> None:
+        self.input: dict[str, int] = {}
+        self.output = 0
+        self.seen = False
+
+    def update(self, event: SSEEvent) -> None:
+        data = event.data if isinstance(event.data, dict) else {}
+        kind = data.get("type")
+        if kind == "message_start":
+            usage = (data.get("message") or {}).get("usage")
+        elif kind == "message_delta":
+            usage = data.get("usage")
+        else:
+            return
+        if not isinstance(usage, dict):
+            return
+        self.seen = True
+        for f in INPUT_FIELDS:
+            if f in usage:
+                self.input[f] = _int(usage[f])
+        if "output_tokens" in usage:
+            self.output = _int(usage["output_tokens"])
+
+    @property
+    def tokens(self) -> int | None:
+        return sum(self.input.values()) + self.output if self.seen else None
+
+
+async def settling(rest: AsyncIterator[SSEEvent], usage: StreamUsage, ticket: Ticket) -> AsyncIterator[SSEEvent]:
+    """Pass ``rest`` through, recording its usage; when it ends (completed, failed or cancelled by
+    a client disconnect), correct the reservation with what was seen (nothing seen: give it back)."""
+    try:
+        async for event in rest:
+            usage.update(event)
+            yield event
+    finally:
+        try:
+            close = getattr(rest, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            await ticket.settle(usage.tokens)

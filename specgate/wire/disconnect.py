@@ -1,0 +1,48 @@
+"""Stop work the client no longer waits for: a non-streaming call is cancelled (and with it its
+upstream request) when the client disconnects. Streams need no watcher: the server stops
+iterating a response whose client has gone, which closes the upstream stream."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from starlette.types import Receive
+
+from specgate.core.errors import ApiError
+
+T = TypeVar("T")
+
+
+async def _disconnected(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        # the request body was read during validation; a replayed body message is skipped
+
+
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+    """Await ``work``; if the client disconnects first, cancel it and raise ``ApiError``
+    (nobody reads that answer; the server drops it). ``work`` runs in the caller's task; one
+    watcher task cancels that task when the client goes."""
+    current = asyncio.current_task()
+    assert current is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _disconnected(receive)
+        gone = True
+        current.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone and current.uncancel() == 0:  # our own cancellation, not the server's
+            raise ApiError("the client closed the connection before the answer was ready") from None
+        raise
+    finally:
+        watcher.cancel()

@@ -1,0 +1,167 @@
+"""uvicorn's httptools protocol with the bounds uvicorn lacks, and Anthropic-shaped parser errors.
+
+uvicorn (0.54) bounds idle keep-alive connections (``timeout_keep_alive``) and, with
+``limit_concurrency``, answers 503 once too many requests are open -- but a connection that
+dribbles its request head a byte at a time is held forever, and nothing caps open connections
+below the file-descriptor limit. ``GuardedHttpToolsProtocol`` adds, per connection:
+
+* **a head deadline** -- the request line and headers must arrive within ``header_timeout_s``
+  of the connection opening (or of a keep-alive request's first byte); else ``408 timeout_error``
+  and the connection is closed. Bodies and responses are not timed here (handlers and streams are
+  bounded elsewhere).
+* **a head size bound** -- more than ``MAX_HEAD_BYTES`` before the headers end: ``431``, closed.
+* **a connection bound** -- past ``max_connections`` open connections in this process a new one
+  gets ``529 overloaded_error`` (which the SDKs retry) and is closed.
+* **parser errors in Anthropic's shape** -- what httptools refuses (a bad ``Content-Length``, a
+  control character in a header, broken chunked framing) gets ``400 invalid_request_error``
+  with a request id instead of uvicorn's plain-text ``Invalid HTTP request received.``
+
+Each is a JSON error body built by ``specgate.core.responses.error_parts``, written straight to the
+transport (there is no request to hand the app), with ``connection: close``. The settings come
+from ``server.header_timeout_s`` and ``server.max_connections``: ``specgate serve`` puts them in
+``$SPECGATE_SERVING`` for its workers (uvicorn builds protocols from a class name).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from specgate.core.errors import (
+    GatewayError,
+    HeadersTooLargeError,
+    InvalidRequestError,
+    OverloadedError,
+    RequestTimeoutError,
+)
+from specgate.core.responses import JSON, error_parts
+
+ENV = "SPECGATE_SERVING"
+PROTOCOL = "specgate.wire.serving:GuardedHttpToolsProtocol"  # uvicorn's ``http=``
+MAX_HEAD_BYTES = 64 * 1024  # request line + headers
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large", 529: b"Overloaded"}
+log = logging.getLogger("specgate")
+
+
+@dataclass(frozen=True, slots=True)
+class ServingLimits:
+    header_timeout_s: float = 10.0
+    max_connections: int = 1000
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+
+@functools.cache
+def limits_from_env() -> ServingLimits:
+    """This process's limits (read once: ``$SPECGATE_SERVING``, else the defaults)."""
+    raw = os.environ.get(ENV)
+    return ServingLimits(**json.loads(raw)) if raw else ServingLimits()
+
+
+def error_bytes(error: GatewayError) -> bytes:
+    """A whole HTTP/1.1 response carrying ``error`` in Anthropic's shape, closing the connection."""
+    from specgate.core.scope import new_request_id
+
+    status, body, headers = error_parts(error, new_request_id())
+    lines = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"Error"))]
+    lines += [f"{name}: {value}".encode("latin-1") for name, value in headers.items()]
+    lines += [b"content-type: " + JSON.encode(), b"content-length: %d" % len(body), b"connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limits = limits_from_env()
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_bytes = 0  # received of the request head being awaited
+        self._in_head = True  # between a request's first byte (or the connection) and its headers' end
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self._limits.max_connections:
+            log.warning("refusing a connection: %d open (server.max_connections)", len(self.connections) - 1)
+            self._refuse(OverloadedError("Too many open connections; retry shortly"))
+            return
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head and self._head_bytes + len(data) > MAX_HEAD_BYTES:
+            # The bound is on the head only: a read often carries the head and the body's start,
+            # so the parser gets what still fits first and tells whether the head ended in it.
+            room = MAX_HEAD_BYTES - self._head_bytes
+            if room > 0:
+                self._head_bytes += room
+                super().data_received(data[:room])
+            if self._in_head:
+                self._refuse(HeadersTooLargeError(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes"))
+                return
+            if not self.transport.is_closing():
+                super().data_received(data[room:])
+            return
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        if self._head_timer is None:  # a keep-alive connection's next request
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """httptools refused the bytes (uvicorn logs ``msg`` at warning level)."""
+        self._refuse(
+            InvalidRequestError(
+                "Malformed HTTP request: the request line, a header (a control character, an invalid "
+                "Content-Length) or the chunked body framing could not be parsed"
+            )
+        )
+
+    def _arm(self) -> None:
+        self._head_timer = self.loop.call_later(self._limits.header_timeout_s, self._head_expired)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _responding(self) -> bool:
+        """A response is being written (a pipelined request's head arrives meanwhile)."""
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _head_expired(self) -> None:
+        self._head_timer = None
+        if self._responding():  # the client may wait for that response first: look again later
+            self._arm()
+            return
+        seconds = f"{self._limits.header_timeout_s:g}"
+        self._refuse(RequestTimeoutError(f"The request headers did not arrive within {seconds} s"))
+
+    def _refuse(self, error: GatewayError) -> None:
+        self._disarm()
+        self._in_head = False
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started or cycle.response_complete:  # never mid-response
+            self.transport.write(error_bytes(error))
+        self.transport.close()

@@ -1,0 +1,128 @@
+"""Server-Sent Events framing for the two stream formats, and the safe wrapper that turns an
+error after the stream started into an ``event: error`` frame and a clean end."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from specgate.core import deepjson
+from specgate.core.errors import ApiError, GatewayError, error_body
+from specgate.core.types import SSEEvent
+
+log = logging.getLogger("specgate.stream")
+
+
+def encode(event: SSEEvent) -> bytes:
+    if event.raw is not None:
+        return event.raw
+    return b"event: " + event.event.encode() + b"\ndata: " + deepjson.dumps(event.data) + b"\n\n"
+
+
+def error_frame(exc: GatewayError, request_id: str) -> bytes:
+    body = error_body(exc.type, exc.message, request_id)
+    return b"event: error\ndata: " + deepjson.dumps(body) + b"\n\n"
+
+
+async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str) -> AsyncIterator[bytes]:
+    """Frames of a native stream. Client disconnect cancels this generator (and so the upstream)."""
+    try:
+        yield encode(first)
+        async for event in rest:
+            yield encode(event)
+    except GatewayError as exc:
+        log.warning("stream %s ended by error: %s %s", request_id, exc.status_code, exc.type)
+        yield error_frame(exc, request_id)
+    except Exception:
+        log.exception("stream %s failed", request_id)
+        yield error_frame(ApiError(), request_id)
+    finally:
+        await _aclose(rest)
+
+
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+    "model_context_window_exceeded": "length",
+}
+
+
+def _chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: str | None) -> bytes:
+    obj = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + deepjson.dumps(obj) + b"\n\n"
+
+
+async def envelope_stream(
+    first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str, model: str
+) -> AsyncIterator[bytes]:
+    """The platform route's stream: chat.completion.chunk data lines, then ``data: [DONE]``."""
+    created = int(time.time())
+    cid = "chatcmpl-" + request_id.removeprefix("req_")
+    tool_index = -1
+    block_tool: dict[int, int] = {}
+
+    async def events() -> AsyncIterator[SSEEvent]:
+        yield first
+        async for event in rest:
+            yield event
+
+    try:
+        async for event in events():
+            data = event.data
+            kind = data.get("type")
+            if kind == "message_start":
+                yield _chunk(cid, model, created, {"role": "assistant", "content": ""}, None)
+            elif kind == "content_block_start" and data["content_block"].get("type") == "tool_use":
+                tool_index += 1
+                block_tool[data["index"]] = tool_index
+                block = data["content_block"]
+                call = {
+                    "index": tool_index,
+                    "id": block["id"],
+                    "type": "function",
+                    "function": {"name": block["name"], "arguments": ""},
+                }
+                yield _chunk(cid, model, created, {"tool_calls": [call]}, None)
+            elif kind == "content_block_delta":
+                delta = data["delta"]
+                if delta.get("type") == "text_delta":
+                    yield _chunk(cid, model, created, {"content": delta["text"]}, None)
+                elif delta.get("type") == "input_json_delta" and data["index"] in block_tool:
+                    call = {
+                        "index": block_tool[data["index"]],
+                        "function": {"arguments": delta["partial_json"]},
+                    }
+                    yield _chunk(cid, model, created, {"tool_calls": [call]}, None)
+            elif kind == "message_delta":
+                reason = (data.get("delta") or {}).get("stop_reason")
+                yield _chunk(cid, model, created, {}, _FINISH.get(str(reason), "stop"))
+            elif kind == "error":
+                raise GatewayError(str((data.get("error") or {}).get("message", "upstream error")))
+        yield b"data: [DONE]\n\n"
+    except GatewayError as exc:
+        body = {"success": False, "code": str(exc.status_code), "message": exc.message, "data": None}
+        yield b"data: " + deepjson.dumps(body) + b"\n\n"
+    except Exception:
+        log.exception("stream %s failed", request_id)
+        body = {"success": False, "code": "500", "message": "Internal server error", "data": None}
+        yield b"data: " + deepjson.dumps(body) + b"\n\n"
+    finally:
+        await _aclose(rest)
+
+
+async def _aclose(iterator: AsyncIterator[SSEEvent]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
