@@ -12,7 +12,8 @@ from starlette.types import Receive, Scope
 from providers import shapes
 from providers.base import CallContext, TokenCounter
 from providers.tokens import estimate_input_tokens
-from specgate.contract.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
+from specgate.contract.unknown_fields import UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
+from specgate.contract.validation import BODY_STATE_KEY
 from specgate.core.scope import request_id_of, scope_state
 from specgate.core.types import Json
 from specgate.dispatch import admission, forwarding

@@ -16,7 +16,8 @@ from providers import shapes
 from providers.base import CallContext
 from providers.router import Router, Target
 from specgate.access.limiter import Ticket
-from specgate.contract.validation import BODY_STATE_KEY, UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
+from specgate.contract.unknown_fields import UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
+from specgate.contract.validation import BODY_STATE_KEY
 from specgate.core import deepjson
 from specgate.core.errors import GatewayError, InvalidRequestError, NotFoundError
 from specgate.core.responses import envelope_success

@@ -38,13 +38,10 @@ from specgate.access.keyid import resolve_secret
 from specgate.access.keys import KeyRing
 from specgate.access.windows import Clock, system_clock
 from specgate.contract import spec
+from specgate.contract.compiled import SchemaCache
 from specgate.contract.resolver import HandlerResolver
-from specgate.contract.validation import (
-    SchemaCache,
-    handler_takes_unknown_fields,
-    json_body_validator,
-    parameter_validator,
-)
+from specgate.contract.unknown_fields import handler_takes_unknown_fields
+from specgate.contract.validation import json_body_validator, parameter_validator
 from specgate.core.config import Config, default_config
 from specgate.core.errors import (
     ApiError,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from providers.base import forwards_unknown_fields
 from providers.router import Router, Target
-from specgate.contract.validation import unknown_field_error
+from specgate.contract.unknown_fields import unknown_field_error
 from specgate.core.errors import InvalidRequestError
 from specgate.core.types import Json
 

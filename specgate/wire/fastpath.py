@@ -37,15 +37,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from specgate.contract import spec
-from specgate.contract.validation import (
-    BODY_STATE_KEY,
-    POLL_HEADER,
-    UNKNOWN_FIELDS_STATE_KEY,
-    CompiledSchema,
-    SchemaCache,
-    handler_takes_unknown_fields,
-    oas_to_json_schema,
-)
+from specgate.contract.compiled import CompiledSchema, SchemaCache, oas_to_json_schema
+from specgate.contract.unknown_fields import UNKNOWN_FIELDS_STATE_KEY, handler_takes_unknown_fields
+from specgate.contract.validation import BODY_STATE_KEY, POLL_HEADER
 from specgate.core.errors import GatewayError
 from specgate.gateway import gateway_of
 from specgate.wire import security

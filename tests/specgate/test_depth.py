@@ -25,7 +25,7 @@ import orjson
 import pytest
 
 from specgate.contract import spec
-from specgate.contract.validation import EXPLAIN_LEVELS, CompiledSchema, oas_to_json_schema
+from specgate.contract.compiled import EXPLAIN_LEVELS, CompiledSchema, oas_to_json_schema
 from specgate.core import deepjson
 from specgate.ops.logs import JsonFormatter, TextFormatter
 from tests.fakes.anthropic_upstream import FakeAnthropic

@@ -7,8 +7,8 @@ from typing import Any
 
 import jsonschema
 
+from specgate.contract.compiled import oas_to_json_schema
 from specgate.contract.spec import bundle
-from specgate.contract.validation import oas_to_json_schema
 
 
 def parse_frames(raw: bytes) -> list[tuple[str | None, str]]:

@@ -12,12 +12,8 @@ import orjson
 import pytest
 
 from specgate.contract import spec
-from specgate.contract.validation import (
-    CompiledSchema,
-    handler_takes_unknown_fields,
-    oas_to_json_schema,
-    unknown_field_error,
-)
+from specgate.contract.compiled import CompiledSchema, oas_to_json_schema
+from specgate.contract.unknown_fields import handler_takes_unknown_fields, unknown_field_error
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +124,7 @@ def test_only_marked_handlers_take_unknown_fields() -> None:
 def test_compiled_schemas_are_shared_by_content() -> None:
     """The app compiles each body schema at start-up; connexion's copy (the same schema plus the
     spec's components) finds that compiled form instead of compiling on its first request."""
-    from specgate.contract.validation import SchemaCache
+    from specgate.contract.compiled import SchemaCache
 
     cache = SchemaCache()
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": False}
