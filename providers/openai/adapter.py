@@ -8,7 +8,7 @@ from contextlib import aclosing
 
 import orjson
 
-from providers.base import CallContext
+from providers.base import CallContext, CallObserver
 from providers.faults import ProviderError, capped
 from providers.http import UpstreamClient, load_json_object, note_upstream
 from providers.openai.translate import (
@@ -70,30 +70,24 @@ class OpenAIProvider:
     def _headers() -> dict[str, str]:
         return {"content-type": "application/json", "accept": "application/json"}
 
+    def _post(
+        self, request: Json, upstream_model: str, ctx: CallContext, *, stream: bool
+    ) -> tuple[str, bytes, dict[str, str], float, CallObserver | None]:
+        """The upstream POST both calls make (URL, translated body, headers, deadline, observer),
+        as the leading arguments of ``UpstreamClient.request`` and ``stream_lines``."""
+        body = to_chat_request({**request, "stream": stream}, upstream_model)
+        return self._url, deepjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), ctx.observer
+
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
-        body = to_chat_request({**request, "stream": False}, upstream_model)
-        resp = await self._client.request(
-            self._url,
-            deepjson.dumps(body),
-            self._headers(),
-            self._client.deadline(ctx.deadline),
-            observer=ctx.observer,
-            request_id=ctx.request_id,
-        )
+        post = self._post(request, upstream_model, ctx, stream=False)
+        resp = await self._client.request(*post, request_id=ctx.request_id)
         note_upstream(ctx.response_headers, resp.headers)
         completion = load_json_object(resp.body, "chat completion", provider=self.name, request_id=ctx.request_id)
         return from_chat_response(completion, str(request.get("model", "")))
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
-        body = to_chat_request({**request, "stream": True}, upstream_model)
-        lines = self._client.stream_lines(
-            self._url,
-            deepjson.dumps(body),
-            self._headers(),
-            self._client.deadline(ctx.deadline),
-            observer=ctx.observer,
-            request_id=ctx.request_id,
-        )
+        post = self._post(request, upstream_model, ctx, stream=True)
+        lines = self._client.stream_lines(*post, request_id=ctx.request_id)
         translator: ChatStreamTranslator | None = None
         client_model = str(request.get("model", ""))
         done = False
