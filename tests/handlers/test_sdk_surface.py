@@ -11,7 +11,8 @@ import anthropic
 import pytest
 
 from specgate.contract.apisurface.cases import Builder
-from specgate.contract.apisurface.sdk import ListOf, Lit, OneOf, Ref, Surface, operations, without_null
+from specgate.contract.apisurface.nodes import ListOf, Lit, OneOf, Ref, without_null
+from specgate.contract.apisurface.sdk import Surface, operations
 from tests.support.gateway import start_gateway
 
 ECHO_REFUSES = {"compaction"}  # README, per-provider table

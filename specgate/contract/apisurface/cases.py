@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from specgate.contract.apisurface.sdk import (
+from specgate.contract.apisurface.nodes import (
     Anything,
     Field,
     ListOf,
@@ -28,9 +28,9 @@ from specgate.contract.apisurface.sdk import (
     OneOf,
     Prim,
     Ref,
-    Surface,
     without_null,
 )
+from specgate.contract.apisurface.sdk import Surface
 
 # field name -> the minimal value the API accepts where the type says only "int" or "str".
 VALUE_HINTS: dict[str, Any] = {

@@ -15,7 +15,8 @@ from typing import Any
 
 from specgate.contract import spec
 from specgate.contract.apisurface.cases import Case, request_cases
-from specgate.contract.apisurface.sdk import Field, Surface, operations
+from specgate.contract.apisurface.nodes import Field
+from specgate.contract.apisurface.sdk import Surface, operations
 from specgate.contract.compiled import CompiledSchema
 
 # The operation each SDK call is checked against, and a minimal body of it.

@@ -17,8 +17,7 @@ from typing import Any
 
 import yaml
 
-from specgate.contract.apisurface.sdk import (
-    MODEL_SUFFIX,
+from specgate.contract.apisurface.nodes import (
     Anything,
     Field,
     ListOf,
@@ -27,14 +26,11 @@ from specgate.contract.apisurface.sdk import (
     Node,
     Null,
     OneOf,
-    Operation,
     Prim,
     Ref,
-    Surface,
-    discriminator,
-    operations,
     without_null,
 )
+from specgate.contract.apisurface.sdk import MODEL_SUFFIX, Operation, Surface, discriminator, operations
 
 # The request schemas of the message routes: which SDK operation, which fields go in headers.
 REQUESTS = {"CreateMessageRequest": "create", "CountTokensRequest": "count_tokens"}

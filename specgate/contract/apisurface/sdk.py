@@ -2,10 +2,10 @@
 
 The official SDK declares every request parameter as a ``TypedDict`` (``total=False`` with
 ``Required[...]`` marks), unions as ``Union[...]`` type aliases and enumerations as
-``Literal[...]``. ``read`` turns such a type into ``Node`` values; TypedDicts become ``Obj``
-entries of a ``Surface`` (named after the class, ``Beta`` prefix dropped) and are referred to by
-``Ref`` so that the tree can be printed, compared and turned into JSON values and schemas
-without touching ``typing`` again.
+``Literal[...]``. ``read`` turns such a type into ``Node`` values (``apisurface.nodes``);
+TypedDicts become ``Obj`` entries of a ``Surface`` (named after the class, ``Beta`` prefix
+dropped) and are referred to by ``Ref`` so that the tree can be printed, compared and turned into
+JSON values and schemas without touching ``typing`` again.
 """
 
 from __future__ import annotations
@@ -17,73 +17,28 @@ import os
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic
 import typing_extensions
 
-Scalar = typing.Literal["string", "integer", "number", "boolean"]
-LiteralValue = str | int | bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class Prim:
-    kind: Scalar
-
-
-@dataclass(frozen=True, slots=True)
-class Lit:
-    values: tuple[LiteralValue, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Null:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Anything:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class ListOf:
-    item: Node
-
-
-@dataclass(frozen=True, slots=True)
-class MapOf:
-    value: Node
-
-
-@dataclass(frozen=True, slots=True)
-class OneOf:
-    members: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    name: str
-
-
-Node = Prim | Lit | Null | Anything | ListOf | MapOf | OneOf | Ref
-
-
-@dataclass(frozen=True, slots=True)
-class Field:
-    node: Node
-    required: bool
-
-
-@dataclass(slots=True)
-class Obj:
-    """One TypedDict: its wire fields in declaration order."""
-
-    name: str
-    qualname: str  # module:class, for messages
-    fields: dict[str, Field] = field(default_factory=dict)
-
+from specgate.contract.apisurface.nodes import (
+    Anything,
+    Field,
+    ListOf,
+    Lit,
+    LiteralValue,
+    MapOf,
+    Node,
+    Null,
+    Obj,
+    OneOf,
+    Prim,
+    Ref,
+    union,
+    without_null,
+)
 
 MODEL_SUFFIX = "@model"
 _REQUIRED = {typing_extensions.Required, getattr(typing, "Required", typing_extensions.Required)}
@@ -140,7 +95,7 @@ class Surface:
         if origin in _LITERAL:
             return Lit(tuple(args))
         if origin in _UNION:
-            return _union([self.read(a) for a in args])
+            return union([self.read(a) for a in args])
         if is_typed_dict(tp):
             return Ref(self._read_object(tp))
         if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
@@ -181,7 +136,7 @@ class Surface:
             merged = dict(twin.fields)
             for key, f in obj.fields.items():
                 old = merged.get(key)
-                merged[key] = f if old is None else Field(_union([old.node, f.node]), old.required and f.required)
+                merged[key] = f if old is None else Field(union([old.node, f.node]), old.required and f.required)
             for key in twin.fields.keys() - obj.fields.keys():
                 merged[key] = Field(twin.fields[key].node, False)
             self.objects[name] = Obj(name, twin.qualname, merged)
@@ -274,7 +229,7 @@ class Surface:
                 target.fields[key] = (
                     Field(f.node, False)
                     if old is None
-                    else Field(_union([old.node, f.node]), old.required and f.required)
+                    else Field(union([old.node, f.node]), old.required and f.required)
                 )
             for key in target.fields.keys() - other.fields.keys():
                 target.fields[key] = Field(target.fields[key].node, False)
@@ -294,27 +249,6 @@ class Surface:
         """The fields of a root TypedDict (the root itself is not kept as an object)."""
         name = self._read_object(cls)
         return dict(self.objects.pop(name).fields)
-
-
-def _union(members: list[Node]) -> Node:
-    flat: list[Node] = []
-    for m in members:
-        for sub in m.members if isinstance(m, OneOf) else (m,):
-            if sub not in flat:
-                flat.append(sub)
-    if Prim("string") in flat:  # Literal[...] | str is a string
-        flat = [m for m in flat if not (isinstance(m, Lit) and all(isinstance(v, str) for v in m.values))]
-    lits = [m for m in flat if isinstance(m, Lit)]
-    if len(lits) > 1:
-        merged = Lit(tuple(dict.fromkeys(v for lit in lits for v in lit.values)))
-        flat = [merged if m is lits[0] else m for m in flat if not isinstance(m, Lit) or m is lits[0]]
-    lists = [m for m in flat if isinstance(m, ListOf)]
-    if len(lists) > 1:  # Iterable[A] | Iterable[B] is one list of A | B
-        merged_list = ListOf(_union([m.item for m in lists]))
-        flat = [merged_list if m is lists[0] else m for m in flat if not isinstance(m, ListOf) or m is lists[0]]
-    if Prim("integer") in flat and Prim("number") in flat:
-        flat.remove(Prim("integer"))
-    return flat[0] if len(flat) == 1 else OneOf(tuple(flat))
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,16 +279,6 @@ def operations(surface: Surface) -> list[Operation]:
 def _operation(surface: Surface, name: str, ga: type, beta: type) -> Operation:
     beta_fields = surface.fields_of(beta)  # beta first: shared classes take the beta shape's name
     return Operation(name, surface.fields_of(ga), beta_fields)
-
-
-def without_null(node: Node) -> tuple[Node, bool]:
-    """The node with ``None`` taken out of a union, and whether it was there."""
-    if isinstance(node, OneOf) and Null() in node.members:
-        rest = tuple(m for m in node.members if m != Null())
-        return (rest[0] if len(rest) == 1 else OneOf(rest)), True
-    if isinstance(node, Lit) and None in node.values:
-        return Lit(tuple(v for v in node.values if v is not None)), True
-    return node, node == Null()
 
 
 def discriminator(surface: Surface, members: tuple[Node, ...]) -> tuple[str, dict[LiteralValue, str]] | None:
