@@ -10,7 +10,7 @@ from specgate.access.counters import MemoryCounterStore
 from specgate.access.guard import AuthGuard
 from specgate.access.limiter import Limiter
 from specgate.access.windows import Clock, system_clock
-from specgate.core.access_config import VirtualKeySpec
+from specgate.core.config import VirtualKeySpec
 
 
 def model_allowed(key: VirtualKeySpec, model: str) -> bool:

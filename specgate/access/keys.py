@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Sequence
 
 from specgate.access.keyid import key_id
-from specgate.core.access_config import VirtualKeySpec
+from specgate.core.config import VirtualKeySpec
 
 
 class KeyRing:

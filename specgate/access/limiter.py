@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from specgate.access.counters import Charge, CounterStore, Outcome
 from specgate.access.windows import Clock, Window, budget_window, minute_window, retry_after, rfc3339
-from specgate.core.access_config import VirtualKeySpec
+from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import ApiError, RateLimitError
 
 log = logging.getLogger("specgate.limits")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from specgate.core.access_config import BudgetPeriod
+from specgate.core.config import BudgetPeriod
 
 Clock = Callable[[], float]  # seconds since the epoch; injectable so tests move time by hand
 system_clock: Clock = time.time

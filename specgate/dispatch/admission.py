@@ -16,7 +16,7 @@ from providers.tokens import estimate_input_tokens
 from specgate.access.governance import model_allowed
 from specgate.access.limiter import UNLIMITED, Ticket
 from specgate.access.usage import StreamUsage, settling, usage_tokens
-from specgate.core.access_config import VirtualKeySpec
+from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import PermissionDeniedError
 from specgate.core.types import Json, SSEEvent
 from specgate.gateway import gateway_of

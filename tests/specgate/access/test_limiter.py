@@ -9,7 +9,7 @@ import pytest
 from specgate.access.counters import MemoryCounterStore
 from specgate.access.limiter import UNLIMITED, Limiter
 from specgate.access.windows import budget_window, minute_window
-from specgate.core.access_config import VirtualKeySpec
+from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import RateLimitError
 from tests.support.clock import ManualClock
 

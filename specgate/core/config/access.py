@@ -1,15 +1,17 @@
 """Config pieces for governance: ``auth.virtual_keys`` entries and the ``limits`` section.
 
-Parsed by ``specgate.core.config`` through its reader (which names the file and key path in every
-error); this module only knows the shapes and the rules. Key values are kept out of ``repr`` so a
-logged config never shows them.
+Parsed by ``specgate.core.config.parse`` through its ``Reader`` (which names the file and key
+path in every error); this module only knows the shapes and the rules. Key values are kept out of
+``repr`` so a logged config never shows them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
+
+from specgate.core.config.reader import Reader
 
 BudgetPeriod = Literal["day", "month", "none"]
 BUDGET_PERIODS: tuple[BudgetPeriod, ...] = ("day", "month", "none")
@@ -37,16 +39,6 @@ class VirtualKeySpec:
 class LimitsConfig:
     store: str = "memory"  # "memory" or redis://host:port/db
     prefix: str = "specgate:limits"
-
-
-class Reader(Protocol):
-    def fail(self, path: str, message: str) -> Exception: ...
-
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]: ...
-
-    def get(self, obj: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any) -> Any: ...
-
-    def strings(self, obj: dict[str, Any], key: str, path: str) -> tuple[str, ...]: ...
 
 
 def _positive(r: Reader, d: dict[str, Any], key: str, path: str) -> int | None:
