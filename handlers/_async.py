@@ -19,13 +19,13 @@ from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import Job, JobOutcome, JobStatus
 from jobs.registry import JobRegistry
 from providers import shapes
+from specgate.contract import rules
+from specgate.contract.rules import ASYNC_HEADER, ASYNC_ID_HEADER
 from specgate.core import deepjson
 from specgate.core.errors import GatewayError, InvalidRequestError, NotFoundError, OverloadedError
 from specgate.core.responses import envelope_success, error_parts
 from specgate.ops.metrics import Metrics
 
-ASYNC_HEADER = "x-bf-async"
-ID_HEADER = "x-bf-async-id"
 TTL_HEADER = "x-bf-async-job-result-ttl"
 STATUS_HEADER = "x-bf-async-status"
 ANONYMOUS = "anonymous"
@@ -72,7 +72,7 @@ def _placeholder_response(job: Job, *, envelope: bool) -> Response:
     return Response(
         content,
         media_type="application/json",
-        headers={ID_HEADER: job.id, STATUS_HEADER: str(job.status)},
+        headers={ASYNC_ID_HEADER: job.id, STATUS_HEADER: str(job.status)},
     )
 
 
@@ -87,8 +87,7 @@ async def submit(
     ttl_s: int | None,
     metrics: Metrics | None = None,
 ) -> Response:
-    if body.get("stream"):
-        raise InvalidRequestError(f"stream: streaming is not supported with {ASYNC_HEADER}")
+    rules.check_async(body)
 
     async def work() -> JobOutcome:
         started = time.perf_counter()
@@ -120,12 +119,12 @@ async def submit(
 async def poll(registry: JobRegistry, owner: str, job_id: str, *, envelope: bool) -> Response:
     job = await registry.get(job_id.strip(), owner)
     if job is None or job.kind != "message":  # message batches live in the same store
-        raise NotFoundError(f"{ID_HEADER}: no such job (unknown, expired, or not yours)")
+        raise NotFoundError(f"{ASYNC_ID_HEADER}: no such job (unknown, expired, or not yours)")
     if job.status in (JobStatus.COMPLETED, JobStatus.FAILED) and job.result is not None:
         return Response(
             job.result,
             status_code=job.status_code or 500,
             media_type=job.content_type,
-            headers={ID_HEADER: job.id, STATUS_HEADER: str(job.status)},
+            headers={ASYNC_ID_HEADER: job.id, STATUS_HEADER: str(job.status)},
         )
     return _placeholder_response(job, envelope=envelope)

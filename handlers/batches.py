@@ -2,13 +2,16 @@
 
 The gateway runs batches itself (``jobs.batches.service``), so they work for every provider. Each
 request goes through the same path as ``POST /v1/messages`` (routing, fallbacks, the semantic
-checks), with the ``anthropic-version`` and ``anthropic-beta`` of the create call. Checks that
-need the whole batch (unique custom_ids, the request count) answer 400 at once; a request that
-the provider or the semantic checks refuse becomes an ``errored`` result, as with the real API.
+checks, admission and usage settlement under the creator's key), with the ``anthropic-version``
+and ``anthropic-beta`` of the create call. Checks that need the whole batch (unique custom_ids,
+the request count, the models the key may use) answer 400 or 403 at once; a request that the
+provider, the cross-field rules or the key's limits refuse becomes an ``errored`` result, as with
+the real API.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -20,16 +23,19 @@ from jobs.batches import model
 from jobs.batches.model import Batch
 from jobs.batches.runner import Execute
 from providers.base import CallContext
-from providers.router import Router
+from specgate.access.limiter import Ticket, WindowFull
+from specgate.contract import rules
+from specgate.contract.rules import DEFAULT_VERSION
 from specgate.contract.validation import BODY_STATE_KEY
+from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import GatewayError, InvalidRequestError, NotFoundError
 from specgate.core.scope import new_request_id, scope_state
 from specgate.core.types import Json
-from specgate.dispatch import fallbacks
-from specgate.gateway import gateway_of
+from specgate.dispatch import admission, exchange
+from specgate.gateway import Gateway, gateway_of
 from specgate.wire.pagination import page
 
-from .messages import DEFAULT_VERSION, check_semantics, split_beta
+from .messages import split_beta
 
 COLLECTION = "/v1/messages/batches"
 JSONL = "application/x-jsonl"
@@ -51,29 +57,37 @@ def _not_found(batch_id: str) -> NotFoundError:
     return NotFoundError(f"message_batch_id: no message batch {batch_id!r}")
 
 
-def _requests(body: Json, max_requests: int) -> list[tuple[str, Json]]:
+def _requests(scope: Any, body: Json, max_requests: int) -> list[tuple[str, Json]]:
     items: list[Json] = body["requests"]
     if len(items) > max_requests:
         raise InvalidRequestError(f"requests: a batch holds at most {max_requests} requests (got {len(items)})")
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        custom_id = str(item["custom_id"])
-        if custom_id in seen:
-            raise InvalidRequestError(
-                f"requests.{index}.custom_id: {custom_id!r} is used more than once; custom_id must be unique"
-            )
-        seen.add(custom_id)
+    rules.check_batch(body)
+    for index, item in enumerate(items):  # a model the key may not use: 403 before anything runs
+        admission.check_model(scope, str(item["params"].get("model", "")), field=f"requests.{index}.params.model")
     return [(str(item["custom_id"]), item["params"]) for item in items]
 
 
-def _executor(router: Router, version: str, beta: tuple[str, ...]) -> Execute:
+async def _admitted(gateway: Gateway, key: VirtualKeySpec | None, params: Json) -> Ticket:
+    """Admission under the creator's key. An item that a per-minute limit holds back waits for the
+    window to turn (a batch is paced by its key, not failed by it); a used-up budget errors it."""
+    while True:
+        try:
+            return await admission.admit_key(gateway.governance, key, params)
+        except WindowFull as full:
+            await asyncio.sleep(full.retry_after_s)
+
+
+def _executor(gateway: Gateway, key: VirtualKeySpec | None, version: str, beta: tuple[str, ...]) -> Execute:
     async def execute(params: Json) -> bytes:
         ctx = CallContext(request_id=new_request_id(), anthropic_version=version, anthropic_beta=beta)
         try:
-            check_semantics(params, version)
-            message, _ = await fallbacks.create(router, params, ctx)
+            rules.check_message(params, version)
+            ticket = await _admitted(gateway, key, params)
+            answer = await exchange.serve(gateway.router, ticket, exchange.Call(params, ctx))
         except GatewayError as exc:
             return model.errored_result(exc.to_body(ctx.request_id))
+        message = answer.message
+        assert message is not None  # a batch item is never a stream
         usage = message.get("usage")
         if isinstance(usage, dict) and "service_tier" in usage:
             usage["service_tier"] = "batch"
@@ -86,9 +100,10 @@ async def create_message_batch(user: str | None = None) -> Response:
     scope: Any = request.scope
     gateway = gateway_of(scope)
     body: Json = scope_state(scope)[BODY_STATE_KEY]
-    requests = _requests(body, gateway.config.batches.max_requests)
+    requests = _requests(scope, body, gateway.config.batches.max_requests)
     version = request.headers.get("anthropic-version") or DEFAULT_VERSION
-    execute = _executor(gateway.router, version, split_beta(request.headers.get("anthropic-beta")))
+    key = admission.virtual_key_of(scope)
+    execute = _executor(gateway, key, version, split_beta(request.headers.get("anthropic-beta")))
     batch = await gateway.batches.create(user or _async.ANONYMOUS, requests, execute)
     return _json(model.render(batch, _collection_url()))
 

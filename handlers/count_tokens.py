@@ -12,6 +12,8 @@ from starlette.types import Receive, Scope
 from providers import shapes
 from providers.base import CallContext, TokenCounter
 from providers.tokens import estimate_input_tokens
+from specgate.contract import rules
+from specgate.contract.rules import DEFAULT_VERSION
 from specgate.contract.unknown_fields import UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
 from specgate.contract.validation import BODY_STATE_KEY
 from specgate.core.scope import request_id_of, scope_state
@@ -21,7 +23,7 @@ from specgate.dispatch.fallbacks import targets_for
 from specgate.gateway import gateway_of
 from specgate.wire.fastpath import fast_entry
 
-from .messages import DEFAULT_VERSION, check_semantics, is_beta, split_beta
+from .messages import is_beta, split_beta
 
 
 async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
@@ -31,7 +33,7 @@ async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
     router = gateway_of(scope).router
     route = forwarding.plan(router, body, state.get(UNKNOWN_FIELDS_STATE_KEY, ()))
     version = request_headers.get("anthropic-version") or DEFAULT_VERSION
-    check_semantics(body, version)
+    rules.check_message(body, version)
     ticket = await admission.admit(scope, body, count_tokens=False)  # model access; counts against rpm only
     target = (route.targets or targets_for(router, str(body["model"])))[0]
     betas = split_beta(request_headers.get("anthropic-beta"))

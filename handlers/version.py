@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from starlette.responses import Response
 
-from handlers.messages import API_VERSIONS, DEFAULT_VERSION
 from specgate import __version__
+from specgate.contract.rules import API_VERSIONS, DEFAULT_VERSION
 
 
 async def get_version(user: str | None = None) -> Response:

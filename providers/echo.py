@@ -42,7 +42,7 @@ import asyncio
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -158,6 +158,29 @@ def _stable_id(prefix: str, *parts: str) -> str:
     return f"{prefix}_{digest}"
 
 
+def custom_tools(request: Mapping[str, Any]) -> list[Json]:
+    """The tools echo can call: custom tools (with an ``input_schema``)."""
+    tools = request.get("tools")
+    return [
+        t
+        for t in (tools if isinstance(tools, list) else ())
+        if isinstance(t, dict) and "input_schema" in t and t.get("type") in (None, "custom")
+    ]
+
+
+def refusal(request: Mapping[str, Any]) -> str | None:
+    """Why echo answers a valid request with a 400 (what the README says it cannot honour), or None.
+    The fuzzers ask the same function (``specgate.fuzz.cases``), so they expect exactly these."""
+    if request.get("compaction") is not None:  # a request for a compaction block, not a reply
+        return "compaction: the echo provider cannot summarise a conversation into a compaction block"
+    choice = request.get("tool_choice")
+    tools = custom_tools(request)
+    named = choice.get("name") if isinstance(choice, Mapping) and choice.get("type") == "tool" else None
+    if named is not None and tools and not any(t.get("name") == named for t in tools):
+        return f"tool_choice.name: no tool named {named!r} in tools"
+    return None
+
+
 class EchoProvider:
     type = "echo"
 
@@ -176,10 +199,9 @@ class EchoProvider:
 
     def compose(self, request: Json, model: str) -> Json:
         """The complete Message this provider answers to ``request`` (pure apart from the id)."""
-        if request.get("compaction") is not None:  # a request for a compaction block, not a reply
-            raise InvalidRequestError(
-                "compaction: the echo provider cannot summarise a conversation into a compaction block"
-            )
+        refused = refusal(request)
+        if refused is not None:
+            raise InvalidRequestError(refused)
         messages = request.get("messages") or []
         last_index = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].get("role") == "user"), None)
         content = messages[last_index].get("content") if last_index is not None else ""
@@ -230,7 +252,7 @@ class EchoProvider:
         )
 
     def _tool_calls(self, request: Json, content: Any, message_index: int | None) -> list[Json]:
-        tools = [t for t in request.get("tools") or [] if "input_schema" in t and t.get("type") in (None, "custom")]
+        tools = custom_tools(request)
         choice = request.get("tool_choice") or {"type": "auto"}
         if not tools or choice.get("type") == "none":
             return []
@@ -238,9 +260,7 @@ class EchoProvider:
         text = _text_of(content)
         hint = (text.strip().split("\n")[0][:64] or "echo") if text else "echo"
         if choice.get("type") == "tool":
-            chosen = [t for t in tools if t["name"] == choice.get("name")]
-            if not chosen:
-                raise InvalidRequestError(f"tool_choice.name: no tool named {choice.get('name')!r} in tools")
+            chosen = [t for t in tools if t["name"] == choice.get("name")]  # refusal() saw it is there
         elif directive is not None:
             names, rest = directive
             by_name = {t["name"]: t for t in tools}

@@ -1,9 +1,9 @@
 """Schemathesis over the whole spec, in process: examples, coverage and fuzzing phases, every
 check except ignored_auth (a false positive with OR-combined schemes).
 
-The schema is the test-time copy of the bundled spec (specgate.contract.rules.schemathesis_spec), so the
+The schema is the test-time copy of the bundled spec (specgate.fuzz.cases.schemathesis_spec), so the
 ``data`` of every Server-Sent Event is parsed and validated too, and the cross-field rules come
-from specgate.contract.rules — the same module ``make fuzz`` loads into the schemathesis CLI.
+from specgate.fuzz.cases — the same module ``make fuzz`` loads into the schemathesis CLI.
 
 Responses are validated twice: connexion's response validation is on in the app under test (a
 response that breaks the spec becomes a 500, which ``not_a_server_error`` reports), and
@@ -26,8 +26,8 @@ from schemathesis.config import SchemathesisConfig
 from providers.registry import provider_types
 from specgate.app import create_app, served_document
 from specgate.contract import spec
-from specgate.contract.rules import keep_case, operations_config, schemathesis_spec
 from specgate.core.config import parse_config
+from specgate.fuzz.cases import keep_case, operations_config, schemathesis_spec
 from tests.support import faulty
 
 KEY = "sk-contract"

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import logging
 
-from specgate.access.counters import open_store
+from specgate.access.counters import CounterStore, MemoryCounterStore
 from specgate.access.governance import Governance
 from specgate.access.limiter import Limiter
 from specgate.access.windows import Clock
 from specgate.core.config import Config
 
 log = logging.getLogger("specgate.limits")
+
+
+def open_store(url: str, *, prefix: str, clock: Clock) -> CounterStore:
+    """``memory`` or a ``redis://`` URL (the Redis client connects lazily, on first use)."""
+    if url == "memory":
+        return MemoryCounterStore(clock)
+    from specgate.access.redis_counters import RedisCounterStore  # imports redis: only when used
+
+    return RedisCounterStore.from_url(url, prefix=prefix)
 
 
 def store_url(config: Config) -> str:

@@ -1,4 +1,5 @@
-"""Counters for limits: the store protocol, its in-memory implementation, and ``open_store``.
+"""Counters for limits: the store protocol and its in-memory implementation
+(``specgate.access.build.open_store`` picks it or the Redis one).
 
 An admission is one atomic step over several counters (requests this minute, tokens this minute,
 tokens this budget period): every counter is checked, and only if all pass are all incremented.
@@ -96,12 +97,3 @@ class MemoryCounterStore:
 
     async def close(self) -> None:
         self._values.clear()
-
-
-def open_store(url: str, *, prefix: str, clock: Clock) -> CounterStore:
-    """``memory`` or a ``redis://`` URL (the Redis client connects lazily, on first use)."""
-    if url == "memory":
-        return MemoryCounterStore(clock)
-    from specgate.access.redis_counters import RedisCounterStore
-
-    return RedisCounterStore.from_url(url, prefix=prefix)

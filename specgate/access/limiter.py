@@ -56,6 +56,15 @@ class Ticket:
 UNLIMITED = Ticket()
 
 
+class WindowFull(RateLimitError):
+    """A per-minute limit is reached, and this request fits once the window turns over: a caller
+    that can wait (a batch item) retries after ``retry_after_s``; a client gets the plain 429."""
+
+    def __init__(self, message: str, *, headers: dict[str, str], retry_after_s: int) -> None:
+        super().__init__(message, headers=headers)
+        self.retry_after_s = retry_after_s
+
+
 class Limiter:
     def __init__(self, store: CounterStore, clock: Clock) -> None:
         self.store = store
@@ -118,8 +127,9 @@ def _refusal(
 ) -> RateLimitError:
     limit = counter.charge.limit
     end = counter.window.end
-    if end is not None:
-        headers = {**headers, "retry-after": str(retry_after(end, now))}
+    wait = retry_after(end, now) if end is not None else None
+    if wait is not None:
+        headers = {**headers, "retry-after": str(wait)}
     if counter.kind == "requests":
         message = f"Rate limit exceeded: key '{key.id}' allows {limit} requests per minute; retry after the reset"
     elif counter.kind == "tokens" and tokens > limit:
@@ -132,10 +142,12 @@ def _refusal(
             f"Rate limit exceeded: key '{key.id}' allows {limit} input+output tokens per minute; "
             f"{value} are used or reserved this minute and this request needs about {tokens}"
         )
-    else:
+    else:  # the budget: waiting a minute does not help
         when = f"; it resets at {rfc3339(end)}" if end is not None else "; it does not reset"
         message = (
             f"Token budget used up: key '{key.id}' has used {value} of its {limit} tokens "
             f"{_PERIOD_WORD[key.budget_period]}{when}"
         )
+    if wait is not None and (counter.kind == "requests" or (counter.kind == "tokens" and tokens <= limit)):
+        return WindowFull(message, headers=headers, retry_after_s=wait)
     return RateLimitError(message, headers=headers)

@@ -8,7 +8,7 @@ twice (by a structural digest, bottom-up, one pass) and keeps each once under ``
 6 MB compiled, the same speed.
 
 Union members (``oneOf``/``anyOf``/``allOf`` items) stay inline: the error wording of
-specgate/contract/validation.py reads their tags (``type``/``role`` enums) from the union itself.
+specgate/contract/wording.py reads their tags (``type``/``role`` enums) from the union itself.
 Property maps are never hoisted (they are not schemas); their values are.
 """
 

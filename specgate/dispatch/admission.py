@@ -1,27 +1,22 @@
-"""What the handlers call: the principal's virtual key -> model access (403), limits (429), and a
-ticket that corrects the reservation with the real usage after the provider call.
+"""Admission: the principal's virtual key -> model access (403) and limits (429), or a ticket.
 
-    ticket = await gate.admit(scope, body)                        # top of the handler
-    message, target = await gate.tracked(ticket, dispatch.create(...))
-    first, rest, target = await gate.tracked_stream(ticket, dispatch.open_stream(...))
-    Response(..., headers={..., **ticket.headers})
+The ticket holds the reservation and the rate-limit headers; ``specgate.dispatch.exchange``
+settles it with the real usage on the way back.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, MutableMapping
-from typing import Any, TypeVar
+from collections.abc import MutableMapping
+from typing import Any
 
 from providers.tokens import estimate_input_tokens
-from specgate.access.governance import model_allowed
+from specgate.access.governance import Governance, model_allowed
 from specgate.access.limiter import UNLIMITED, Ticket
-from specgate.access.usage import StreamUsage, settling, usage_tokens
 from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import PermissionDeniedError
-from specgate.core.types import Json, SSEEvent
+from specgate.core.types import Json
 from specgate.gateway import gateway_of
 
-T = TypeVar("T")
 Scope = MutableMapping[str, Any]
 
 
@@ -40,11 +35,14 @@ def may_use(scope: Scope, model: str) -> bool:
     return key is None or model_allowed(key, model)
 
 
-def check_model(scope: Scope, model: str) -> None:
+def check_model(scope: Scope, model: str, *, field: str = "model") -> None:
     """403 ``permission_error`` naming the model when the caller's key may not use it."""
-    key = virtual_key_of(scope)
+    _check_model(virtual_key_of(scope), model, field)
+
+
+def _check_model(key: VirtualKeySpec | None, model: str, field: str) -> None:
     if key is not None and not model_allowed(key, model):
-        raise PermissionDeniedError(f"model: key '{key.id}' is not allowed to use model '{model}'")
+        raise PermissionDeniedError(f"{field}: key '{key.id}' is not allowed to use model '{model}'")
 
 
 def estimate_tokens(body: Json) -> int:
@@ -52,37 +50,16 @@ def estimate_tokens(body: Json) -> int:
 
 
 async def admit(scope: Scope, body: Json, *, count_tokens: bool = True) -> Ticket:
-    """Model access, then limits; the ticket's headers go on the response."""
-    check_model(scope, str(body.get("model", "")))
-    key = virtual_key_of(scope)
+    """Model access, then limits, for the request's own principal; the ticket's headers go on the response."""
+    return await admit_key(gateway_of(scope).governance, virtual_key_of(scope), body, count_tokens=count_tokens)
+
+
+async def admit_key(
+    governance: Governance, key: VirtualKeySpec | None, body: Json, *, count_tokens: bool = True
+) -> Ticket:
+    """The same for a principal known already (a batch item runs long after its request)."""
+    _check_model(key, str(body.get("model", "")), "model")
     if key is None or not key.limited:
         return UNLIMITED
     tokens = estimate_tokens(body) if count_tokens else 0
-    return await gateway_of(scope).governance.limiter.admit(key, tokens, count_tokens=count_tokens)
-
-
-async def tracked(ticket: Ticket, call: Awaitable[tuple[Json, T]]) -> tuple[Json, T]:
-    """Await a non-streaming provider call, then settle the ticket with its usage."""
-    try:
-        message, extra = await call
-    except BaseException:
-        await ticket.settle(None)
-        raise
-    await ticket.settle(usage_tokens(message.get("usage")))
-    return message, extra
-
-
-async def tracked_stream(
-    ticket: Ticket, call: Awaitable[tuple[SSEEvent, AsyncIterator[SSEEvent], T]]
-) -> tuple[SSEEvent, AsyncIterator[SSEEvent], T]:
-    """Await a stream's opening; the returned stream settles the ticket when it ends."""
-    try:
-        first, rest, extra = await call
-    except BaseException:
-        await ticket.settle(None)
-        raise
-    if ticket is UNLIMITED:
-        return first, rest, extra
-    usage = StreamUsage()
-    usage.update(first)
-    return first, settling(rest, usage, ticket), extra
+    return await governance.limiter.admit(key, tokens, count_tokens=count_tokens)

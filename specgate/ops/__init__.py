@@ -1,1 +1,10 @@
-"""TODO"""
+"""Operations: what an operator reads: Prometheus metrics, the JSON logs, readiness checks.
+
+* ``metrics`` -- the Prometheus registry of one process (and the multiprocess mode of workers)
+* ``logs``    -- the logging config and its JSON and text formatters
+* ``health``  -- readiness: named async checks, each bounded by a timeout (``GET /readyz``)
+
+What a request records is decided where the request is: ``specgate.wire.observe``.
+
+May import: ``specgate.core``. Independent of jobs, providers, contract and access (same floor).
+"""

@@ -11,12 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from jobs.store import JobStore
 from specgate.core.config import Config
 
 Check = Callable[[], Awaitable[None]]
 DEFAULT_TIMEOUT_S = 2.0
+
+
+class ReadableStore(Protocol):
+    """What the store check needs of a job store (``jobs.store.JobStore`` has it)."""
+
+    async def get(self, job_id: str) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +76,7 @@ def config_check(config: Config) -> Check:
     return check
 
 
-def store_check(store: JobStore) -> Check:
+def store_check(store: ReadableStore) -> Check:
     """The job store answers a read (SQLite file usable, Redis reachable)."""
 
     async def check() -> None:

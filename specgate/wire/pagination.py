@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from specgate.contract import rules
 from specgate.core.errors import InvalidRequestError
 
 T = TypeVar("T")
@@ -25,8 +26,7 @@ def page(
     before_id: str | None = None,
     after_id: str | None = None,
 ) -> dict[str, Any]:
-    if before_id and after_id:
-        raise InvalidRequestError("before_id: cannot be combined with after_id")
+    rules.check_page({"before_id": before_id, "after_id": after_id})
     if not 1 <= limit <= 1000:
         raise InvalidRequestError("limit: Input should be between 1 and 1000")
     ids = [id_of(item) for item in items]

@@ -1,7 +1,7 @@
 """The official SDK through the gateway to an Anthropic-protocol upstream and to an
 OpenAI-compatible one: the same client-visible results where the translation allows.
 
-Differences that remain, by design (see providers/openai/translate.py):
+Differences that remain, by design (see providers/openai/translate/__init__.py):
 * ``id``: ``msg_`` + the upstream completion id for OpenAI, the upstream's own id for Anthropic;
 * ``stop_sequence``: OpenAI says only ``finish_reason: stop``, so a matched stop sequence is
   ``end_turn`` unless the server names the string (vLLM's ``stop_reason``);

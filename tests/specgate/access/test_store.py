@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from specgate.access.counters import Charge, CounterStore, MemoryCounterStore, open_store
+from specgate.access.build import open_store
+from specgate.access.counters import Charge, CounterStore, MemoryCounterStore
 from specgate.access.redis_counters import RedisCounterStore
 from tests.support.clock import ManualClock
 

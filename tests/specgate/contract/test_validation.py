@@ -1,4 +1,4 @@
-"""specgate/contract/validation.py: the focused explanation (jsonschema-rs locates the error, python-
+"""specgate/contract/compiled.py: the focused explanation (jsonschema-rs locates the error, python-
 jsonschema words only that part) says what a full python-jsonschema pass over the body says."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""schemathesis CLI hooks for ``make fuzz``: loaded through ``SCHEMATHESIS_HOOKS=specgate.contract.hooks``.
+"""schemathesis CLI hooks for ``make fuzz``: loaded through ``SCHEMATHESIS_HOOKS=specgate.fuzz.hooks``.
 
 Importing this module registers the hooks globally in schemathesis, which is what the CLI expects;
 nothing else imports it (the pytest contract test registers the same rule on its own schema).
@@ -10,7 +10,7 @@ from typing import Any
 
 import schemathesis
 
-from specgate.contract.rules import keep_case
+from specgate.fuzz.cases import keep_case
 
 
 @schemathesis.hook("filter_case")

@@ -1,10 +1,10 @@
 """``make fuzz`` / ``python -m specgate.fuzz``: the schemathesis CLI against a live server.
 
 1. writes a config (echo provider, a fresh random key) and the test-time copy of the bundled spec
-   (specgate.contract.rules.schemathesis_spec: SSE payloads validated too) to a temporary directory;
+   (specgate.fuzz.cases.schemathesis_spec: SSE payloads validated too) to a temporary directory;
 2. starts ``specgate serve`` on a free loopback port and waits for /healthz;
 3. runs ``schemathesis run`` over every operation (examples, coverage, fuzzing and stateful
-   phases, every check but ignored_auth) with the cross-field rules of specgate/contract/hooks.py;
+   phases, every check but ignored_auth) with the cross-field rules of specgate/fuzz/hooks.py;
 4. stops the server, reads the HAR report and prints how many requests each operation got.
 
 The exit code is non-zero when schemathesis reports any failure, when an operation of the spec
@@ -32,11 +32,11 @@ from urllib.parse import urlsplit
 
 from specgate.app import served_document
 from specgate.contract import spec
-from specgate.contract.rules import operations_config, schemathesis_spec
 from specgate.core.config import parse_config
+from specgate.fuzz.cases import operations_config, schemathesis_spec
 
-ROOT = Path(__file__).resolve().parent.parent
-HOOKS = "specgate.contract.hooks"
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = "specgate.fuzz.hooks"
 PHASES = "examples,coverage,fuzzing,stateful"
 
 
@@ -71,7 +71,7 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 
 
 def write_schemathesis_config(folder: Path) -> Path:
-    """The per-operation settings of ``specgate.contract.rules.operations_config`` as schemathesis.toml."""
+    """The per-operation settings of ``specgate.fuzz.cases.operations_config`` as schemathesis.toml."""
     lines: list[str] = []
     for entry in operations_config():
         lines.append("[[operations]]")
@@ -225,7 +225,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"fuzz: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.support.process import run_module
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def fuzz(*args: str) -> subprocess.CompletedProcess[str]:

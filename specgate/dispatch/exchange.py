@@ -1,0 +1,106 @@
+"""One pass down and back: the provider call with its fallbacks, and its usage settled on the way back.
+
+Every way a Messages request is served (a client waiting for JSON, a stream, a background job, a
+batch item) makes the same two calls:
+
+    ticket = await admission.admit(scope, body)          # 403 / 429 before anything runs
+    answer = await exchange.serve(router, ticket, call)  # fallbacks, provider, settlement
+
+``serve`` settles the ticket once, here: after a message, when a stream ends (finished, cut or
+abandoned), or when the call fails (the reservation is given back). ``refund_on_error`` gives it
+back when the request never reaches ``serve`` (a job the queue would not take). What the caller
+does with the answer (JSON, SSE, the platform envelope, a batch result) is its own business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from starlette.types import Receive
+
+from providers.base import CallContext
+from providers.router import Router, Target
+from specgate.access.limiter import UNLIMITED, Ticket
+from specgate.access.usage import StreamUsage, settling, usage_tokens
+from specgate.core.types import Json, SSEEvent
+from specgate.dispatch import fallbacks
+from specgate.dispatch.forwarding import NOTHING, Forwarding
+from specgate.wire.disconnect import unless_disconnected
+from specgate.wire.timing import Overhead
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One Messages request on its way to a provider."""
+
+    body: Json
+    ctx: CallContext
+    stream: bool = False
+    route: Forwarding = NOTHING  # forwarded unknown fields, and the targets that accept them
+    overhead: Overhead | None = None  # the gateway's own time, measured around the upstream's
+    client: Receive | None = None  # the waiting client: its hang-up cancels the call
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What came back: a message, or a stream's first event and the rest (which settles as it ends)."""
+
+    target: Target
+    headers: dict[str, str] = field(default_factory=dict)  # for the client's response
+    message: Json | None = None
+    first: SSEEvent | None = None
+    rest: AsyncIterator[SSEEvent] | None = None
+
+
+async def serve(router: Router, ticket: Ticket, call: Call) -> Answer:
+    if call.stream:
+        return await _stream(router, ticket, call)
+    created = fallbacks.create(router, call.body, call.ctx, call.overhead, targets=call.route.targets)
+    try:
+        # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
+        message, target = await (unless_disconnected(call.client, created) if call.client is not None else created)
+    except BaseException:
+        await ticket.settle(None)
+        raise
+    await ticket.settle(usage_tokens(message.get("usage")))
+    return Answer(target, _headers(target, call, ticket), message=message)
+
+
+async def _stream(router: Router, ticket: Ticket, call: Call) -> Answer:
+    opened = fallbacks.open_stream(router, call.body, call.ctx, call.overhead, targets=call.route.targets)
+    try:
+        first, rest, target = await opened
+    except BaseException:
+        await ticket.settle(None)
+        raise
+    if ticket is not UNLIMITED:  # nothing to settle for an unlimited key: the stream as it is
+        usage = StreamUsage()
+        usage.update(first)
+        rest = settling(rest, usage, ticket)
+    return Answer(target, _headers(target, call, ticket), first=first, rest=rest)
+
+
+@asynccontextmanager
+async def refund_on_error(ticket: Ticket) -> AsyncIterator[None]:
+    """For a step between admission and ``serve`` that may refuse: the reservation goes back."""
+    try:
+        yield
+    except BaseException:
+        await ticket.settle(None)
+        raise
+
+
+def _headers(target: Target, call: Call, ticket: Ticket) -> dict[str, str]:
+    # The upstream model can be the client's own model name: percent-encode anything that is not
+    # printable ASCII so it can neither break the header nor inject another one.
+    model = quote(target.upstream_model, safe="-._~:/@+=,;!*'()")
+    return {
+        "x-specgate-provider": target.provider.name,
+        "x-specgate-upstream-model": model,
+        **call.ctx.response_headers,
+        **call.route.headers,
+        **ticket.headers,
+    }

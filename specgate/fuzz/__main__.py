@@ -1,0 +1,3 @@
+from specgate.fuzz.run import main
+
+raise SystemExit(main())
