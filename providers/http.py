@@ -20,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,16 +171,36 @@ class UpstreamClient:
     ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
         """POST and yield the 2xx body line by line (without the line ending) as it arrives,
         each with the response headers. Cancelling or closing the generator closes the response."""
+        chunks = self.stream_chunks(url, body, headers, deadline, observer, request_id=request_id)
+        buffer = b""
+        resp_headers: Mapping[str, str] = {}
+        async with aclosing(chunks):
+            async for data, resp_headers in chunks:
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    yield line.removesuffix(b"\r"), resp_headers
+        if buffer:
+            yield buffer.removesuffix(b"\r"), resp_headers
+
+    async def stream_chunks(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+        observer: CallObserver | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
+        """POST and yield the 2xx body as raw byte chunks as they arrive (binary framings such as
+        AWS event streams), each with the response headers; retries and faults as ``stream_lines``."""
         resp = await self._send(url, body, headers, deadline, read_body=False, observer=observer, request_id=request_id)
         complete = False
         try:
-            buffer = b""
             try:
                 async for data in resp.content.iter_any():
-                    buffer += data
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        yield line.removesuffix(b"\r"), resp.headers
+                    yield data, resp.headers
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 fault = map_fault(
                     self._config.name,
@@ -190,8 +211,6 @@ class UpstreamClient:
                 )
                 fault.log(request_id)
                 raise fault.error from exc
-            if buffer:
-                yield buffer.removesuffix(b"\r"), resp.headers
             complete = True
         finally:
             if complete:
@@ -295,11 +314,12 @@ class UpstreamClient:
         raise _Failed(fault, retryable, retry_after_s(resp.headers), reason=str(status))
 
 
-_REQUEST_ID_NAMES = ("request-id", "x-request-id")
+_REQUEST_ID_NAMES = ("request-id", "x-request-id", "x-amzn-requestid")
 
 
 def upstream_request_id(headers: Mapping[str, str]) -> str | None:
-    """The upstream's own request id (Anthropic ``request-id``, OpenAI ``x-request-id``), if it is a
+    """The upstream's own request id (Anthropic ``request-id``, OpenAI ``x-request-id``,
+    Bedrock ``x-amzn-RequestId``), if it is a
     short printable-ASCII token that is safe to repeat in a response header."""
     for name in _REQUEST_ID_NAMES:
         value = headers.get(name)

@@ -1,5 +1,6 @@
-"""Transport for ``type: openai``: POST ``{base_url}/chat/completions`` (JSON or SSE) and
-translate with ``providers.openai.translate``. No translation logic lives here."""
+"""Transport for ``type: openai`` and ``type: azure_openai``: POST the chat completions URL of
+the provider's ``ChatEndpoint`` (JSON or SSE) and translate with ``providers.openai.translate``.
+No translation logic lives here."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import orjson
 from providers.base import CallContext, CallObserver
 from providers.faults import ProviderError, capped
 from providers.http import UpstreamClient, load_json_object, note_upstream
+from providers.openai.endpoint import ChatEndpoint, OpenAIEndpoint
 from providers.openai.translate import (
     ChatStreamTranslator,
     estimate_input_tokens,
@@ -51,16 +53,15 @@ def parse_error(raw: bytes) -> ProviderError | None:
 
 
 class OpenAIProvider:
-    type = "openai"
-
-    def __init__(self, config: ProviderConfig) -> None:
-        if not config.base_url:
-            raise ValueError(f"provider {config.name!r} (type openai) needs a base_url")
+    def __init__(self, config: ProviderConfig, endpoint: ChatEndpoint | None = None) -> None:
+        if endpoint is None:
+            if not config.base_url:
+                raise ValueError(f"provider {config.name!r} (type openai) needs a base_url")
+            endpoint = OpenAIEndpoint(config.base_url)
         self.name = config.name
-        self._url = config.base_url.rstrip("/") + "/chat/completions"
-        self._client = UpstreamClient(
-            config, auth=lambda key: {"authorization": f"Bearer {key}"}, parse_error=parse_error
-        )
+        self.type = config.type
+        self._endpoint = endpoint
+        self._client = UpstreamClient(config, auth=endpoint.key_headers, parse_error=parse_error)
 
     @property
     def client(self) -> UpstreamClient:
@@ -70,23 +71,25 @@ class OpenAIProvider:
     def _headers() -> dict[str, str]:
         return {"content-type": "application/json", "accept": "application/json"}
 
-    def _post(
+    async def _post(
         self, request: Json, upstream_model: str, ctx: CallContext, *, stream: bool
     ) -> tuple[str, bytes, dict[str, str], float, CallObserver | None]:
         """The upstream POST both calls make (URL, translated body, headers, deadline, observer),
         as the leading arguments of ``UpstreamClient.request`` and ``stream_lines``."""
         body = to_chat_request({**request, "stream": stream}, upstream_model)
-        return self._url, deepjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), ctx.observer
+        headers = {**self._headers(), **await self._endpoint.token_headers(ctx.request_id)}
+        url = self._endpoint.url(upstream_model)
+        return url, deepjson.dumps(body), headers, self._client.deadline(ctx.deadline), ctx.observer
 
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
-        post = self._post(request, upstream_model, ctx, stream=False)
+        post = await self._post(request, upstream_model, ctx, stream=False)
         resp = await self._client.request(*post, request_id=ctx.request_id)
         note_upstream(ctx.response_headers, resp.headers)
         completion = load_json_object(resp.body, "chat completion", provider=self.name, request_id=ctx.request_id)
         return from_chat_response(completion, str(request.get("model", "")))
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
-        post = self._post(request, upstream_model, ctx, stream=True)
+        post = await self._post(request, upstream_model, ctx, stream=True)
         lines = self._client.stream_lines(*post, request_id=ctx.request_id)
         translator: ChatStreamTranslator | None = None
         client_model = str(request.get("model", ""))
@@ -125,3 +128,4 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self._endpoint.aclose()

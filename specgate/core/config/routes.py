@@ -9,6 +9,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any, overload
 
+from specgate.core.config.cloud import CLOUD_KEYS, parse_cloud
 from specgate.core.config.models import ModelRoute, ProviderConfig
 from specgate.core.config.reader import Reader
 
@@ -59,7 +60,7 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
     providers: list[ProviderConfig] = []
     for i, item in enumerate(raw_providers):
         p = f"providers[{i}]"
-        d = r.mapping(item, p, _PROVIDER_KEYS)
+        d = r.mapping(item, p, _PROVIDER_KEYS + tuple(CLOUD_KEYS))
         name = r.get(d, "name", p, str, None)
         ptype = r.get(d, "type", p, str, None)
         if not name:
@@ -86,7 +87,7 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
                 f"spec/ does not know (type {ptype!r} must interpret every field it is sent)",
             )
         base_url = r.get(d, "base_url", p, str, None)
-        if ptype in ("anthropic", "openai") and not base_url:
+        if ptype in ("anthropic", "openai", "azure_openai") and not base_url:
             raise r.fail(f"{p}.base_url", f"is required for type {ptype!r}")
         providers.append(
             ProviderConfig(
@@ -103,6 +104,7 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
                 key_cooldown_s=r.get(d, "key_cooldown_s", p, float, 60.0),
                 options=r.get(d, "options", p, dict, {}),
                 forward_unknown_fields=forward,
+                cloud=parse_cloud(r, d, p, ptype),
             )
         )
     return providers

@@ -1,0 +1,77 @@
+"""SigV4 signing with credentials from the standard AWS chain, via botocore.
+
+botocore's resolver walks the chain (environment, shared credentials and config files with
+``aws_profile``, ``credential_process``, web identity, SSO, container and instance roles). It
+blocks (files, subprocesses, STS and IMDS calls), so resolving and refreshing run in a worker
+thread, never on the event loop: credentials are resolved at the first call, and refreshed
+when botocore says they are about to expire (its advisory window, 15 minutes before expiry).
+Signing itself is pure computation and runs inline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from providers.faults import Fault
+from specgate.core.errors import UpstreamError
+
+
+class AwsSigner:
+    """Signs Bedrock requests for one provider (its region and optional profile)."""
+
+    def __init__(self, provider: str, region: str, profile: str | None, service: str) -> None:
+        self._provider = provider
+        self._region = region
+        self._profile = profile
+        self._service = service
+        self._credentials: Any = None  # botocore Credentials (possibly refreshable), once resolved
+        self._lock = asyncio.Lock()
+
+    async def sign(self, url: str, body: bytes, headers: Mapping[str, str], request_id: str) -> dict[str, str]:
+        """``headers`` plus ``X-Amz-Date``, ``X-Amz-Security-Token`` (temporary credentials) and
+        ``Authorization`` for a POST of ``body`` to ``url``."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        frozen = await self._frozen(request_id)
+        request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+        SigV4Auth(frozen, self._service, self._region).add_auth(request)
+        return {name: str(value) for name, value in request.headers.items()}
+
+    async def _frozen(self, request_id: str) -> Any:
+        credentials = self._credentials
+        if credentials is not None and not _needs_refresh(credentials):
+            return credentials.get_frozen_credentials()
+        async with self._lock:  # one resolution or refresh at a time; the others wait for it
+            try:
+                if self._credentials is None:
+                    self._credentials = await asyncio.to_thread(self._resolve)
+                return await asyncio.to_thread(self._credentials.get_frozen_credentials)
+            except UpstreamError:
+                raise
+            except Exception as exc:  # botocore raises many kinds (profile, process, STS, IMDS)
+                raise self._failure(f"{type(exc).__name__}: {exc}", request_id) from None
+
+    def _resolve(self) -> Any:
+        import botocore.session
+
+        session = botocore.session.Session(profile=self._profile)
+        credentials = session.get_credentials()
+        if credentials is None:
+            raise self._failure("the AWS credential chain found no credentials", None)
+        return credentials
+
+    def _failure(self, detail: str, request_id: str | None) -> UpstreamError:
+        error = UpstreamError(
+            502, "api_error", f"upstream {self._provider!r} could not obtain AWS credentials", retryable=True
+        )
+        Fault(self._provider, error, detail).log(request_id)
+        return error
+
+
+def _needs_refresh(credentials: Any) -> bool:
+    from botocore.credentials import RefreshableCredentials
+
+    return isinstance(credentials, RefreshableCredentials) and bool(credentials.refresh_needed())
