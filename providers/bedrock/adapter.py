@@ -72,11 +72,13 @@ class BedrockProvider:
                 if not ctx.response_headers:
                     note_upstream(ctx.response_headers, resp_headers)
                 buffer.add_data(data)
-                try:
-                    messages = list(buffer)
-                except ParserError as exc:
-                    raise self._malformed(f"event-stream framing ({type(exc).__name__})", data, ctx) from None
-                for message in messages:
+                while True:
+                    try:
+                        message = next(buffer)
+                    except StopIteration:
+                        break
+                    except ParserError as exc:
+                        raise self._malformed(f"event-stream framing ({type(exc).__name__})", data, ctx) from None
                     event = self._event(message.headers, message.payload, client_model, ctx, resp_headers)
                     if event is None or stopped:
                         continue
