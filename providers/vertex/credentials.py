@@ -1,5 +1,6 @@
-"""OAuth bearer tokens for Vertex AI from google-auth: Application Default Credentials, or the
-credentials file the config names (a service account, an authorized user, an external account).
+"""OAuth bearer tokens for Vertex AI from google-auth: Application Default Credentials (which
+also cover workload identity federation and the metadata server), or the service-account JSON
+file the config names (loaded as a service account only, as google-auth recommends).
 
 google-auth is synchronous (token endpoint calls through ``requests``, the metadata server,
 files), so loading and refreshing run in a worker thread, never on the event loop. A token is
@@ -41,12 +42,11 @@ class GoogleTokens:
         """In a worker thread: load the credentials once, refresh them if they are not valid."""
         import google.auth
         import google.auth.transport.requests
+        from google.oauth2 import service_account
 
         if self._credentials is None:
             if self._file:
-                credentials, _project = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                    self._file, scopes=self._scopes
-                )
+                credentials = service_account.Credentials.from_service_account_file(self._file, scopes=self._scopes)
             else:
                 credentials, _project = google.auth.default(scopes=self._scopes)
             self._transport = google.auth.transport.requests.Request()
