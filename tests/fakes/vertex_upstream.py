@@ -2,13 +2,14 @@
 anthropic/models/{model}:rawPredict`` (and ``:streamRawPredict``, and the ``count-tokens`` model),
 plus the OAuth 2.0 token endpoint a service account's ``token_uri`` names (``POST /token``).
 
-The token endpoint takes Google's JWT-bearer grant: it verifies the assertion's RS256 signature
-with the service account's public key (``service_account`` makes one with a fresh RSA key),
-its audience (Google's token endpoint, whatever ``token_uri`` says) and its cloud-platform
-scope, and issues ``ya29.fake-N`` tokens valid ``token_lifetime_s``. Model calls need ``Authorization: Bearer`` with an unexpired token
-(else Google's 401 ``UNAUTHENTICATED``), Vertex's body (``anthropic_version:
-vertex-2023-10-16``, no ``model``; ``stream: true`` exactly on ``:streamRawPredict``), and get
-the answers of ``tests.fakes.claude_answers`` as JSON or Anthropic SSE.
+The token endpoint takes Google's JWT-bearer grant: it verifies the assertion's RS256
+signature with the service account's public key (``service_account`` makes one with a fresh
+RSA key), its audience (Google's token endpoint, whatever ``token_uri`` says) and its
+cloud-platform scope, and issues ``ya29.fake-N`` tokens valid ``token_lifetime_s``. Model calls
+need ``Authorization: Bearer`` with an unexpired token (else Google's 401 ``UNAUTHENTICATED``),
+Vertex's body (``anthropic_version: vertex-2023-10-16``, no ``model``; ``stream: true`` exactly
+on ``:streamRawPredict``), and get the answers of ``tests.fakes.claude_answers`` as JSON or
+Anthropic SSE.
 """
 
 from __future__ import annotations
