@@ -98,9 +98,11 @@ class BedrockProvider:
         """One event-stream message: an Anthropic event, None for a message to skip, or raise."""
         rid = upstream_request_id(resp_headers)
         kind = headers.get(":message-type")
-        if kind in ("exception", "error"):
-            name = str(headers.get(":exception-type") or headers.get(":error-code") or "")
-            raise translate.stream_exception(name, payload, self.name, rid)
+        if kind == "exception":
+            raise translate.stream_exception(str(headers.get(":exception-type") or ""), payload, self.name, rid)
+        if kind == "error":  # the event-stream protocol's own errors: code and message in headers
+            message = deepjson.dumps({"message": str(headers.get(":error-message") or "")})
+            raise translate.stream_exception(str(headers.get(":error-code") or ""), message, self.name, rid)
         if headers.get(":event-type") != "chunk":
             return None  # an event type this gateway does not know: Bedrock may add some
         inner = translate.chunk_payload(payload)

@@ -46,7 +46,8 @@ class GoogleTokens:
 
         if self._credentials is None:
             if self._file:
-                credentials = service_account.Credentials.from_service_account_file(self._file, scopes=self._scopes)
+                load = service_account.Credentials.from_service_account_file
+                credentials = load(self._file, scopes=self._scopes)  # type: ignore[no-untyped-call]
             else:
                 credentials, _project = google.auth.default(scopes=self._scopes)
             self._transport = google.auth.transport.requests.Request()

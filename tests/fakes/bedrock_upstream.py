@@ -59,6 +59,14 @@ class BadChecksum:
     after: int
 
 
+@dataclass(frozen=True)
+class RawFrames:
+    """Stream ``after`` events, then this event-stream message as it is."""
+
+    after: int
+    frame: bytes
+
+
 def bedrock_error(status: int, exception: str, message: str, **headers: str) -> Reply:
     """A Bedrock error answer: the exception name in ``x-amzn-ErrorType``, ``{"message"}`` body."""
     return Reply(
@@ -137,6 +145,8 @@ class FakeBedrock(FakeServer):
         frames = [chunk(e) for e in events]
         if isinstance(step, StreamException):
             frames = [*frames[: step.after], exception_message(step.exception, step.message)]
+        if isinstance(step, RawFrames):
+            frames = [*frames[: step.after], step.frame]
         if isinstance(step, BadChecksum):
             bad = frames[step.after]
             frames = [*frames[: step.after], bad[:-1] + bytes([bad[-1] ^ 255])]

@@ -18,7 +18,14 @@ from specgate.core.config import CloudConfig
 from specgate.core.errors import ApiError, UpstreamError
 from specgate.core.types import SSEEvent
 from tests.fakes.anthropic_upstream import TEXT_PIECES
-from tests.fakes.bedrock_upstream import BadChecksum, FakeBedrock, StreamException, bedrock_error
+from tests.fakes.bedrock_upstream import (
+    BadChecksum,
+    FakeBedrock,
+    RawFrames,
+    StreamException,
+    bedrock_error,
+    event_message,
+)
 from tests.fakes.server import Cut
 from tests.providers.bedrock.conftest import ACCESS_KEY
 from tests.providers.grammar import check_stream
@@ -254,3 +261,13 @@ def test_process_credentials_script_is_valid_json(tmp_path: Path) -> None:
     out = subprocess.run(_credential_process(tmp_path, 60).split(), capture_output=True, check=True, text=True)
     parsed = json.loads(out.stdout)
     assert parsed["AccessKeyId"] == "AKIDPROC1" and parsed["Expiration"] > time.strftime("%Y")
+
+
+async def test_an_event_stream_error_message_ends_the_stream(bedrock: FakeBedrock, provider: Provider) -> None:
+    """``:message-type: error`` (the framing's own errors) carries its code and message in headers."""
+    error = event_message({":message-type": "error", ":error-code": "InternalFailure", ":error-message": "oops"}, b"")
+    bedrock.script(RawFrames(after=3, frame=error))
+    events: list[SSEEvent] = []
+    with pytest.raises(UpstreamError) as info:
+        await collect(provider.stream_message(REQUEST, MODEL_ID, ctx()), events)
+    assert len(events) == 3 and (info.value.status_code, info.value.message) == (500, "oops")
