@@ -13,15 +13,16 @@ the config says ``forward_unknown_fields: false``): the gateway validated everyt
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from typing import Any
 
 import orjson
 
 from providers.base import CallContext, Provider
-from providers.faults import ProviderError, capped
-from providers.http import UpstreamClient, load_json_object, note_upstream
+from providers.events import message_to_events
+from providers.faults import Malformed, ProviderError, capped, map_fault
+from providers.http import JsonAnswer, UpstreamClient, load_json_object, note_upstream
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig
 from specgate.core.errors import ApiError, UpstreamError
@@ -174,6 +175,7 @@ class AnthropicProvider:
             self._client.deadline(ctx.deadline),
             observer=ctx.observer,
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         note_upstream(ctx.response_headers, resp.headers)
         message = load_json_object(resp.body, "message body", provider=self.name, request_id=ctx.request_id)
@@ -190,7 +192,19 @@ class AnthropicProvider:
             self._client.deadline(ctx.deadline),
             observer=ctx.observer,
             request_id=ctx.request_id,
+            ctx=ctx,
         )
+        try:
+            async with aclosing(self._relay(lines, client_model, ctx)) as relay:
+                async for event in relay:
+                    yield event
+        except JsonAnswer as answer:  # raised before any line: a proxy or mock that ignores "stream"
+            for event in self._json_as_events(answer, client_model, ctx):
+                yield event
+
+    async def _relay(
+        self, lines: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, ctx: CallContext
+    ) -> AsyncGenerator[SSEEvent]:
         stopped = False
         frame = _Frame()
         async with aclosing(lines):
@@ -218,6 +232,19 @@ class AnthropicProvider:
         if not stopped:
             raise ApiError("upstream stream ended before message_stop")
 
+    def _json_as_events(self, answer: JsonAnswer, client_model: str, ctx: CallContext) -> list[SSEEvent]:
+        note_upstream(ctx.response_headers, answer.headers)
+        data = load_json_object(answer.body, "message body", provider=self.name, request_id=ctx.request_id)
+        if data.get("type") == "error":
+            raise _stream_error(data, answer.headers.get("request-id"))
+        if data.get("type") != "message" or not isinstance(data.get("content"), list):
+            fault = map_fault(self.name, Malformed("message body", answer.body, "not a Message"))
+            fault.log(ctx.request_id)
+            raise fault.error
+        if ctx.observer is not None:
+            ctx.observer.stream_as_json(self.name)
+        return list(message_to_events({**data, "model": client_model}))
+
     async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int:
         payload = {k: v for k, v in request.items() if k not in _NOT_FOR_COUNT_TOKENS and k != "betas"}
         payload["model"] = upstream_model
@@ -227,6 +254,7 @@ class AnthropicProvider:
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         answer = load_json_object(resp.body, "count_tokens body", provider=self.name, request_id=ctx.request_id)
         counted = answer.get("input_tokens")

@@ -28,6 +28,7 @@ from specgate.core.config.models import (
     JobsConfig,
     ModelRoute,
     ProviderConfig,
+    RetryBudgetConfig,
     ServerConfig,
     default_config,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "LimitsConfig",
     "ModelRoute",
     "ProviderConfig",
+    "RetryBudgetConfig",
     "ServerConfig",
     "VirtualKeySpec",
     "default_config",

@@ -11,6 +11,7 @@ from typing import Any, overload
 
 from specgate.core.config.models import ModelRoute, ProviderConfig
 from specgate.core.config.reader import Reader
+from specgate.core.config.upstream import parse_outbound
 
 _PROVIDER_KEYS = (
     "name",
@@ -26,6 +27,9 @@ _PROVIDER_KEYS = (
     "key_cooldown_s",
     "options",
     "forward_unknown_fields",
+    "headers",
+    "forward_headers",
+    "proxy",
 )
 # provider types that may relay top-level request fields spec/ does not declare (passthroughs)
 FORWARDING_TYPES = ("anthropic",)
@@ -103,6 +107,7 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
                 key_cooldown_s=r.get(d, "key_cooldown_s", p, float, 60.0),
                 options=r.get(d, "options", p, dict, {}),
                 forward_unknown_fields=forward,
+                **parse_outbound(r, d, p),
             )
         )
     return providers
