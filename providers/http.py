@@ -217,16 +217,17 @@ class UpstreamClient:
         attempt = 0
         while True:
             key = self._keys.pick()
-            began = time.monotonic()
             if budget is not None:
                 budget.spend()
             try:
                 return await self._attempt(url, body, headers, deadline, key, read_body, proxy)
             except _Failed as failure:
                 attempt += 1
+                if budget is not None:
+                    budget.failed()
                 wait = failure.wait_s if failure.wait_s is not None else self._backoff(attempt)
                 gives_up = not failure.retryable or attempt > self._config.max_retries
-                if not gives_up and budget is not None and not budget.allows_retry(wait, time.monotonic() - began):
+                if not gives_up and budget is not None and not budget.allows_retry(wait):
                     log.info("request %s: retry budget spent (%s); not retrying", request_id, budget.describe())
                     gives_up = True
                 if gives_up or time.monotonic() + wait >= deadline:

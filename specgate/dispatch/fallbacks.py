@@ -55,6 +55,7 @@ def _may_fall_back(exc: GatewayError) -> bool:
 
 def _budget_allows(ctx: CallContext, target: Target) -> bool:
     """The request's retry budget (``providers.budget``) has room for the next route."""
+    ctx.budget.failed()  # (again, if the transport said so): a 2xx that failed later counts too
     if ctx.budget.allows_fallback():
         return True
     log.warning(

@@ -38,8 +38,8 @@ async def test_slow_failing_upstream_gives_its_error_within_the_time_budget(
     gateway_factory: Any, anthropic_upstream: FakeAnthropic, openai_upstream: FakeOpenAI
 ) -> None:
     """Each attempt takes 5 s to fail (a gateway retrying inside). Unbudgeted: 3 attempts here and
-    3 at the fallback, ~30 s. With max_seconds 4: no retry (5 + 5 s would end past 4 s) and no
-    fallback (4 s have passed): one attempt, the upstream's own error."""
+    3 at the fallback, ~30 s. With max_seconds 4, neither a retry nor the fallback starts (5 + 5 s
+    would end past 4 s): one attempt, the upstream's own error."""
     slow = {"timeout_s": 30, "max_retries": 2}
     cfg = config(anthropic_upstream.url, openai_upstream.url, ant=slow, oai=slow, models=[FALLBACK])
     cfg["server"] = {"retry_budget": {"max_attempts": 10, "max_seconds": 4}}

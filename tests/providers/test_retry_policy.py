@@ -29,32 +29,45 @@ class Clock:
 def test_budget_counts_attempts_across_retries_and_fallbacks() -> None:
     budget = RetryBudget(RetryBudgetConfig(max_attempts=3, max_seconds=None))
     budget.spend()
-    assert budget.allows_retry(0.0, 0.0) and budget.allows_fallback()
+    assert budget.allows_retry(0.0) and budget.allows_fallback()
     budget.spend()
     budget.spend()
-    assert not budget.allows_retry(0.0, 0.0) and not budget.allows_fallback()
+    assert not budget.allows_retry(0.0) and not budget.allows_fallback()
 
 
-def test_budget_time_projects_a_retry_but_not_a_fallback() -> None:
+def test_budget_time_projects_the_next_attempt_from_the_last_failure() -> None:
     clock = Clock()
     budget = RetryBudget(RetryBudgetConfig(max_attempts=None, max_seconds=12.0), clock)
     clock.now += 30  # time before the first attempt (a queued job) is not counted
     budget.spend()
     clock.now += 5  # the attempt took 5 s to fail
-    assert budget.allows_retry(0.5, 5.0)  # 5 + 0.5 + 5 <= 12
+    budget.failed()
+    assert budget.allows_retry(0.5) and budget.allows_fallback()  # 5 + 0.5 + 5 <= 12
     budget.spend()
     clock.now += 5
-    assert not budget.allows_retry(0.5, 5.0), "10 + 0.5 + 5 would end past 12 s"
-    assert budget.allows_fallback(), "10 s < 12 s: a different upstream may still answer"
-    clock.now += 2
-    assert not budget.allows_fallback()
+    budget.failed()
+    assert not budget.allows_retry(0.5) and not budget.allows_fallback(), "10 + 5 would end past 12 s"
+    assert budget.describe() == "2 of unbounded attempts, 10.00s of 12.0s"
+
+
+def test_a_fast_failure_leaves_room_for_a_fallback() -> None:
+    clock = Clock()
+    budget = RetryBudget(RetryBudgetConfig(max_attempts=None, max_seconds=12.0), clock)
+    budget.spend()
+    clock.now += 9
+    budget.failed()
+    budget.spend()
+    clock.now += 0.5  # a retry that failed fast
+    budget.failed()
+    assert budget.allows_fallback()  # 9.5 + 0.5 <= 12: the last attempt is the evidence
+    assert not budget.allows_retry(3.0)
 
 
 def test_unbounded_budget() -> None:
     budget = RetryBudget(RetryBudgetConfig(max_attempts=None, max_seconds=None))
     for _ in range(100):
         budget.spend()
-    assert budget.allows_retry(1e6, 1e6) and budget.allows_fallback()
+    assert budget.allows_retry(1e6) and budget.allows_fallback()
 
 
 @pytest.mark.parametrize(
