@@ -102,6 +102,7 @@ class AnthropicProvider:
             self._client.deadline(ctx.deadline),
             observer=ctx.observer,
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         note_upstream(ctx.response_headers, resp.headers)
         message = load_json_object(resp.body, "message body", provider=self.name, request_id=ctx.request_id)
@@ -118,6 +119,7 @@ class AnthropicProvider:
             self._client.deadline(ctx.deadline),
             observer=ctx.observer,
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         async for event in relay_sse(lines, client_model, self.name, ctx):
             yield event
@@ -131,6 +133,7 @@ class AnthropicProvider:
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         answer = load_json_object(resp.body, "count_tokens body", provider=self.name, request_id=ctx.request_id)
         counted = answer.get("input_tokens")

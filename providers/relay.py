@@ -4,7 +4,8 @@ provider and Claude on Bedrock and Vertex AI share it.
 ``parse_error`` reads Anthropic's error body; ``relay_event`` turns one upstream event payload
 into an ``SSEEvent`` whose raw frame is the upstream's bytes (only ``message_start`` is rewritten,
 to carry the client's model name); ``relay_sse`` relays a whole ``text/event-stream`` body, line
-by line as it arrives, and insists on ``message_stop``.
+by line as it arrives, and insists on ``message_stop``; a JSON Message answered to the stream
+request (``JsonAnswer``: a proxy or mock that ignores ``stream``) is turned into its events.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 import orjson
 
 from providers.base import CallContext
-from providers.faults import ProviderError, capped
-from providers.http import load_json_object, note_upstream
+from providers.events import message_to_events
+from providers.faults import Malformed, ProviderError, capped, map_fault
+from providers.http import JsonAnswer, load_json_object, note_upstream
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, UpstreamError
 from specgate.core.types import Json, SSEEvent
@@ -109,7 +111,35 @@ async def relay_sse(
     lines: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, provider: str, ctx: CallContext
 ) -> AsyncIterator[SSEEvent]:
     """Relay an Anthropic ``text/event-stream`` body (``UpstreamClient.stream_lines``) event by
-    event; an ``error`` event raises, and a body that ends without ``message_stop`` raises."""
+    event; an ``error`` event raises, and a body that ends without ``message_stop`` raises.
+    A JSON answer (raised before any line) is relayed as the events of its Message."""
+    try:
+        async with aclosing(_relay_frames(lines, client_model, provider, ctx)) as relay:
+            async for event in relay:
+                yield event
+    except JsonAnswer as answer:
+        for event in json_as_events(answer, client_model, provider, ctx):
+            yield event
+
+
+def json_as_events(answer: JsonAnswer, client_model: str, provider: str, ctx: CallContext) -> list[SSEEvent]:
+    """The events of a Message the upstream answered as one JSON body to a stream request."""
+    note_upstream(ctx.response_headers, answer.headers)
+    data = load_json_object(answer.body, "message body", provider=provider, request_id=ctx.request_id)
+    if data.get("type") == "error":
+        raise stream_error(data, answer.headers.get("request-id"))
+    if data.get("type") != "message" or not isinstance(data.get("content"), list):
+        fault = map_fault(provider, Malformed("message body", answer.body, "not a Message"))
+        fault.log(ctx.request_id)
+        raise fault.error
+    if ctx.observer is not None:
+        ctx.observer.stream_as_json(provider)
+    return list(message_to_events({**data, "model": client_model}))
+
+
+async def _relay_frames(
+    lines: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, provider: str, ctx: CallContext
+) -> AsyncGenerator[SSEEvent]:
     stopped = False
     frame = _Frame()
     async with aclosing(lines):

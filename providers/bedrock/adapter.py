@@ -44,15 +44,19 @@ class BedrockProvider:
         url = translate.invoke_url(self._endpoint, translate.model_id(upstream_model, self._model_ids), stream=stream)
         body = deepjson.dumps(translate.invoke_body(request, merge_betas(ctx.anthropic_beta, request.get("betas"))))
         accept = translate.STREAM_CONTENT_TYPE if stream else "application/json"
-        headers = await self._signer.sign(
-            url, body, {"content-type": "application/json", "accept": accept}, ctx.request_id
-        )
+        # the forwarded and fixed headers are signed too (AWS refuses an unsigned x-amz-* header);
+        # the transport merges them again unchanged, under the signature's own headers
+        own = {"content-type": "application/json", "accept": accept}
+        outgoing = self._client.outbound.headers(own, ctx.client_headers)
+        headers = await self._signer.sign(url, body, outgoing, ctx.request_id)
         return url, body, headers
 
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
         url, body, headers = await self._post(request, upstream_model, ctx, stream=False)
         deadline = self._client.deadline(ctx.deadline)
-        resp = await self._client.request(url, body, headers, deadline, ctx.observer, request_id=ctx.request_id)
+        resp = await self._client.request(
+            url, body, headers, deadline, ctx.observer, request_id=ctx.request_id, ctx=ctx
+        )
         note_upstream(ctx.response_headers, resp.headers)
         message = load_json_object(resp.body, "message body", provider=self.name, request_id=ctx.request_id)
         message["model"] = request.get("model", upstream_model)
@@ -63,7 +67,9 @@ class BedrockProvider:
 
         url, body, headers = await self._post(request, upstream_model, ctx, stream=True)
         deadline = self._client.deadline(ctx.deadline)
-        chunks = self._client.stream_chunks(url, body, headers, deadline, ctx.observer, request_id=ctx.request_id)
+        chunks = self._client.stream_chunks(
+            url, body, headers, deadline, ctx.observer, request_id=ctx.request_id, ctx=ctx
+        )
         client_model = str(request.get("model", upstream_model))
         buffer = EventStreamBuffer()
         stopped = False

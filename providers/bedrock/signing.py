@@ -41,7 +41,8 @@ class AwsSigner:
         signer = _sigv4()(frozen, self._service, self._region)
         signer.keys = self._keys
         signer.add_auth(request)
-        return {name: str(value) for name, value in request.headers.items()}
+        # lower-case names, so a forwarded client header of the same name is replaced, not doubled
+        return {name.lower(): str(value) for name, value in request.headers.items()}
 
     async def _frozen(self, request_id: str) -> Any:
         credentials = self._credentials

@@ -3,7 +3,8 @@
 the model name, or its ``model_ids`` entry), and its credentials: an ``api-key`` header from
 ``api_keys``, or Microsoft Entra ID bearer tokens (the client-credentials grant of ``entra:``,
 for the ``https://cognitiveservices.azure.com/.default`` scope), refreshed five minutes before
-they expire. The token call is a plain async POST: nothing here blocks the event loop."""
+they expire. The token call is a plain async POST (through the provider's ``proxy:``, like its
+other calls; none of its ``headers``): nothing here blocks the event loop."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import aiohttp
 import orjson
 
 from providers.faults import Fault
+from providers.outbound import Outbound
 from specgate.core.config import EntraConfig, ProviderConfig
 from specgate.core.errors import UpstreamError
 
@@ -30,7 +32,7 @@ class AzureEndpoint:
         self._query = urlencode({"api-version": config.cloud.api_version or "2024-10-21"})
         self._deployments = dict(config.cloud.model_ids)
         entra = config.cloud.entra
-        self._tokens = EntraTokens(config.name, entra, config.connect_timeout_s) if entra else None
+        self._tokens = EntraTokens(config.name, entra, config.connect_timeout_s, Outbound(config)) if entra else None
 
     def url(self, upstream_model: str) -> str:
         deployment = quote(self._deployments.get(upstream_model, upstream_model), safe="")
@@ -50,8 +52,9 @@ class AzureEndpoint:
 class EntraTokens:
     """Entra ID access tokens by the OAuth 2.0 client-credentials grant."""
 
-    def __init__(self, provider: str, config: EntraConfig, timeout_s: float) -> None:
+    def __init__(self, provider: str, config: EntraConfig, timeout_s: float, outbound: Outbound) -> None:
         self._provider = provider
+        self._outbound = outbound
         self._config = config
         self._timeout = aiohttp.ClientTimeout(total=max(timeout_s, 5.0))
         self._token: str | None = None
@@ -77,7 +80,8 @@ class EntraTokens:
         if self._session is None:
             self._session = aiohttp.ClientSession(trust_env=False, cookie_jar=aiohttp.DummyCookieJar())
         try:
-            async with self._session.post(url, data=form, timeout=self._timeout) as resp:
+            proxy = self._outbound.proxy_for(url)
+            async with self._session.post(url, data=form, timeout=self._timeout, proxy=proxy) as resp:
                 raw = await resp.read()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

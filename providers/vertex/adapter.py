@@ -58,6 +58,7 @@ class VertexProvider:
             self._client.deadline(ctx.deadline),
             ctx.observer,
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         note_upstream(ctx.response_headers, resp.headers)
         message = load_json_object(resp.body, "message body", provider=self.name, request_id=ctx.request_id)
@@ -73,6 +74,7 @@ class VertexProvider:
             self._client.deadline(ctx.deadline),
             ctx.observer,
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         async for event in relay_sse(lines, str(request.get("model", upstream_model)), self.name, ctx):
             yield event
@@ -85,6 +87,7 @@ class VertexProvider:
             await self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         answer = load_json_object(resp.body, "count_tokens body", provider=self.name, request_id=ctx.request_id)
         counted = answer.get("input_tokens")

@@ -150,6 +150,9 @@ class RequestRecord:
         if self.first_token_s is None:
             self.first_token_s = time.perf_counter() - self.started
 
+    def stream_as_json(self, provider: str) -> None:
+        self.metrics.stream_as_json.labels(provider).inc()
+
 
 def record_of(scope: MutableMapping[str, Any]) -> RequestRecord | None:
     record = scope_state(scope).get(RECORD_KEY)

@@ -96,7 +96,7 @@ class FakeOpenAI(FakeServer):
         cid = f"chatcmpl-fake{next(self._ids)}"
         model = scenario or str(body["model"])
         headers = {"x-request-id": f"req_{cid}"}
-        if not body.get("stream"):
+        if not body.get("stream") or self.ignore_stream:
             message, finish = scenario_message(model)
             completion = {
                 "id": cid,

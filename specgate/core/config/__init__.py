@@ -30,6 +30,7 @@ from specgate.core.config.models import (
     JobsConfig,
     ModelRoute,
     ProviderConfig,
+    RetryBudgetConfig,
     ServerConfig,
     default_config,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "LimitsConfig",
     "ModelRoute",
     "ProviderConfig",
+    "RetryBudgetConfig",
     "ServerConfig",
     "VirtualKeySpec",
     "default_config",

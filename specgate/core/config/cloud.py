@@ -20,6 +20,8 @@ CLOUD_KEYS: dict[str, tuple[str, ...]] = {
     "model_ids": ("bedrock", "vertex", "azure_openai"),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {"bedrock": ("region",), "vertex": ("project", "region")}
+# headers Bedrock's SigV4 signature sets itself: a fixed ``headers`` value would replace the signed one
+SIGNER_HEADERS = ("authorization", "x-amz-date", "x-amz-security-token")
 _ENTRA_KEYS = ("tenant_id", "client_id", "client_secret", "authority_url")
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
 
@@ -58,3 +60,13 @@ def _entra(r: Reader, raw: Any, path: str) -> EntraConfig | None:
             raise r.fail(f"{path}.{key}", "is required")
     authority = values.pop("authority_url") or "https://login.microsoftonline.com"
     return EntraConfig(**{k: str(v) for k, v in values.items()}, authority_url=authority.rstrip("/"))
+
+
+def check_signed_headers(r: Reader, ptype: str, headers: dict[str, str], path: str) -> None:
+    """Bedrock signs the fixed and forwarded headers with the request, but the ones the signature
+    itself sets (``SIGNER_HEADERS``) cannot be fixed in the config."""
+    if ptype != "bedrock":
+        return
+    for name in headers:
+        if name in SIGNER_HEADERS:
+            raise r.fail(f"{path}.headers.{name}", "is set by the request's AWS signature (type 'bedrock')")

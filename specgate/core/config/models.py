@@ -57,6 +57,21 @@ class ProviderConfig:
     # (on for anthropic; the config refuses true for any other type)
     forward_unknown_fields: bool | None = None
     cloud: CloudConfig = field(default_factory=CloudConfig)  # bedrock, vertex, azure_openai
+    # sent upstream on every call (values may hold secrets: never in a repr or a log)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    # client request headers passed upstream: lower-case names or globs (x-portkey-*); an auth
+    # header (specgate.core.config.upstream.AUTH_HEADERS) only when named exactly
+    forward_headers: tuple[str, ...] = ()
+    proxy: str | None = field(default=None, repr=False)  # None: direct; "env": HTTPS_PROXY etc.; else a URL
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudgetConfig:
+    """``server.retry_budget``: what one client request may spend on upstream attempts, counted
+    across retries and fallbacks (``providers.budget.RetryBudget`` applies it)."""
+
+    max_attempts: int | None = 10  # upstream attempts in all; None: unbounded
+    max_seconds: float | None = 120.0  # no retry or fallback starts later than this after the request; None: unbounded
 
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -73,6 +88,7 @@ class ServerConfig:
     metrics_token: str | None = field(default=None, repr=False)  # /metrics requires Bearer <token>; None: open
     header_timeout_s: float = 10.0  # request line + headers must arrive within this (else 408, closed)
     max_connections: int = 1000  # open connections per process; more are refused with 529
+    retry_budget: RetryBudgetConfig = field(default_factory=RetryBudgetConfig)
 
 
 @dataclass(frozen=True, slots=True)

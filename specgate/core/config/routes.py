@@ -9,9 +9,10 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any, overload
 
-from specgate.core.config.cloud import CLOUD_KEYS, parse_cloud
+from specgate.core.config.cloud import CLOUD_KEYS, check_signed_headers, parse_cloud
 from specgate.core.config.models import ModelRoute, ProviderConfig
 from specgate.core.config.reader import Reader
+from specgate.core.config.upstream import parse_outbound
 
 _PROVIDER_KEYS = (
     "name",
@@ -27,6 +28,9 @@ _PROVIDER_KEYS = (
     "key_cooldown_s",
     "options",
     "forward_unknown_fields",
+    "headers",
+    "forward_headers",
+    "proxy",
 )
 # provider types that may relay top-level request fields spec/ does not declare (passthroughs)
 FORWARDING_TYPES = ("anthropic",)
@@ -89,6 +93,8 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
         base_url = r.get(d, "base_url", p, str, None)
         if ptype in ("anthropic", "openai", "azure_openai") and not base_url:
             raise r.fail(f"{p}.base_url", f"is required for type {ptype!r}")
+        outbound = parse_outbound(r, d, p)
+        check_signed_headers(r, ptype, outbound["headers"], p)
         providers.append(
             ProviderConfig(
                 name=name,
@@ -105,6 +111,7 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
                 options=r.get(d, "options", p, dict, {}),
                 forward_unknown_fields=forward,
                 cloud=parse_cloud(r, d, p, ptype),
+                **outbound,
             )
         )
     return providers
