@@ -271,3 +271,31 @@ async def test_an_event_stream_error_message_ends_the_stream(bedrock: FakeBedroc
     with pytest.raises(UpstreamError) as info:
         await collect(provider.stream_message(REQUEST, MODEL_ID, ctx()), events)
     assert len(events) == 3 and (info.value.status_code, info.value.message) == (500, "oops")
+
+
+async def test_fixed_and_forwarded_headers_are_signed(aws_env: Path, bedrock: FakeBedrock) -> None:
+    fields = {"region": bedrock.region, "model_ids": {"claude-sonnet-4-5": MODEL_ID}}
+    cfg = config(
+        bedrock.url,
+        "bedrock",
+        api_keys=(),
+        cloud=CloudConfig(**fields),
+        headers={"x-amz-client-tag": "fixed"},
+        forward_headers=("x-amz-trace-*", "authorization"),
+    )
+    made = create(cfg)
+    try:
+        client = {"x-amz-trace-id": "t-1", "authorization": "Bearer client", "x-other": "no"}
+        await made.create_message(REQUEST, "claude-sonnet-4-5", ctx(client_headers=client))
+        events: list[SSEEvent] = []
+        await collect(made.stream_message(REQUEST, "claude-sonnet-4-5", ctx(client_headers=client)), events)
+    finally:
+        await made.aclose()
+    assert bedrock.signed_with == [ACCESS_KEY, ACCESS_KEY]
+    for seen in bedrock.requests:
+        signed = seen.headers["authorization"].split("SignedHeaders=", 1)[1].split(",", 1)[0].split(";")
+        assert {"x-amz-client-tag", "x-amz-trace-id"} <= set(signed)
+        assert seen.headers["x-amz-trace-id"] == "t-1" and seen.headers["x-amz-client-tag"] == "fixed"
+        assert seen.headers["authorization"].startswith("AWS4-HMAC-SHA256 ")  # the signature, not the client's
+        assert "x-other" not in seen.headers
+    assert events[-1].event == "message_stop"

@@ -117,3 +117,11 @@ def test_an_echo_gateway_does_not_import_the_cloud_sdks() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("name", ["Authorization", "x-amz-date", "X-Amz-Security-Token"])
+def test_bedrock_refuses_fixed_headers_its_signature_sets(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"providers\[0\]\.headers\.{name.lower()}: is set by the request's AWS"):
+        parse([{"name": "b", "type": "bedrock", "region": "us-east-1", "headers": {name: "x"}}])
+    other = parse([{"name": "a", "type": "anthropic", "base_url": "http://h", "headers": {"x-amz-date": "x"}}])
+    assert other.providers[0].headers == {"x-amz-date": "x"}
