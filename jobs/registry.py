@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from jobs import handover
 from jobs.errors import QueueFullError, ShuttingDownError, StoreUnavailableError
 from jobs.ids import new_job_id, new_replica_id
 from jobs.model import ACTIVE, Job, JobOutcome, JobStatus, api_error_outcome
@@ -45,11 +46,6 @@ Resume = Callable[[Job], Work]
 
 SHUTDOWN_MESSAGE = "job interrupted by gateway shutdown"
 WORK_ERROR_MESSAGE = "internal error while running the job"
-
-
-def attempts_message(attempts: int) -> str:
-    """The terminal error of a job whose process stopped during each of its ``attempts`` runs."""
-    return f"job failed after {attempts} attempts: the gateway process running it stopped each time"
 
 _UNWIND_S = 5.0  # how long close() waits for cancelled work and background loops to stop
 
@@ -135,7 +131,8 @@ class JobRegistry:
         if interval is not None:
             await self._store.renew_lease(self.replica_id)
             await self.take_over(at_start=True)
-            self._background.append(asyncio.create_task(self._every(interval, self._heartbeat, "lease"), name="jobs-lease"))
+            heartbeat = self._every(interval, self._heartbeat, "lease")
+            self._background.append(asyncio.create_task(heartbeat, name="jobs-lease"))
         sweeper = self._every(self._sweep_interval_s, self.sweep, "sweep")
         self._background.append(asyncio.create_task(sweeper, name="jobs-sweeper"))
 
@@ -167,7 +164,7 @@ class JobRegistry:
                 logger.error("%d job task(s) ignored cancellation at shutdown", len(stuck))
         released = 0
         for entry in [*queued, *leftovers]:
-            released += await self._release(entry.job)
+            released += await handover.hand_back(self._store, entry.job, self.replica_id)
         if released:
             logger.info("shutdown: %d job(s) left pending for the next process", released)
         self._stop.set()
@@ -183,42 +180,27 @@ class JobRegistry:
         self._state = "closed"
 
     async def take_over(self, *, at_start: bool = False) -> int:
-        """Claim jobs of the registered kinds whose holder's lease expired, as far as there is room.
-
-        A pending job joins the queue; one that was running when its process died is queued
-        again, or failed once it has been started ``max_attempts`` times.  Returns how many.
-        """
+        """Queue jobs of the registered kinds whose holder's lease expired, as far as there is room
+        (``jobs.handover``); return how many were queued."""
         room = self._max_running + self._max_queued - self.running - self.queued
         if self._state != "open" or room <= 0 or not self._resumers:
             return 0
-        taken = await self._store.take_over(self.replica_id, set(self._resumers), self._clock(), room)
-        requeued = failed = 0
-        for job in taken:
-            if job.status == JobStatus.PROCESSING and job.attempts >= self._max_attempts:
-                failed += await self._settle(job, JobStatus.FAILED, api_error_outcome(attempts_message(job.attempts)))
-                continue
-            if job.status == JobStatus.PROCESSING:
-                job = dataclasses.replace(job, status=JobStatus.PENDING, started_at=None)
-                if not await self._store.update(job, expect={JobStatus.PROCESSING}, holder=self.replica_id):
-                    continue
-                requeued += 1
+        kinds = set(self._resumers)
+        queue = await handover.take_over(
+            self._store,
+            self.replica_id,
+            kinds,
+            now=self._clock(),
+            room=room,
+            max_attempts=self._max_attempts,
+            at_start=at_start,
+        )
+        for job in queue:
             self._queue[job.id] = _Entry(job, self._resumers[job.kind](job))
-        if taken or at_start:
-            logger.log(
-                logging.WARNING if taken else logging.INFO,
-                "jobs%s: took over %d job(s) of stopped processes: %d pending, %d re-queued after an interrupted run,"
-                " %d failed after %d attempts",
-                " at start-up" if at_start else "",
-                len(taken),
-                len(taken) - requeued - failed,
-                requeued,
-                failed,
-                self._max_attempts,
-            )
-        if taken:
+        if queue:
             self._idle.clear()
             self._dispatch()
-        return len(taken)
+        return len(queue)
 
     # -- operations ----------------------------------------------------------------------------
 
@@ -387,15 +369,6 @@ class JobRegistry:
                 "job %s: result discarded: the job is %s, held by %s", job.id, current.status.value, current.lease_owner
             )
         return False
-
-    async def _release(self, job: Job) -> bool:
-        """Give a job back to the store as pending with no holder (shutdown), unless it finished."""
-        pending = dataclasses.replace(job, status=JobStatus.PENDING, started_at=None, lease_owner=None)
-        try:
-            return await self._store.update(pending, expect=ACTIVE, holder=self.replica_id)
-        except Exception:
-            logger.exception("job %s: could not hand it back at shutdown", job.id)
-            return False
 
     async def _heartbeat(self) -> None:
         await self._store.renew_lease(self.replica_id)

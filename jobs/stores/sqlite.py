@@ -15,6 +15,7 @@ compared, which is sound because every process sharing the file runs on the same
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -115,10 +116,8 @@ def _connect(path: str) -> sqlite3.Connection:
     have = {str(r[1]) for r in conn.execute("PRAGMA table_info(jobs)")}
     for column, decl in _ADDED.items():
         if column not in have:
-            try:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
                 conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
-            except sqlite3.OperationalError:  # another process added it first
-                pass
     conn.execute(_ACTIVE_INDEX)
     return conn
 
