@@ -39,7 +39,8 @@ def test_redis_outage_is_503_and_the_gateway_recovers(tmp_path: Path, redis_serv
         assert request(gw.url + "/readyz", "GET").status == 200
         server.stop()
 
-        assert_store_down(request(gw.url + "/v1/messages", body=body("x"), headers={**H, "x-bf-async": "true"}), "redis")
+        submitted = request(gw.url + "/v1/messages", body=body("x"), headers={**H, "x-bf-async": "true"})
+        assert_store_down(submitted, "redis")
         assert_store_down(poll(gw.url, job_id), "redis")
         assert_store_down(request(gw.url + "/v1/messages/batches", "GET", headers=H), "redis")
         down = request(gw.url + "/readyz", "GET", timeout=10)
