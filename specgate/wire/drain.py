@@ -4,14 +4,15 @@ On SIGTERM uvicorn stops accepting connections and waits ``timeout_graceful_shut
 open ones to finish, then cancels what is left -- a stream cut that way ends with no
 ``event: error`` and logs a traceback per stream.  Instead, the first connection uvicorn asks to
 shut down starts this process's drain clock (``DRAIN.begin``, from ``specgate.wire.serving``);
-when ``server.shutdown_grace_s`` has passed, every stream waiting on its upstream gets
+when ``server.shutdown_grace_s`` has passed, every open stream gets
 ``OverloadedError("gateway shutting down")``, which the stream framing turns into an
 ``event: error`` and a clean end.  ``specgate serve`` gives uvicorn a little longer than the grace
 so those last frames go out before it cancels anything.
 
-A stream awaits each upstream event inside ``DRAIN.bounded()``: an ``asyncio.timeout`` that has
-no deadline until the drain begins, then the grace's end.  Only the await on the upstream is
-bounded, never a write to the client, so the cancellation always lands where it is caught.
+A stream takes each upstream event through ``Watch.next``.  At the grace's end a stream waiting
+there is cancelled (only there: never in a write to the client, where the cancellation would not
+be caught), and the cancellation becomes the ``OverloadedError``; a stream busy writing meets the
+error at its next wait.  The hot path costs two attribute writes per event, no timer.
 One ``Drain`` per process (module state on purpose: a shutdown is a property of the process,
 like its signal handlers).
 """
@@ -19,50 +20,71 @@ like its signal handlers).
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
+from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from specgate.core.errors import OverloadedError
 
 SHUTTING_DOWN = "gateway shutting down"
+T = TypeVar("T")
 
 
 class Drain:
     def __init__(self) -> None:
-        self.deadline: float | None = None  # loop time at which open streams are ended
-        self._active: set[asyncio.Timeout] = set()
+        self.expired = False  # the grace has ended: every wait raises at once
+        self._begun = False
+        self._watches: set[Watch] = set()
 
     def begin(self, grace_s: float) -> None:
-        """Streams still waiting ``grace_s`` from now are ended (the first call wins)."""
-        if self.deadline is not None:
+        """Streams still open ``grace_s`` from now are ended (the first call wins)."""
+        if self._begun:
             return
-        self.deadline = asyncio.get_running_loop().time() + max(grace_s, 0.0)
-        for timeout in list(self._active):
-            timeout.reschedule(self.deadline)
+        self._begun = True
+        asyncio.get_running_loop().call_later(max(grace_s, 0.0), self.expire)
 
-    def bounded(self) -> _Bounded:
-        """``async with DRAIN.bounded(): event = await ...`` -- ``OverloadedError`` at the grace's end."""
-        return _Bounded(self)
+    def expire(self) -> None:
+        self.expired = True
+        for watch in list(self._watches):
+            watch.interrupt()
+
+    def watch(self) -> Watch:
+        """A watch for the current task's stream; ``close()`` it when the stream ends."""
+        watch = Watch(self)
+        self._watches.add(watch)
+        return watch
 
 
-class _Bounded:
-    __slots__ = ("_drain", "_timeout")
+class Watch:
+    __slots__ = ("_drain", "_interrupted", "_task", "_waiting")
 
     def __init__(self, drain: Drain) -> None:
         self._drain = drain
-        self._timeout = asyncio.timeout_at(drain.deadline)
+        self._task = asyncio.current_task()
+        self._waiting = False
+        self._interrupted = False
 
-    async def __aenter__(self) -> None:
-        await self._timeout.__aenter__()
-        self._drain._active.add(self._timeout)
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._drain._active.discard(self._timeout)
+    async def next(self, events: AsyncIterator[T]) -> T | None:
+        """The next event, ``None`` at the end; ``OverloadedError`` once the grace has ended."""
+        if self._drain.expired:
+            raise OverloadedError(SHUTTING_DOWN)
+        self._waiting = True
         try:
-            await self._timeout.__aexit__(exc_type, exc, tb)
-        except TimeoutError:
+            return await anext(events, None)
+        except asyncio.CancelledError:
+            if not self._interrupted or self._task is None:
+                raise
+            self._task.uncancel()
             raise OverloadedError(SHUTTING_DOWN) from None
+        finally:
+            self._waiting = False
+
+    def interrupt(self) -> None:
+        if self._waiting and self._task is not None and not self._interrupted:
+            self._interrupted = True
+            self._task.cancel()
+
+    def close(self) -> None:
+        self._drain._watches.discard(self)
 
 
 DRAIN = Drain()

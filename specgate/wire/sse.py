@@ -28,15 +28,14 @@ def error_frame(exc: GatewayError, request_id: str) -> bytes:
 
 
 async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
-    """``first`` then ``rest``; each wait on the upstream ends with ``OverloadedError`` when the
-    shutdown grace does (``specgate.wire.drain``). Yields happen outside the bound."""
+    """``first`` then ``rest``; ``OverloadedError`` when the shutdown grace ends (``specgate.wire.drain``)."""
     yield first
-    while True:
-        async with DRAIN.bounded():
-            event = await anext(rest, None)
-        if event is None:
-            return
-        yield event
+    watch = DRAIN.watch()
+    try:
+        while (event := await watch.next(rest)) is not None:
+            yield event
+    finally:
+        watch.close()
 
 
 async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str) -> AsyncIterator[bytes]:

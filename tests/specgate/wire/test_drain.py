@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,28 +18,46 @@ from tests.support.process import spawn
 KEY = "sk-drain"
 
 
+async def _forever() -> AsyncIterator[int]:
+    yield 1
+    await asyncio.Event().wait()
+    yield 2
+
+
 async def test_a_wait_in_progress_and_a_later_one_end_at_the_grace() -> None:
     drain = Drain()
 
     async def waiting() -> None:
-        async with drain.bounded():
-            await asyncio.Event().wait()
+        watch = drain.watch()
+        events = _forever()
+        assert await watch.next(events) == 1
+        try:
+            await watch.next(events)
+        finally:
+            watch.close()
 
     task = asyncio.create_task(waiting())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
     drain.begin(0.05)
     with pytest.raises(OverloadedError, match=SHUTTING_DOWN):
         await asyncio.wait_for(task, 5)
-    with pytest.raises(OverloadedError):  # after the deadline every wait ends at once
-        async with drain.bounded():
-            await asyncio.sleep(5)
-    assert not asyncio.current_task().cancelling()  # type: ignore[union-attr]
+    assert not task.cancelled() and task.cancelling() == 0  # the cancellation was taken back
+    with pytest.raises(OverloadedError):  # after the grace every wait ends at once
+        await drain.watch().next(_forever())
 
 
-async def test_before_the_drain_nothing_is_bounded() -> None:
+async def test_before_the_drain_nothing_is_interrupted() -> None:
     drain = Drain()
-    async with drain.bounded():
-        await asyncio.sleep(0.01)
+    watch = drain.watch()
+    events = _forever()
+    assert await watch.next(events) == 1
+    drain.begin(10)
+    nothing = asyncio.create_task(watch.next(events))
+    await asyncio.sleep(0.05)
+    assert not nothing.done()
+    nothing.cancel()  # a cancellation that is not the drain's stays a cancellation
+    with pytest.raises(asyncio.CancelledError):
+        await nothing
 
 
 def _open_stream(port: int) -> socket.socket:
