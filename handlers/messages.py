@@ -197,6 +197,7 @@ def resumed_job(gateway: Gateway) -> Resume:
             return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=bool(p["envelope"]))
 
         request_id, envelope = (str(p["request_id"]), bool(p["envelope"])) if p else (job.id, False)
+        gateway.metrics.job_started("message")  # queued here from now on (job_work counts its end)
         return _async.job_work(run, request_id=request_id, envelope=envelope, metrics=gateway.metrics)
 
     return factory
