@@ -10,11 +10,9 @@ a timeout) and saq/arq job records (a status enum with a terminal set, timestamp
 * Every transition is a compare-and-set in the store on the status and on the holder, so
   ``cancel`` (or another process that took the job over after this one's lease ran out) wins
   over a late result, and a completed result is never overwritten.
-* Durable stores (leases): this process renews its lease and, every renewal, takes over the
-  jobs of processes whose lease expired (``take_over``): a pending one joins the queue; one that
-  was running is queued again until it has been started ``max_attempts`` times, then fails with
-  an error naming the attempts.  Work for a job this process did not receive is built from its
-  stored payload by the factory registered for its kind (``resume``).
+* Durable stores: this process renews its lease and, at every renewal, takes over the jobs of
+  processes whose lease expired (``jobs.handover``), building their work from the stored payload
+  with the factory registered for their kind (``resume``).
 * ``close`` drains: no new work; running jobs get the grace period; what is still running then
   is put back to pending, and queued jobs are left pending, for the next process to claim.
 * Results expire ``ttl_s`` seconds after completion; a background sweeper deletes them.
@@ -196,7 +194,13 @@ class JobRegistry:
             at_start=at_start,
         )
         for job in queue:
-            self._queue[job.id] = _Entry(job, self._resumers[job.kind](job))
+            try:
+                work = self._resumers[job.kind](job)
+            except Exception:  # a record this version cannot run: fail it rather than hold it forever
+                logger.exception("job %s: cannot be resumed", job.id)
+                await self._settle(job, JobStatus.FAILED, api_error_outcome(WORK_ERROR_MESSAGE))
+                continue
+            self._queue[job.id] = _Entry(job, work)
         if queue:
             self._idle.clear()
             self._dispatch()
