@@ -96,7 +96,11 @@ class Replica:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def call(port: int, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -129,57 +133,61 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     a, b = Replica("a", config, work), Replica("b", config, work)
-    a.start()
-    b.start()
-    prompts = [f"soak job {i}" for i in range(args.jobs)]
-    ids: dict[str, str] = {}  # job id -> prompt
-    lock = threading.Lock()
+    try:
+        a.start()
+        b.start()
+        prompts = [f"soak job {i}" for i in range(args.jobs)]
+        ids: dict[str, str] = {}  # job id -> prompt
+        lock = threading.Lock()
 
-    def submit(i: int) -> None:
-        for attempt in range(50):  # a replica that is down: the other one takes the submit
-            replica = (a, b)[(i + attempt) % 2]
-            try:
-                status, reply = call(replica.port, "POST", "/v1/messages", _body(prompts[i]), {"x-bf-async": "true"})
-            except (OSError, http.client.HTTPException):  # refused, or cut by the kill: try again
+        def submit(i: int) -> None:
+            for attempt in range(50):  # a replica that is down: the other one takes the submit
+                replica = (a, b)[(i + attempt) % 2]
+                try:
+                    headers = {"x-bf-async": "true"}
+                    status, reply = call(replica.port, "POST", "/v1/messages", _body(prompts[i]), headers)
+                except (OSError, http.client.HTTPException):  # refused, or cut by the kill: try again
+                    time.sleep(0.05)
+                    continue
+                if status == 200:
+                    with lock:
+                        ids[reply["id"]] = prompts[i]
+                    return
                 time.sleep(0.05)
-                continue
-            if status == 200:
-                with lock:
-                    ids[reply["id"]] = prompts[i]
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"job {i} could not be submitted")
+            raise RuntimeError(f"job {i} could not be submitted")
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(16) as pool:
-        futures = [pool.submit(submit, i) for i in range(args.jobs)]
-        for kill_at in (0.3, 0.6):  # kill -9 replica a twice while work is queued and running on it
-            while sum(f.done() for f in futures) < kill_at * args.jobs:
-                time.sleep(0.01)
-            a.kill()
-            a.start()
-        for f in futures:
-            f.result()
-    r = redis.Redis.from_url(server.url)
-    deadline = time.monotonic() + 300
-    while True:
-        statuses = Counter(_field(r, job_id, "status") for job_id in ids)
-        if statuses["completed"] + statuses["failed"] + statuses["canceled"] == len(ids) or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    elapsed = time.monotonic() - started
-    stored = sum(1 for _ in r.scan_iter("specgate:jobs:job:*", count=1000))
-    attempts = Counter(int(_field(r, job_id, "attempts") or 0) for job_id in ids)
-    answers: Counter[str] = Counter()
-    wrong = 0
-    for job_id, prompt in ids.items():
-        status, reply = call(b.port, "POST", "/v1/messages", {}, {"x-bf-async-id": job_id})
-        text = reply["content"][0]["text"] if status == 200 and reply.get("content") else None
-        answers[str(text)] += 1
-        wrong += text != prompt
-    a.stop()
-    b.stop()
-    server.stop()
+        started = time.monotonic()
+        with ThreadPoolExecutor(16) as pool:
+            futures = [pool.submit(submit, i) for i in range(args.jobs)]
+            for kill_at in (0.3, 0.6):  # kill -9 replica a twice while work is queued and running on it
+                while sum(f.done() for f in futures) < kill_at * args.jobs:
+                    time.sleep(0.01)
+                a.kill()
+                a.start()
+            for f in futures:
+                f.result()
+        r = redis.Redis.from_url(server.url)
+        deadline = time.monotonic() + 300
+        while True:
+            statuses = Counter(_field(r, job_id, "status") for job_id in ids)
+            finished = statuses["completed"] + statuses["failed"] + statuses["canceled"]
+            if finished == len(ids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        stored = sum(1 for _ in r.scan_iter("specgate:jobs:job:*", count=1000))
+        attempts = Counter(int(_field(r, job_id, "attempts") or 0) for job_id in ids)
+        answers: Counter[str] = Counter()
+        wrong = 0
+        for job_id, prompt in ids.items():
+            status, reply = call(b.port, "POST", "/v1/messages", {}, {"x-bf-async-id": job_id})
+            text = reply["content"][0]["text"] if status == 200 and reply.get("content") else None
+            answers[str(text)] += 1
+            wrong += text != prompt
+    finally:  # whatever happened, nothing is left running
+        a.stop()
+        b.stop()
+        server.stop()
     logs = "".join(p.read_text() for p in work.glob("*.log"))
     report = {
         "jobs": args.jobs,
