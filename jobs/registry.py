@@ -30,8 +30,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from jobs import handover
-from jobs.errors import QueueFullError, ShuttingDownError, StoreUnavailableError
+from jobs import handover, timers
+from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.ids import new_job_id, new_replica_id
 from jobs.model import ACTIVE, Job, JobOutcome, JobStatus, api_error_outcome
 from jobs.store import JobStore
@@ -129,9 +129,9 @@ class JobRegistry:
         if interval is not None:
             await self._store.renew_lease(self.replica_id)
             await self.take_over(at_start=True)
-            heartbeat = self._every(interval, self._heartbeat, "lease")
+            heartbeat = timers.every(interval, self._heartbeat, "lease", self._stop)
             self._background.append(asyncio.create_task(heartbeat, name="jobs-lease"))
-        sweeper = self._every(self._sweep_interval_s, self.sweep, "sweep")
+        sweeper = timers.every(self._sweep_interval_s, self.sweep, "sweep", self._stop)
         self._background.append(asyncio.create_task(sweeper, name="jobs-sweeper"))
 
     async def close(self, grace_s: float = 30.0) -> None:
@@ -335,7 +335,8 @@ class JobRegistry:
         started = dataclasses.replace(
             entry.job, status=JobStatus.PROCESSING, started_at=self._clock(), attempts=entry.job.attempts + 1
         )
-        if not await self._store.update(started, expect={JobStatus.PENDING}, holder=self.replica_id):
+        start = functools.partial(self._store.update, started, expect={JobStatus.PENDING}, holder=self.replica_id)
+        if not await timers.through_outages(start, self._is_open):
             return  # canceled (or taken over after this process's lease lapsed) before it started
         entry.job = started
         try:
@@ -360,7 +361,8 @@ class JobRegistry:
         """Move ``job`` to terminal ``status`` unless something else finished it or took it over."""
         final = job.finished(status, outcome, self._clock())
         try:
-            if await self._store.update(final, expect=ACTIVE, holder=self.replica_id):
+            store = functools.partial(self._store.update, final, expect=ACTIVE, holder=self.replica_id)
+            if await timers.through_outages(store, self._is_open):
                 return True
             current = await self._store.get(job.id)
         except asyncio.CancelledError:
@@ -374,25 +376,9 @@ class JobRegistry:
             )
         return False
 
+    def _is_open(self) -> bool:
+        return self._state == "open"
+
     async def _heartbeat(self) -> None:
         await self._store.renew_lease(self.replica_id)
         await self.take_over()
-
-    async def _every(self, interval: float, action: Callable[[], Awaitable[object]], what: str) -> None:
-        """Run ``action`` every ``interval`` seconds until ``close()`` sets the stop event.
-
-        Stopping by event rather than by cancellation: redis-py's asyncio client can swallow a
-        CancelledError delivered mid-command, which would leave a cancelled loop running.
-        """
-        while True:
-            try:
-                await asyncio.wait_for(self._stop.wait(), interval)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await action()
-            except StoreUnavailableError as exc:  # the outage is logged once per try, without a traceback
-                logger.warning("jobs: %s failed: %s", what, exc)
-            except Exception:
-                logger.exception("jobs: %s failed", what)

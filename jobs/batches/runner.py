@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from jobs import timers
 from jobs.batches import model
 from jobs.batches.model import Batch
+from jobs.errors import StoreUnavailableError
 from jobs.model import ACTIVE, Job, JobStatus
 from jobs.store import JobStore
 from specgate.core.errors import error_body
@@ -144,7 +147,7 @@ class BatchRun:
             result=result,
         )
         try:
-            await self._store.create(item)
+            await timers.through_outages(functools.partial(self._store.create, item), self._running)
         except asyncio.CancelledError:
             raise
         except Exception:  # counted as unfinished: the batch still ends, with this request errored
@@ -161,6 +164,9 @@ class BatchRun:
             await asyncio.sleep(WATCH_INTERVAL_S)
             try:
                 job = await self._store.get(self.batch.id)
+            except StoreUnavailableError as exc:
+                log.warning("batch %s: could not read its record: %s", self.batch.id, exc)
+                continue
             except Exception:
                 log.exception("batch %s: could not read its record", self.batch.id)
                 continue
@@ -171,8 +177,11 @@ class BatchRun:
             if Batch(job).cancel_initiated_at is not None:
                 self.stop("canceled")
 
+    def _running(self) -> bool:
+        return self.stop_reason != "shutdown"
+
     async def _finish(self, expired: bool) -> None:
-        current = await self._store.get(self.batch.id)
+        current = await timers.through_outages(functools.partial(self._store.get, self.batch.id), self._running)
         if current is None or current.status not in ACTIVE or current.lease_owner != self._holder:
             log.warning("batch %s: its record was removed or taken over before it ended here", self.batch.id)
             return
@@ -193,7 +202,8 @@ class BatchRun:
         meta["unfinished"] = disposition
         meta[disposition] = str(int(meta[disposition]) + unfinished)
         final = dataclasses.replace(current.finished(JobStatus.COMPLETED, None, self._clock()), meta=meta)
-        if not await self._store.update(final, expect=ACTIVE, holder=self._holder):
+        end = functools.partial(self._store.update, final, expect=ACTIVE, holder=self._holder)
+        if not await timers.through_outages(end, self._running):
             log.warning("batch %s: ended elsewhere meanwhile", self.batch.id)
 
     @property

@@ -7,16 +7,21 @@ import asyncio
 import signal
 import sqlite3
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from jobs import timers
 from jobs.errors import StoreUnavailableError
 from jobs.ids import new_job_id
-from jobs.model import Job, JobStatus
+from jobs.model import Job, JobOutcome, JobStatus
+from jobs.registry import JobRegistry
+from jobs.stores.memory import MemoryJobStore
 from jobs.stores.sqlite import SqliteJobStore
 from tests.fakes.redis_server import find_redis_server
+from tests.jobs.helpers import Gate, returning, within
 from tests.jobs.serving import H, body, config, poll, submit, wait_status
 from tests.support.http import Reply, request
 from tests.support.process import spawn
@@ -80,3 +85,40 @@ async def test_a_locked_sqlite_file_is_store_unavailable_until_it_is_released(tm
     finally:
         other.close()
         await store.close()
+
+
+class OutageStore(MemoryJobStore):
+    """A memory store whose writes fail as an unreachable store's do while ``down``."""
+
+    down = False
+
+    async def update(self, job: Job, *, expect: Collection[str] | None = None, holder: str | None = None) -> bool:
+        if self.down:
+            raise StoreUnavailableError("test")
+        return await super().update(job, expect=expect, holder=holder)
+
+
+async def test_a_result_finished_during_an_outage_is_stored_once_the_store_is_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timers, "OUTAGE_RETRY_S", 0.02)
+    store = OutageStore()
+    registry = JobRegistry(store, max_running=2, max_queued=2)
+    await registry.start()
+    try:
+        gate = Gate(outcome=JobOutcome(200, b'{"kept":true}'))
+        running = await registry.submit("alice", gate)
+        await within(gate.started.wait())
+        store.down = True
+        waiting = await registry.submit("alice", returning(JobOutcome(200, b"{}")))  # cannot even start
+        gate.release.set()
+        await asyncio.sleep(0.2)  # both are held in memory, retried
+        assert (await store.get(running.id)).status == JobStatus.PROCESSING  # type: ignore[union-attr]
+        assert (await store.get(waiting.id)).status == JobStatus.PENDING  # type: ignore[union-attr]
+        store.down = False
+        await within(registry.wait_idle())
+        done = await registry.get(running.id, "alice")
+        assert done is not None and done.status == JobStatus.COMPLETED and done.result == b'{"kept":true}'
+        assert (await registry.get(waiting.id, "alice")).status == JobStatus.COMPLETED  # type: ignore[union-attr]
+    finally:
+        await registry.close(grace_s=0)
