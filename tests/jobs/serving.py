@@ -61,7 +61,7 @@ def wait_status(url: str, job_id: str, wanted: str, timeout: float = 30) -> Repl
         time.sleep(0.1)
 
 
-def wait_count(url: str, ids: list[str], wanted: str, at_least: int, timeout: float = 30) -> int:
+def wait_count(url: str, ids: list[str], wanted: str, at_least: int, timeout: float = 60) -> int:
     """Poll until at least ``at_least`` of ``ids`` are ``wanted``; return how many are."""
     deadline = time.monotonic() + timeout
     while True:
@@ -72,7 +72,7 @@ def wait_count(url: str, ids: list[str], wanted: str, at_least: int, timeout: fl
         time.sleep(0.1)
 
 
-def assert_all_completed(url: str, jobs: dict[str, str], timeout: float = 30) -> None:
+def assert_all_completed(url: str, jobs: dict[str, str], timeout: float = 60) -> None:
     """Every job completes, each with its own prompt echoed back (none failed, none mixed up)."""
     wait_count(url, list(jobs), "completed", len(jobs), timeout)
     for job_id, text in jobs.items():

@@ -89,8 +89,9 @@ def test_redis_kill_9_the_replica_holding_the_work_the_other_completes_it(tmp_pa
         wait_count(other.url, list(jobs), "processing", 10)  # polled on the other replica
         assert all(status_of(poll(other.url, j)) != "completed" for j in jobs)
         holder.stop(signal.SIGKILL)
-        # within lease + run time (a deadline, not a measurement): 1.5 s lease + 0.2 s runs
-        assert_all_completed(other.url, jobs, timeout=LEASE_S + 10)
+        # within lease + run time (a deadline, not a measurement): a 1.5 s lease, 0.2 s runs, and
+        # slack for a loaded CI box; the old behaviour (fail them at lease expiry) never passes
+        assert_all_completed(other.url, jobs, timeout=LEASE_S + 20)
         _, log = other.stop(signal.SIGTERM)
         assert "took over" in log and "result discarded" not in log
     finally:
