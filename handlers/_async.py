@@ -76,18 +76,10 @@ def _placeholder_response(job: Job, *, envelope: bool) -> Response:
     )
 
 
-async def submit(
-    registry: JobRegistry,
-    owner: str,
-    body: dict[str, Any],
-    run: Callable[[], Awaitable[Response]],
-    *,
-    request_id: str,
-    envelope: bool,
-    ttl_s: int | None,
-    metrics: Metrics | None = None,
-) -> Response:
-    rules.check_async(body)
+def job_work(
+    run: Callable[[], Awaitable[Response]], *, request_id: str, envelope: bool, metrics: Metrics | None
+) -> Callable[[], Awaitable[JobOutcome]]:
+    """A job's work: ``run``'s response as the stored outcome (a gateway error as its error body)."""
 
     async def work() -> JobOutcome:
         started = time.perf_counter()
@@ -103,10 +95,30 @@ async def submit(
             if metrics is not None:
                 metrics.job_finished("message", outcome, time.perf_counter() - started)
 
+    return work
+
+
+async def submit(
+    registry: JobRegistry,
+    owner: str,
+    body: dict[str, Any],
+    run: Callable[[], Awaitable[Response]],
+    *,
+    request_id: str,
+    envelope: bool,
+    ttl_s: int | None,
+    metrics: Metrics | None = None,
+    payload: bytes | None = None,
+) -> Response:
+    """Submit ``run`` as a job; ``payload`` lets another process run it if this one stops first."""
+    rules.check_async(body)
+    work = job_work(run, request_id=request_id, envelope=envelope, metrics=metrics)
     if metrics is not None:
         metrics.job_started("message")  # queued or running from here on
     try:
-        job = await registry.submit(owner, work, ttl_s=ttl_s, kind="message", meta={"model": str(body["model"])})
+        job = await registry.submit(
+            owner, work, ttl_s=ttl_s, kind="message", meta={"model": str(body["model"])}, payload=payload
+        )
     except (QueueFullError, ShuttingDownError) as exc:
         if metrics is not None:
             metrics.job_finished("message", "rejected")

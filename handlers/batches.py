@@ -11,7 +11,7 @@ the real API.
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,7 +24,6 @@ from jobs.batches.model import Batch
 from jobs.batches.runner import Execute
 from providers.base import CallContext
 from providers.budget import RetryBudget
-from specgate.access.limiter import Ticket, WindowFull
 from specgate.contract import rules
 from specgate.contract.rules import DEFAULT_VERSION
 from specgate.contract.validation import BODY_STATE_KEY
@@ -68,16 +67,6 @@ def _requests(scope: Any, body: Json, max_requests: int) -> list[tuple[str, Json
     return [(str(item["custom_id"]), item["params"]) for item in items]
 
 
-async def _admitted(gateway: Gateway, key: VirtualKeySpec | None, params: Json) -> Ticket:
-    """Admission under the creator's key. An item that a per-minute limit holds back waits for the
-    window to turn (a batch is paced by its key, not failed by it); a used-up budget errors it."""
-    while True:
-        try:
-            return await admission.admit_key(gateway.governance, key, params)
-        except WindowFull as full:
-            await asyncio.sleep(full.retry_after_s)
-
-
 def _executor(gateway: Gateway, key: VirtualKeySpec | None, version: str, beta: tuple[str, ...]) -> Execute:
     async def execute(params: Json) -> bytes:
         # no client headers: an item runs long after the request, which is not kept (it holds credentials)
@@ -89,7 +78,8 @@ def _executor(gateway: Gateway, key: VirtualKeySpec | None, version: str, beta: 
         )
         try:
             rules.check_message(params, version)
-            ticket = await _admitted(gateway, key, params)
+            # a batch is paced by its key's per-minute limit, not failed by it; a used-up budget errors it
+            ticket = await admission.admit_paced(gateway.governance, key, params)
             answer = await exchange.serve(gateway.router, ticket, exchange.Call(params, ctx))
         except GatewayError as exc:
             return model.errored_result(exc.to_body(ctx.request_id))
@@ -103,6 +93,19 @@ def _executor(gateway: Gateway, key: VirtualKeySpec | None, version: str, beta: 
     return execute
 
 
+def resumed_executor(gateway: Gateway) -> Callable[[Batch], Execute]:
+    """The executor of a batch another process created (and died running): its creator's key and
+    the ``anthropic-version``/``anthropic-beta`` of its create call, from the stored context."""
+
+    def factory(batch: Batch) -> Execute:
+        context = batch.context
+        key = gateway.governance.key_for(None if batch.job.owner == _async.ANONYMOUS else batch.job.owner)
+        version = context.get("anthropic_version") or DEFAULT_VERSION
+        return _executor(gateway, key, version, split_beta(context.get("anthropic_beta")))
+
+    return factory
+
+
 async def create_message_batch(user: str | None = None) -> Response:
     scope: Any = request.scope
     gateway = gateway_of(scope)
@@ -110,8 +113,10 @@ async def create_message_batch(user: str | None = None) -> Response:
     requests = _requests(scope, body, gateway.config.batches.max_requests)
     version = request.headers.get("anthropic-version") or DEFAULT_VERSION
     key = admission.virtual_key_of(scope)
-    execute = _executor(gateway, key, version, split_beta(request.headers.get("anthropic-beta")))
-    batch = await gateway.batches.create(user or _async.ANONYMOUS, requests, execute)
+    betas = split_beta(request.headers.get("anthropic-beta"))
+    execute = _executor(gateway, key, version, betas)
+    context = {"anthropic_version": version, "anthropic_beta": ",".join(betas)}
+    batch = await gateway.batches.create(user or _async.ANONYMOUS, requests, execute, context)
     return _json(model.render(batch, _collection_url()))
 
 

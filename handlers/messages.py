@@ -8,9 +8,10 @@ envelope. A background job (``x-bf-async``) makes the same call later, without a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
+import orjson
 from connexion import request
 from connexion.context import receive
 from starlette.datastructures import Headers
@@ -18,6 +19,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope
 
 from handlers import _async
+from jobs.model import Job
+from jobs.registry import Resume, Work
 from providers import shapes
 from providers.base import CallContext
 from providers.budget import RetryBudget
@@ -26,12 +29,12 @@ from specgate.contract.rules import DEFAULT_VERSION
 from specgate.contract.unknown_fields import UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
 from specgate.contract.validation import BODY_STATE_KEY
 from specgate.core import deepjson
-from specgate.core.errors import NotFoundError
+from specgate.core.errors import ApiError, NotFoundError
 from specgate.core.responses import envelope_success
 from specgate.core.scope import request_id_of, scope_state
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import admission, exchange, forwarding
-from specgate.gateway import gateway_of
+from specgate.gateway import Gateway, gateway_of
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
 from specgate.wire.sse import anthropic_stream, envelope_stream
@@ -150,9 +153,57 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
             envelope=envelope,
             ttl_s=ttl,
             metrics=gateway.metrics,
+            payload=_payload(call, scope_state(scope).get(UNKNOWN_FIELDS_STATE_KEY, ()), envelope=envelope),
         )
     placeholder.headers.update(call.route.headers)  # a poll replays the result's body, not headers
     return placeholder
+
+
+def _payload(call: exchange.Call, unknown: Sequence[str], *, envelope: bool) -> bytes:
+    """What another process needs to make this job's call (``resumed_job``): the body and the
+    request's context; the principal is the job's owner."""
+    ctx = call.ctx
+    return deepjson.dumps(
+        {
+            "body": call.body,
+            "unknown": list(unknown),
+            "envelope": envelope,
+            "request_id": ctx.request_id,
+            "anthropic_version": ctx.anthropic_version,
+            "anthropic_beta": list(ctx.anthropic_beta),
+            "beta": ctx.beta,
+        }
+    )
+
+
+def resumed_job(gateway: Gateway) -> Resume:
+    """The work of a message job submitted to another process that stopped before finishing it:
+    the same call, admitted again under the owner's key (paced by its per-minute limit)."""
+
+    def factory(job: Job) -> Work:
+        p: Json | None = orjson.loads(job.payload) if job.payload else None
+
+        async def run() -> Response:
+            if p is None:
+                raise ApiError("job cannot be resumed: its request was not stored")
+            body: Json = p["body"]
+            ctx = CallContext(
+                request_id=str(p["request_id"]),
+                anthropic_version=str(p["anthropic_version"]),
+                anthropic_beta=tuple(p["anthropic_beta"]),
+                beta=bool(p["beta"]),
+            )
+            route = forwarding.plan(gateway.router, body, p["unknown"])
+            call = exchange.Call(body, ctx, stream=False, route=route)
+            key = gateway.governance.key_for(None if job.owner == _async.ANONYMOUS else job.owner)
+            ticket = await admission.admit_paced(gateway.governance, key, body)
+            return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=bool(p["envelope"]))
+
+        request_id, envelope = (str(p["request_id"]), bool(p["envelope"])) if p else (job.id, False)
+        gateway.metrics.job_started("message")  # queued here from now on (job_work counts its end)
+        return _async.job_work(run, request_id=request_id, envelope=envelope, metrics=gateway.metrics)
+
+    return factory
 
 
 def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool) -> Response:

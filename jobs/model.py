@@ -61,8 +61,10 @@ class Job:
     """One job record.  Times are seconds since the epoch (the registry's clock).
 
     ``expires_at`` is set when the job reaches a terminal status: ``completed_at + result_ttl_s``.
-    ``lease_owner`` names the replica executing the job (used by shared stores to detect a dead
-    replica); single-process stores ignore it.
+    ``lease_owner`` names the process holding the job (queued or running there); a durable store
+    hands the job to another process once that process's lease has expired (``JobStore.take_over``).
+    ``attempts`` counts the runs started (a run cut short by a dead process is one attempt) and
+    ``payload`` is what a process that did not receive the request needs to run it (JSON bytes).
     """
 
     id: str
@@ -79,6 +81,8 @@ class Job:
     content_type: str = JSON_CONTENT_TYPE
     meta: dict[str, str] = field(default_factory=dict)
     lease_owner: str | None = None
+    attempts: int = 0
+    payload: bytes | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -105,11 +109,13 @@ class Job:
         d["status"] = self.status.value
         d["meta"] = dict(self.meta)
         d["result"] = None if self.result is None else base64.b64encode(self.result).decode("ascii")
+        d["payload"] = None if self.payload is None else base64.b64encode(self.payload).decode("ascii")
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Job:
         result = d.get("result")
+        payload = d.get("payload")
         return cls(
             id=str(d["id"]),
             owner=str(d["owner"]),
@@ -125,6 +131,8 @@ class Job:
             content_type=str(d.get("content_type") or JSON_CONTENT_TYPE),
             meta={str(k): str(v) for k, v in (d.get("meta") or {}).items()},
             lease_owner=None if d.get("lease_owner") is None else str(d["lease_owner"]),
+            attempts=int(d.get("attempts") or 0),
+            payload=None if payload is None else base64.b64decode(payload),
         )
 
     def to_bytes(self) -> bytes:

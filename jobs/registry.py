@@ -7,8 +7,14 @@ a timeout) and saq/arq job records (a status enum with a terminal set, timestamp
   pending and returns it.  At most ``max_running`` jobs run at once; the rest wait in FIFO order.
 * Work returns a ``JobOutcome``; 2xx completes the job, anything else fails it, and the stored
   status/body are replayed to pollers.  Work that raises fails the job with 500 ``api_error``.
-* Every transition is a compare-and-set in the store, so ``cancel``/``close`` (or another
-  replica failing a job whose lease expired) win over a late result.
+* Every transition is a compare-and-set in the store on the status and on the holder, so
+  ``cancel`` (or another process that took the job over after this one's lease ran out) wins
+  over a late result, and a completed result is never overwritten.
+* Durable stores: this process renews its lease and, at every renewal, takes over the jobs of
+  processes whose lease expired (``jobs.handover``), building their work from the stored payload
+  with the factory registered for their kind (``resume``).
+* ``close`` drains: no new work; running jobs get the grace period; what is still running then
+  is put back to pending, and queued jobs are left pending, for the next process to claim.
 * Results expire ``ttl_s`` seconds after completion; a background sweeper deletes them.
 """
 
@@ -24,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from jobs import handover, timers
 from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.ids import new_job_id, new_replica_id
 from jobs.model import ACTIVE, Job, JobOutcome, JobStatus, api_error_outcome
@@ -32,9 +39,12 @@ from jobs.store import JobStore
 logger = logging.getLogger(__name__)
 
 Work = Callable[[], Awaitable[JobOutcome]]
+Resume = Callable[[Job], Work]
+"""Builds the work of a job from its stored record (``payload``), in a process that did not receive it."""
 
 SHUTDOWN_MESSAGE = "job interrupted by gateway shutdown"
 WORK_ERROR_MESSAGE = "internal error while running the job"
+
 _UNWIND_S = 5.0  # how long close() waits for cancelled work and background loops to stop
 
 
@@ -43,6 +53,7 @@ class _Entry:
     job: Job  # latest record this registry wrote
     work: Work
     task: asyncio.Task[None] | None = None
+    released: bool = False  # given back to the store at shutdown: its cancellation stores nothing
 
 
 class JobRegistry:
@@ -57,9 +68,10 @@ class JobRegistry:
         sweep_interval_s: float = 60,
         clock: Callable[[], float] = time.time,
         replica_id: str | None = None,
+        max_attempts: int = 2,
     ) -> None:
-        if max_running < 1 or max_queued < 0:
-            raise ValueError("max_running must be >= 1 and max_queued >= 0")
+        if max_running < 1 or max_queued < 0 or max_attempts < 1:
+            raise ValueError("max_running and max_attempts must be >= 1 and max_queued >= 0")
         if default_ttl_s < 1 or max_ttl_s < 1 or sweep_interval_s <= 0:
             raise ValueError("TTLs must be >= 1 s and sweep_interval_s > 0")
         self._store = store
@@ -69,6 +81,8 @@ class JobRegistry:
         self._default_ttl_s = min(default_ttl_s, max_ttl_s)
         self._sweep_interval_s = sweep_interval_s
         self._clock = clock
+        self._max_attempts = max_attempts
+        self._resumers: dict[str, Resume] = {}
         self.replica_id = replica_id or new_replica_id()
         self._queue: OrderedDict[str, _Entry] = OrderedDict()
         self._running: dict[str, _Entry] = {}
@@ -102,45 +116,43 @@ class JobRegistry:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    def resume(self, kind: str, factory: Resume) -> None:
+        """Take over jobs of ``kind`` left by dead processes, running them with ``factory(job)``."""
+        self._resumers[kind] = factory
+
     async def start(self) -> None:
-        """Fail jobs a dead process left behind, take the lease, start the sweeper."""
+        """Take the lease, take over jobs whose holder's lease expired, start the background loops."""
         if self._state != "new":
             raise RuntimeError("JobRegistry.start() called twice")
+        self._state = "open"
         interval = self._store.lease_renew_interval_s
         if interval is not None:
             await self._store.renew_lease(self.replica_id)
-        interrupted = await self._store.mark_interrupted(self._clock())
-        if interrupted:
-            logger.warning("marked %d interrupted job(s) failed", interrupted)
-        if interval is not None:
-            renew = functools.partial(self._store.renew_lease, self.replica_id)
-            heartbeat = self._every(interval, renew, "lease renewal")
+            await self.take_over(at_start=True)
+            heartbeat = timers.every(interval, self._heartbeat, "lease", self._stop)
             self._background.append(asyncio.create_task(heartbeat, name="jobs-lease"))
-        sweeper = self._every(self._sweep_interval_s, self.sweep, "sweep")
+        sweeper = timers.every(self._sweep_interval_s, self.sweep, "sweep", self._stop)
         self._background.append(asyncio.create_task(sweeper, name="jobs-sweeper"))
-        self._state = "open"
 
     async def close(self, grace_s: float = 30.0) -> None:
-        """Stop accepting work, give running jobs ``grace_s`` to finish, fail the rest, close the store.
+        """Drain: stop accepting work, give running jobs ``grace_s`` to finish, then hand back what is left.
 
-        Jobs still queued fail at once (500 ``api_error``); jobs still running after the grace
-        period are marked failed and their tasks cancelled.  Nothing is left pending/processing.
+        Jobs still queued stay pending in the store; jobs still running after the grace period
+        are cancelled here and put back to pending (the attempt counts).  With a durable store
+        the next process (or another replica) runs them; the memory store loses them.
         """
         if self._state in ("closing", "closed"):
             return
         self._state = "closing"
-        outcome = api_error_outcome(SHUTDOWN_MESSAGE)
         queued, self._queue = list(self._queue.values()), OrderedDict()
-        for entry in queued:
-            await self._settle(entry.job, JobStatus.FAILED, outcome)
-        if self._admissions:  # each sees "closing", fails its job and raises ShuttingDownError
+        if self._admissions:  # each sees "closing", withdraws its job and raises ShuttingDownError
             await asyncio.wait(list(self._admissions))
         tasks = [e.task for e in self._running.values() if e.task is not None]
         if tasks and grace_s > 0:
             await asyncio.wait(tasks, timeout=grace_s)
         leftovers = list(self._running.values())
         for entry in leftovers:
-            await self._settle(entry.job, JobStatus.FAILED, outcome)
+            entry.released = True
             if entry.task is not None:
                 entry.task.cancel()
         left = [e.task for e in leftovers if e.task is not None and not e.task.done()]
@@ -148,6 +160,11 @@ class JobRegistry:
             _, stuck = await asyncio.wait(left, timeout=_UNWIND_S)
             if stuck:
                 logger.error("%d job task(s) ignored cancellation at shutdown", len(stuck))
+        released = 0
+        for entry in [*queued, *leftovers]:
+            released += await handover.hand_back(self._store, entry.job, self.replica_id)
+        if released:
+            logger.info("shutdown: %d job(s) left pending for the next process", released)
         self._stop.set()
         if self._background:
             _, late = await asyncio.wait(self._background, timeout=_UNWIND_S)
@@ -160,6 +177,35 @@ class JobRegistry:
         await self._store.close()
         self._state = "closed"
 
+    async def take_over(self, *, at_start: bool = False) -> int:
+        """Queue jobs of the registered kinds whose holder's lease expired, as far as there is room
+        (``jobs.handover``); return how many were queued."""
+        room = self._max_running + self._max_queued - self.running - self.queued
+        if self._state != "open" or room <= 0 or not self._resumers:
+            return 0
+        kinds = set(self._resumers)
+        queue = await handover.take_over(
+            self._store,
+            self.replica_id,
+            kinds,
+            now=self._clock(),
+            room=room,
+            max_attempts=self._max_attempts,
+            at_start=at_start,
+        )
+        for job in queue:
+            try:
+                work = self._resumers[job.kind](job)
+            except Exception:  # a record this version cannot run: fail it rather than hold it forever
+                logger.exception("job %s: cannot be resumed", job.id)
+                await self._settle(job, JobStatus.FAILED, api_error_outcome(WORK_ERROR_MESSAGE))
+                continue
+            self._queue[job.id] = _Entry(job, work)
+        if queue:
+            self._idle.clear()
+            self._dispatch()
+        return len(queue)
+
     # -- operations ----------------------------------------------------------------------------
 
     async def submit(
@@ -170,11 +216,13 @@ class JobRegistry:
         ttl_s: int | None = None,
         kind: str = "message",
         meta: Mapping[str, str] | None = None,
+        payload: bytes | None = None,
     ) -> Job:
         """Admit ``work`` as a new pending job owned by ``owner`` and return its record.
 
         ``ttl_s``: seconds to keep the result after completion; ``None`` or <= 0 means the
-        default, values above ``max_ttl_s`` are capped.  Raises ``QueueFullError`` or
+        default, values above ``max_ttl_s`` are capped.  ``payload`` is stored with the job so
+        that another process can run it (``resume``).  Raises ``QueueFullError`` or
         ``ShuttingDownError``.  Once admitted, the job runs even if the caller is cancelled.
         """
         if self._state == "new":
@@ -192,6 +240,7 @@ class JobRegistry:
             result_ttl_s=self._ttl(ttl_s),
             meta=dict(meta or {}),
             lease_owner=self.replica_id,
+            payload=payload,
         )
         admission = asyncio.create_task(self._admit(job, work), name=f"jobs-admit {job.id}")
         self._admissions.add(admission)
@@ -233,10 +282,7 @@ class JobRegistry:
     async def sweep(self) -> int:
         """Delete expired results now (the background sweeper calls this); return how many."""
         now = self._clock()
-        deleted = await self._store.delete_expired(now)
-        if self._store.lease_renew_interval_s is not None:  # lease-aware stores: safe at any time
-            await self._store.mark_interrupted(now)
-        return deleted
+        return await self._store.delete_expired(now)
 
     async def wait_idle(self) -> None:
         """Wait until no job is admitted, queued or running in this registry."""
@@ -251,8 +297,9 @@ class JobRegistry:
 
     async def _admit(self, job: Job, work: Work) -> Job:
         await self._store.create(job)
-        if self._state != "open":
-            await self._settle(job, JobStatus.FAILED, api_error_outcome(SHUTDOWN_MESSAGE))
+        if self._state != "open":  # the submitter is told no: the job must not run later
+            with contextlib.suppress(Exception):
+                await self._store.delete(job.id)
             raise ShuttingDownError("the job registry is shutting down")
         self._queue[job.id] = _Entry(job, work)
         self._dispatch()
@@ -285,9 +332,12 @@ class JobRegistry:
             self._idle.set()
 
     async def _run(self, entry: _Entry) -> None:
-        started = dataclasses.replace(entry.job, status=JobStatus.PROCESSING, started_at=self._clock())
-        if not await self._store.update(started, expect={JobStatus.PENDING}):
-            return  # canceled (or failed by another replica) before it started
+        started = dataclasses.replace(
+            entry.job, status=JobStatus.PROCESSING, started_at=self._clock(), attempts=entry.job.attempts + 1
+        )
+        start = functools.partial(self._store.update, started, expect={JobStatus.PENDING}, holder=self.replica_id)
+        if not await timers.through_outages(start, self._is_open):
+            return  # canceled (or taken over after this process's lease lapsed) before it started
         entry.job = started
         try:
             outcome = await entry.work()
@@ -296,8 +346,8 @@ class JobRegistry:
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
-                # cancel()/close() already stored the final status; this covers anyone else
-                await self._settle(started, JobStatus.FAILED, api_error_outcome("job was cancelled"))
+                if not entry.released:  # cancel() already stored the final status; this covers anyone else
+                    await self._settle(started, JobStatus.FAILED, api_error_outcome("job was cancelled"))
                 raise
             logger.error("job %s: work raised CancelledError without being cancelled", started.id)
             outcome = api_error_outcome(WORK_ERROR_MESSAGE)
@@ -308,29 +358,27 @@ class JobRegistry:
         await self._settle(started, status, outcome)
 
     async def _settle(self, job: Job, status: JobStatus, outcome: JobOutcome | None) -> bool:
-        """Move ``job`` to terminal ``status`` unless something else already finished it."""
+        """Move ``job`` to terminal ``status`` unless something else finished it or took it over."""
         final = job.finished(status, outcome, self._clock())
         try:
-            return await self._store.update(final, expect=ACTIVE)
+            store = functools.partial(self._store.update, final, expect=ACTIVE, holder=self.replica_id)
+            if await timers.through_outages(store, self._is_open):
+                return True
+            current = await self._store.get(job.id)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("job %s: could not store status %s", job.id, status.value)
             return False
+        if current is not None and current.status != JobStatus.CANCELED:
+            logger.warning(
+                "job %s: result discarded: the job is %s, held by %s", job.id, current.status.value, current.lease_owner
+            )
+        return False
 
-    async def _every(self, interval: float, action: Callable[[], Awaitable[object]], what: str) -> None:
-        """Run ``action`` every ``interval`` seconds until ``close()`` sets the stop event.
+    def _is_open(self) -> bool:
+        return self._state == "open"
 
-        Stopping by event rather than by cancellation: redis-py's asyncio client can swallow a
-        CancelledError delivered mid-command, which would leave a cancelled loop running.
-        """
-        while True:
-            try:
-                await asyncio.wait_for(self._stop.wait(), interval)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await action()
-            except Exception:
-                logger.exception("jobs: %s failed", what)
+    async def _heartbeat(self) -> None:
+        await self._store.renew_lease(self.replica_id)
+        await self.take_over()

@@ -1,13 +1,19 @@
-"""The ``JobStore`` interface: where job records live.
+"""The ``JobStore`` interface: where job records live, and who holds each one.
 
 Stores keep records only; the registry owns execution.  Every status transition goes through
-``update(job, expect=...)``, a compare-and-set on the stored status, so a late writer (a job
-cancelled meanwhile, or failed by another replica after its lease ran out) cannot overwrite a
-terminal record.
+``update(job, expect=..., holder=...)``, a compare-and-set on the stored status (and, with
+``holder``, on the process holding the job), so a late writer -- a job cancelled meanwhile, or
+taken over by another process after its holder's lease ran out -- cannot overwrite the record,
+and a terminal record (a completed result) is never overwritten.
 
-Implementations: ``jobs.stores.memory`` (default), ``jobs.stores.sqlite`` (durable, one process),
-``jobs.stores.redis`` (shared by replicas, with leases).  Concrete stores subclass this protocol
-explicitly to inherit the no-op lease methods.
+Leases (durable stores): each process holds one lease, renewed every ``lease_renew_interval_s``
+and lasting ``lease_ttl_s``; a job names its holder in ``lease_owner``.  ``take_over`` hands the
+active jobs of processes whose lease has expired (or of none) to the caller, atomically, so two
+live processes never hold the same job and a job held by a live process is never touched.
+
+Implementations: ``jobs.stores.memory`` (default, one process, lost on restart),
+``jobs.stores.sqlite`` (a file shared by the processes of one host), ``jobs.stores.redis``
+(shared by replicas).  Concrete stores subclass this protocol explicitly.
 """
 
 from __future__ import annotations
@@ -17,35 +23,32 @@ from typing import Protocol
 
 from jobs.model import Job
 
-INTERRUPTED_BY_RESTART = "job interrupted by restart"
-REPLICA_STOPPED = "job's replica stopped before finishing"
-
 
 class JobExistsError(Exception):
     """``create`` was given an id that is already stored."""
 
 
 class JobStore(Protocol):
-    #: How often the registry must call ``renew_lease``; ``None`` means the store has no leases.
+    #: How often the registry must call ``renew_lease``; ``None`` means the store has no leases
+    #: (one process, nothing to take over).
     lease_renew_interval_s: float | None = None
+    #: What the store is, for error messages and logs ("memory", "sqlite", "redis").
+    kind: str = "memory"
 
     async def create(self, job: Job) -> None:
         """Store a new job.  Raises ``JobExistsError`` if the id is taken."""
         ...
 
     async def get(self, job_id: str) -> Job | None:
-        """Return the stored job, or ``None``.  Does not filter by expiry (the registry does).
-
-        A shared store that finds an active job whose replica lease has expired marks it
-        failed (500, ``REPLICA_STOPPED``) and returns the failed record.
-        """
+        """Return the stored job, or ``None``.  Does not filter by expiry (the registry does)."""
         ...
 
-    async def update(self, job: Job, *, expect: Collection[str] | None = None) -> bool:
+    async def update(self, job: Job, *, expect: Collection[str] | None = None, holder: str | None = None) -> bool:
         """Replace the stored record with ``job``.
 
-        With ``expect``, only if the stored status is one of ``expect``.  Returns False (and
-        writes nothing) when the job is missing or its status did not match.
+        With ``expect``, only if the stored status is one of ``expect``; with ``holder``, only if
+        the stored ``lease_owner`` is ``holder``.  Returns False (and writes nothing) when the
+        job is missing or a condition did not hold.
         """
         ...
 
@@ -61,22 +64,21 @@ class JobStore(Protocol):
         """Delete jobs whose ``expires_at <= now``; return how many were deleted."""
         ...
 
-    async def mark_interrupted(self, now: float) -> int:
-        """Fail (500, api_error) active jobs whose worker is gone; return how many.
+    async def take_over(self, replica_id: str, kinds: Collection[str], now: float, limit: int) -> list[Job]:
+        """Make ``replica_id`` the holder of up to ``limit`` active jobs of ``kinds`` (oldest first)
+        whose holder has no live lease (or that have no holder), atomically per job; return them.
 
-        Single-process stores (memory, sqlite) cannot tell a live worker from a dead one, so
-        they treat *every* pending/processing job as interrupted: call this only before any
-        work is submitted (the registry does so in ``start``; sqlite also does it on open).
-        Shared stores fail only jobs whose replica lease has expired; safe at any time.
+        Only ``lease_owner`` changes: the caller decides what a taken-over job becomes (queued
+        again, or failed after too many attempts) with ``update(..., holder=replica_id)``.
         """
-        ...
+        return []
 
     async def renew_lease(self, replica_id: str) -> None:
-        """Extend this replica's lease (shared stores only)."""
+        """Extend this process's lease (stores with leases only)."""
         return None
 
     async def release_lease(self, replica_id: str) -> None:
-        """Drop this replica's lease on clean shutdown (shared stores only)."""
+        """Drop this process's lease on clean shutdown: its jobs can be taken over at once."""
         return None
 
     async def close(self) -> None:

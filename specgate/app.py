@@ -28,7 +28,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from handlers.batches import resumed_executor
+from handlers.messages import resumed_job
 from jobs.batches.service import BatchService
+from jobs.errors import StoreUnavailableError
 from jobs.registry import JobRegistry
 from jobs.stores import open_store
 from providers.registry import ProviderFactory, build_providers, close_providers
@@ -48,6 +51,7 @@ from specgate.core.errors import (
     GatewayError,
     MethodNotAllowedError,
     NotFoundError,
+    ServiceUnavailableError,
     UpstreamError,
     error_type_for_status,
 )
@@ -68,6 +72,9 @@ def _as_gateway_error(
 ) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
+    if isinstance(exc, StoreUnavailableError):  # the cause is in the log; retry once it is back
+        message = f"the job store ({exc.store}) is unavailable; retry later"
+        return ServiceUnavailableError(message, headers={"retry-after": "5"})
     if isinstance(exc, ProblemException):
         status = int(exc.status or 500)
         message = str(exc.detail or exc.title or "Invalid request")
@@ -165,15 +172,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[dict[str, Any]]:
         jobs_config = config.jobs
-        store = await open_store(jobs_config.store)
+        store = await open_store(jobs_config.store, lease_ttl_s=jobs_config.lease_ttl_s)
         registry = JobRegistry(
             store,
             max_running=jobs_config.max_running,
             max_queued=jobs_config.max_queued,
             default_ttl_s=jobs_config.default_ttl_s,
             max_ttl_s=jobs_config.max_ttl_s,
+            max_attempts=jobs_config.max_attempts,
         )
-        await registry.start()
         batches = BatchService(registry.store, config.batches, clock=registry.clock, replica_id=registry.replica_id)
         providers = build_providers(config.providers, provider_types)
         readiness = Readiness()
@@ -198,6 +205,11 @@ def create_app(
             readiness=readiness,
             governance=build_governance(config, clock),
         )
+        # work left by stopped processes (durable stores) runs here, rebuilt from what was stored
+        registry.resume("message", resumed_job(gateway))
+        batches.resume_with(resumed_executor(gateway))
+        await registry.start()
+        await batches.start()
         # What start-up built (the spec, its compiled schemas, connexion's operations: tens of MB of
         # objects that live as long as the app) is moved out of the cyclic collector's reach, so a
         # request that allocates much (a 2 MB body) does not pay full collections scanning all of it.

@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import logging
 import logging.config
+import math
 import os
 import secrets
 import shutil
@@ -97,7 +98,9 @@ def _serve(args: argparse.Namespace, config: Config, host: str, port: int, log_c
     from specgate.access import keyid
     from specgate.wire import serving
 
-    limits = serving.ServingLimits(config.server.header_timeout_s, config.server.max_connections)
+    limits = serving.ServingLimits(
+        config.server.header_timeout_s, config.server.max_connections, config.server.shutdown_grace_s
+    )
     os.environ[serving.ENV] = limits.to_env()  # the workers' protocols read it
     if keyid.configured_secret(config) is None:  # one key-id secret for every worker of this run
         os.environ.setdefault(keyid.ENV, secrets.token_hex(32))
@@ -144,7 +147,9 @@ def _run_uvicorn(args: argparse.Namespace, config: Config, host: str, port: int,
         access_log=False,
         log_config=log_config,
         log_level=config.log_level,
-        timeout_graceful_shutdown=max(1, round(config.server.shutdown_grace_s)),
+        # open streams are ended at server.shutdown_grace_s (specgate.wire.drain); uvicorn cancels
+        # what is left a little later, after their last frames went out
+        timeout_graceful_shutdown=math.ceil(config.server.shutdown_grace_s) + 2,
         lifespan="on",
     )
 

@@ -6,14 +6,17 @@ durable stores and is shared by replicas with Redis, without any change to the s
     {batch_id}          kind "message_batch", owned by the principal; ``status`` pending/processing
                         while it runs, completed once ended; ``meta`` holds the counts and times
     {batch_id}.ids      kind "message_batch_ids": the custom_ids in request order (JSON ``result``)
+    {batch_id}.params   kind "message_batch_params": the requests' params in order (JSON ``result``),
+                        so that another process can resume the batch
     {batch_id}.{index}  kind "message_batch_item": one request's ``result`` object, written when it
                         finishes; a request with no record when the batch ends takes the batch's
                         ``unfinished`` disposition (canceled, expired, or errored with ``reason``)
 
-Item and ids records belong to the synthetic owner ``batch-items/{batch_id}``, so listing a
-principal's batches never reads them. A batch record that a store failed (its process died:
-"job interrupted by restart", or its Redis replica's lease ran out) is finalized on first read:
-requests without a result become errored with that reason and the batch ends.
+Item, ids and params records belong to the synthetic owner ``batch-items/{batch_id}``, so listing
+a principal's batches never reads them. A running batch is held by one process (``lease_owner``);
+when that process dies its lease expires and another process takes the batch over and runs the
+requests that have no result yet. A batch record failed by an earlier version of the stores
+(status failed) is finalized on first read: requests without a result become errored.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from specgate.core.errors import error_body
 BATCH_KIND = "message_batch"
 IDS_KIND = "message_batch_ids"
 ITEM_KIND = "message_batch_item"
+PARAMS_KIND = "message_batch_params"
+CONTEXT_PREFIX = "ctx."  # batch meta keys the creating request's context is stored under
 ID_PREFIX = "msgbatch_"
 _ID_RE = re.compile(r"msgbatch_[a-z2-7]{26}")
 COUNT_KEYS = ("succeeded", "errored", "canceled", "expired")
@@ -53,6 +58,10 @@ def items_owner(batch_id: str) -> str:
 
 def ids_record_id(batch_id: str) -> str:
     return f"{batch_id}.ids"
+
+
+def params_record_id(batch_id: str) -> str:
+    return f"{batch_id}.params"
 
 
 def item_record_id(batch_id: str, index: int) -> str:
@@ -96,6 +105,12 @@ class Batch:
     def interrupted(self) -> bool:
         """A store failed it (dead process or replica): it must be finalized before use."""
         return self.job.status in (JobStatus.FAILED, JobStatus.CANCELED)
+
+    @property
+    def context(self) -> dict[str, str]:
+        """What the creating request said that running its requests needs (version, betas)."""
+        n = len(CONTEXT_PREFIX)
+        return {k[n:]: v for k, v in self.job.meta.items() if k.startswith(CONTEXT_PREFIX)}
 
     @property
     def processing_status(self) -> str:

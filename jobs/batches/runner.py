@@ -5,10 +5,11 @@ the shared ``total`` semaphore's slots, so a large batch cannot take the provide
 interactive traffic. Each finished request's result is written to the store as an item record.
 
 A batch stops taking new requests when it is canceled (in-flight ones finish and keep their
-results), when the gateway shuts down (the same, within the grace period), or when it reaches
-``expires_at`` (in-flight ones are abandoned). Requests without a result then take the batch's
-disposition: canceled, expired, or errored. A cancel made on another replica (shared store) is
-seen by polling the batch record.
+results) or when it reaches ``expires_at`` (in-flight ones are abandoned); requests without a
+result then take the batch's disposition: canceled or expired. When the gateway shuts down,
+in-flight requests get the grace period and the batch is handed back unfinished (no holder), for
+the next process to resume. A cancel made on another replica (shared store) is seen by polling
+the batch record, and so is a take-over (this process's lease lapsed): the run then stops.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from jobs import timers
 from jobs.batches import model
 from jobs.batches.model import Batch
+from jobs.errors import StoreUnavailableError
 from jobs.model import ACTIVE, Job, JobStatus
 from jobs.store import JobStore
 from specgate.core.errors import error_body
@@ -31,7 +35,6 @@ log = logging.getLogger("specgate.batches")
 Execute = Callable[[dict[str, Any]], Awaitable[bytes]]
 """Runs one request's params; returns its result object (succeeded or errored) as JSON bytes."""
 
-SHUTDOWN_REASON = "batch interrupted by gateway shutdown"
 WATCH_INTERVAL_S = 1.0
 
 
@@ -47,7 +50,12 @@ class BatchRun:
         per_batch: int,
         total: asyncio.Semaphore,
         keep_until: float,
+        holder: str,
+        succeeded: int = 0,
+        errored: int = 0,
     ) -> None:
+        """``params[i]`` is None for a request that already has a result (a resumed batch);
+        ``succeeded``/``errored`` count those results."""
         self.batch = batch
         self._params = params
         self._execute = execute
@@ -56,16 +64,18 @@ class BatchRun:
         self._per_batch = per_batch
         self._total = total
         self._keep_until = keep_until
+        self._holder = holder
         self._next = 0
+        self._todo = sum(1 for p in params if p is not None)
         self._workers: list[asyncio.Task[None]] = []
         self.stop_reason: str | None = None  # "canceled" | "shutdown" | "lost"
-        self.succeeded = 0
-        self.errored = 0
+        self.succeeded = succeeded
+        self.errored = errored
 
     @property
     def remaining(self) -> int:
         """Requests not yet started (their params are still held in memory)."""
-        return len(self._params) - self._next
+        return self._todo
 
     def stop(self, reason: str) -> None:
         """Take no more requests; in-flight ones finish."""
@@ -107,6 +117,7 @@ class BatchRun:
             self._params[index] = None  # the request is not needed once taken
             if params is None:
                 continue
+            self._todo -= 1
             async with self._total:
                 if self.stop_reason is not None:  # stopped while waiting for a slot
                     return
@@ -136,7 +147,7 @@ class BatchRun:
             result=result,
         )
         try:
-            await self._store.create(item)
+            await timers.through_outages(functools.partial(self._store.create, item), self._running)
         except asyncio.CancelledError:
             raise
         except Exception:  # counted as unfinished: the batch still ends, with this request errored
@@ -153,32 +164,48 @@ class BatchRun:
             await asyncio.sleep(WATCH_INTERVAL_S)
             try:
                 job = await self._store.get(self.batch.id)
+            except StoreUnavailableError as exc:
+                log.warning("batch %s: could not read its record: %s", self.batch.id, exc)
+                continue
             except Exception:
                 log.exception("batch %s: could not read its record", self.batch.id)
                 continue
-            if job is None or job.status not in ACTIVE:
+            if job is None or job.status not in ACTIVE or job.lease_owner != self._holder:
                 self.stop("lost")
                 self.abort()
                 return
             if Batch(job).cancel_initiated_at is not None:
                 self.stop("canceled")
 
+    def _running(self) -> bool:
+        return self.stop_reason != "shutdown"
+
     async def _finish(self, expired: bool) -> None:
-        current = await self._store.get(self.batch.id)
-        if current is None or current.status not in ACTIVE:
-            log.warning("batch %s: its record was removed or failed before it ended", self.batch.id)
+        current = await timers.through_outages(functools.partial(self._store.get, self.batch.id), self._running)
+        if current is None or current.status not in ACTIVE or current.lease_owner != self._holder:
+            log.warning("batch %s: its record was removed or taken over before it ended here", self.batch.id)
             return
-        unfinished = len(self._params) - self.succeeded - self.errored
+        if self.stop_reason == "shutdown" and not expired:  # the next process resumes it
+            released = dataclasses.replace(current, lease_owner=None)
+            if await self._store.update(released, expect=ACTIVE, holder=self._holder):
+                log.info("batch %s: handed back at shutdown with %d request(s) left", self.batch.id, self.unfinished)
+            return
+        unfinished = self.unfinished
         meta = dict(current.meta, succeeded=str(self.succeeded), errored=str(self.errored), canceled="0", expired="0")
         if expired:
             disposition = "expired"
         elif self.stop_reason == "canceled":
             disposition = "canceled"
-        else:  # shutdown, or results that could not be stored
+        else:  # results that could not be stored
             disposition = "errored"
-            meta["reason"] = SHUTDOWN_REASON if self.stop_reason == "shutdown" else "request result was not stored"
+            meta["reason"] = "request result was not stored"
         meta["unfinished"] = disposition
         meta[disposition] = str(int(meta[disposition]) + unfinished)
         final = dataclasses.replace(current.finished(JobStatus.COMPLETED, None, self._clock()), meta=meta)
-        if not await self._store.update(final, expect=ACTIVE):
+        end = functools.partial(self._store.update, final, expect=ACTIVE, holder=self._holder)
+        if not await timers.through_outages(end, self._running):
             log.warning("batch %s: ended elsewhere meanwhile", self.batch.id)
+
+    @property
+    def unfinished(self) -> int:
+        return len(self._params) - self.succeeded - self.errored

@@ -3,6 +3,10 @@
 Built in the app lifespan over the job registry's store (see ``jobs.batches.model`` for the records).
 Batches belong to the principal that created them: another principal's batch, an unknown id and
 an expired batch are the same ``None`` (404 for the handlers).
+
+With a durable store a batch outlives its process: ``start`` (and a timer after it) takes over
+the batches of processes whose lease expired and runs their requests that have no result yet,
+with the executor that ``resume_with`` builds from the batch's stored context.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -39,11 +43,32 @@ class BatchService:
         self._runs: dict[str, BatchRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._resume: Callable[[Batch], Execute] | None = None
+        self._adopter: asyncio.Task[None] | None = None
+
+    def resume_with(self, factory: Callable[[Batch], Execute]) -> None:
+        """How to run the requests of a batch created by another process (from ``Batch.context``)."""
+        self._resume = factory
+
+    async def start(self) -> None:
+        """Take over batches whose process died, now and then every lease renewal (durable stores)."""
+        interval = self._store.lease_renew_interval_s
+        if interval is None or self._resume is None:
+            return
+        await self.take_over(at_start=True)
+        self._adopter = asyncio.create_task(self._adopt_every(interval), name="batches-take-over")
 
     # -- operations ----------------------------------------------------------------------------
 
-    async def create(self, owner: str, requests: Sequence[tuple[str, dict[str, Any]]], execute: Execute) -> Batch:
-        """Store a new batch of (custom_id, params) and start running it."""
+    async def create(
+        self,
+        owner: str,
+        requests: Sequence[tuple[str, dict[str, Any]]],
+        execute: Execute,
+        context: Mapping[str, str] | None = None,
+    ) -> Batch:
+        """Store a new batch of (custom_id, params) and start running it.  ``context`` is what
+        ``resume_with``'s factory needs to run the requests in another process."""
         if self._closing:
             raise OverloadedError("the server is shutting down; retry on another replica")
         pending = sum(run.remaining for run in self._runs.values())
@@ -66,6 +91,21 @@ class BatchService:
                 result=orjson.dumps([custom_id for custom_id, _ in requests]),
             )
         )
+        await self._store.create(
+            Job(
+                id=model.params_record_id(batch_id),
+                owner=model.items_owner(batch_id),
+                kind=model.PARAMS_KIND,
+                status=JobStatus.COMPLETED,
+                created_at=now,
+                completed_at=now,
+                expires_at=keep_until,
+                result_ttl_s=int(keep_until - now),
+                result=orjson.dumps([params for _, params in requests]),
+            )
+        )
+        meta = {"count": str(len(requests)), "expires_at": repr(expires_at)}
+        meta.update({model.CONTEXT_PREFIX + k: v for k, v in (context or {}).items()})
         job = Job(
             id=batch_id,
             owner=owner,
@@ -74,8 +114,9 @@ class BatchService:
             created_at=now,
             started_at=now,
             result_ttl_s=self._config.retention_s,
-            meta={"count": str(len(requests)), "expires_at": repr(expires_at)},
+            meta=meta,
             lease_owner=self._replica_id,
+            attempts=1,
         )
         await self._store.create(job)
         batch = Batch(job)
@@ -88,6 +129,7 @@ class BatchService:
             per_batch=self._config.max_concurrency,
             total=self._total,
             keep_until=keep_until,
+            holder=self._replica_id,
         )
         self._runs[batch_id] = run
         self._spawn(self._run(run), name=f"batch {batch_id}")
@@ -153,6 +195,10 @@ class BatchService:
     async def close(self, grace_s: float) -> None:
         """Stop taking requests, give in-flight ones ``grace_s``, then end every running batch."""
         self._closing = True
+        if self._adopter is not None:
+            self._adopter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._adopter
         for run in self._runs.values():
             run.stop("shutdown")
         tasks = list(self._tasks)
@@ -166,6 +212,73 @@ class BatchService:
             await asyncio.wait(list(self._tasks))
 
     # -- internals -----------------------------------------------------------------------------
+
+    async def take_over(self, *, at_start: bool = False) -> int:
+        """Resume the batches of processes whose lease expired; return how many."""
+        if self._closing or self._resume is None:
+            return 0
+        taken = await self._store.take_over(self._replica_id, {model.BATCH_KIND}, self._clock(), 16)
+        left = 0
+        for job in taken:
+            left += await self._resume_batch(job)
+        if taken or at_start:
+            log.log(
+                logging.WARNING if taken else logging.INFO,
+                "batches%s: took over %d batch(es) of stopped processes, %d request(s) left to run",
+                " at start-up" if at_start else "",
+                len(taken),
+                left,
+            )
+        return len(taken)
+
+    async def _adopt_every(self, interval: float) -> None:
+        while not self._closing:
+            await asyncio.sleep(interval)
+            try:
+                await self.take_over()
+            except Exception as exc:  # a store outage: the next tick tries again
+                log.warning("batches: take-over failed: %s", exc)
+
+    async def _resume_batch(self, job: Job) -> int:
+        """Run the requests of a taken-over batch that have no result yet; return how many."""
+        assert self._resume is not None
+        job = dataclasses.replace(job, attempts=job.attempts + 1)
+        if not await self._store.update(job, expect=ACTIVE, holder=self._replica_id):
+            return 0
+        batch = Batch(job)
+        record = await self._store.get(model.params_record_id(batch.id))
+        if record is None or record.result is None:  # created by an earlier version: nothing to rerun
+            failed = dataclasses.replace(job, status=JobStatus.FAILED, lease_owner=None)
+            await self._store.update(failed, expect=ACTIVE, holder=self._replica_id)
+            return 0
+        params: list[dict[str, Any] | None] = orjson.loads(record.result)
+        succeeded = errored = 0
+        for start in range(0, batch.count, READ_CHUNK):
+            indices = range(start, min(start + READ_CHUNK, batch.count))
+            for index, item in zip(indices, await self._items(batch, indices), strict=True):
+                if item is not None and item.result:
+                    params[index] = None
+                    if model.result_type(item.result) == "succeeded":
+                        succeeded += 1
+                    else:
+                        errored += 1
+        keep_until = batch.expires_at + self._config.retention_s
+        run = BatchRun(
+            batch,
+            params,
+            self._resume(batch),
+            store=self._store,
+            clock=self._clock,
+            per_batch=self._config.max_concurrency,
+            total=self._total,
+            keep_until=keep_until,
+            holder=self._replica_id,
+            succeeded=succeeded,
+            errored=errored,
+        )
+        self._runs[batch.id] = run
+        self._spawn(self._run(run), name=f"batch {batch.id}")
+        return run.remaining
 
     def _spawn(self, coro: Any, *, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
@@ -250,3 +363,4 @@ class BatchService:
             end = min(start + READ_CHUNK, batch.count)
             await asyncio.gather(*(self._store.delete(model.item_record_id(batch.id, i)) for i in range(start, end)))
         await self._store.delete(model.ids_record_id(batch.id))
+        await self._store.delete(model.params_record_id(batch.id))

@@ -1,7 +1,7 @@
 """Job stores and ``open_store``, which picks one from a URL.
 
 memory                        in-process dict (default; lost on restart)
-sqlite:///relative/path.db    SQLite file relative to the working directory
+sqlite:///relative/path.db    SQLite file relative to the working directory (one host, any processes)
 sqlite:////abs/path.db        SQLite file at an absolute path
 redis://host:port/db          Redis shared by replicas (also rediss://, redis-py URL options)
 """
@@ -14,10 +14,11 @@ from collections.abc import Callable
 from jobs.store import JobStore
 
 
-async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> JobStore:
+async def open_store(url: str, *, lease_ttl_s: float = 10.0, clock: Callable[[], float] = time.time) -> JobStore:
     """Open the store named by ``url``.  Raises ``ValueError`` for an unknown or malformed URL.
 
-    ``clock`` stamps records the store writes itself (interrupted jobs); pass the registry's.
+    ``lease_ttl_s``: how long a process's lease lasts unrenewed (durable stores): a dead
+    process's jobs are taken over that long after its last renewal.  ``clock`` is the registry's.
     """
     if url == "memory" or url == "memory://":
         from jobs.stores.memory import MemoryJobStore
@@ -29,9 +30,9 @@ async def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Job
             raise ValueError(f"job store URL {url!r} has no file path (expected sqlite:///path/to/jobs.db)")
         from jobs.stores.sqlite import SqliteJobStore
 
-        return await SqliteJobStore.open(path, clock=clock)
+        return await SqliteJobStore.open(path, lease_ttl_s=lease_ttl_s, clock=clock)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from jobs.stores.redis import RedisJobStore
 
-        return RedisJobStore.from_url(url, clock=clock)
+        return RedisJobStore.from_url(url, lease_ttl_s=lease_ttl_s, clock=clock)
     raise ValueError(f"unknown job store URL {url!r}: expected 'memory', 'sqlite:///path' or 'redis://host:port/db'")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from jobs.model import ACTIVE, Job, JobStatus, api_error_outcome
-from jobs.store import INTERRUPTED_BY_RESTART, JobExistsError, JobStore
+from jobs.model import Job
+from jobs.store import JobExistsError, JobStore
 
 
 class MemoryJobStore(JobStore):
     lease_renew_interval_s: float | None = None
+    kind = "memory"
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
@@ -29,9 +30,11 @@ class MemoryJobStore(JobStore):
     async def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
-    async def update(self, job: Job, *, expect: Collection[str] | None = None) -> bool:
+    async def update(self, job: Job, *, expect: Collection[str] | None = None, holder: str | None = None) -> bool:
         current = self._jobs.get(job.id)
         if current is None or (expect is not None and current.status not in expect):
+            return False
+        if holder is not None and current.lease_owner != holder:
             return False
         self._jobs[job.id] = job
         return True
@@ -56,13 +59,6 @@ class MemoryJobStore(JobStore):
         for job_id in expired:
             await self.delete(job_id)
         return len(expired)
-
-    async def mark_interrupted(self, now: float) -> int:
-        outcome = api_error_outcome(INTERRUPTED_BY_RESTART)
-        stale = [j for j in self._jobs.values() if j.status in ACTIVE]
-        for job in stale:
-            self._jobs[job.id] = job.finished(JobStatus.FAILED, outcome, now)
-        return len(stale)
 
     async def close(self) -> None:
         self._jobs.clear()

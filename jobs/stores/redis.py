@@ -10,31 +10,44 @@ Layout under ``prefix`` (default ``specgate:jobs``):
     {p}:lease:{replica} string with a TTL of ``lease_ttl_s``; the replica renews it every
                         ``lease_renew_interval_s`` while it lives
 
-A job records the replica running it in ``lease_owner``.  Every read goes through a Lua script
-that, atomically, fails an active job whose replica's lease key has expired
-("job's replica stopped before finishing").  Writes are Lua compare-and-sets on ``status``.
+A job records the replica holding it (queued or running there) in ``lease_owner``.  Writes are
+Lua compare-and-sets on ``status`` (and on ``lease_owner`` when the writer names itself the
+holder).  ``take_over`` walks the active set and, per job in one Lua script, makes the caller the
+holder of a job whose holder's lease key has expired, so exactly one live replica gets it.
 One lease per replica (rather than per job) keeps renewal O(1) however many jobs run, and Redis
 key TTLs use the server's clock, so replicas' clocks need not agree.  The scripts touch lease
 and owner keys they compute themselves, so this targets standalone Redis, not Redis Cluster.
+A connection failure or timeout is ``StoreUnavailableError`` (the gateway answers 503).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+import logging
 import time
-from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobs.model import ACTIVE, JOB_FIELDS, TERMINAL, Job, JobStatus, api_error_body
-from jobs.store import REPLICA_STOPPED, JobExistsError, JobStore
+from jobs.errors import StoreUnavailableError
+from jobs.model import JOB_FIELDS, TERMINAL, Job, JobStatus
+from jobs.store import JobExistsError, JobStore
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _FIELDS = JOB_FIELDS
 
 # KEYS: job, owner index, active, expiring.
-# ARGV: mode (create|update), expected statuses as ",a,b," ("" = any), id, created_at, ttl,
-#       expires_at ("" while active), expiring member, n, n field/value pairs, fields to delete.
+# ARGV: mode (create|update), expected statuses as ",a,b," ("" = any), holder ("" = any), id,
+#       created_at, ttl, expires_at ("" while active), expiring member, n, n field/value pairs,
+#       fields to delete.
 _WRITE = """
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 if ARGV[1] == 'create' then
@@ -45,49 +58,42 @@ else
     local st = redis.call('HGET', KEYS[1], 'status')
     if not st or not string.find(ARGV[2], ',' .. st .. ',', 1, true) then return 0 end
   end
+  if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'lease_owner') ~= ARGV[3] then return 0 end
 end
-local n = tonumber(ARGV[8])
+local n = tonumber(ARGV[9])
 local set = {}
-for i = 9, 8 + 2 * n do set[#set + 1] = ARGV[i] end
+for i = 10, 9 + 2 * n do set[#set + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(set))
 local del = {}
-for i = 9 + 2 * n, #ARGV do del[#del + 1] = ARGV[i] end
+for i = 10 + 2 * n, #ARGV do del[#del + 1] = ARGV[i] end
 if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
-if ARGV[1] == 'create' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
-if ARGV[6] == '' then
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+if ARGV[1] == 'create' then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
+if ARGV[7] == '' then
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
   redis.call('PERSIST', KEYS[1])
 else
-  redis.call('ZREM', KEYS[3], ARGV[3])
-  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[7])
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[8])
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
 end
 return 1
 """
 
-# KEYS: job, active, expiring.  ARGV: lease key prefix, now, failure body, id.
-# Returns {marked (0|1), HGETALL} or {0} when the job is gone.
-_READ = """
+# KEYS: job, active.  ARGV: lease key prefix, taker, kinds as ",a,b,", id.
+# Returns the job (HGETALL) now held by the taker, or {} when it is not up for take-over.
+_CLAIM = """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then
   redis.call('ZREM', KEYS[2], ARGV[4])
-  return {0}
+  return {}
 end
-local marked = 0
-if st == 'pending' or st == 'processing' then
-  local lo = redis.call('HGET', KEYS[1], 'lease_owner')
-  if lo and redis.call('EXISTS', ARGV[1] .. lo) == 0 then
-    local ttl = tonumber(redis.call('HGET', KEYS[1], 'result_ttl_s'))
-    local exp = string.format('%.6f', tonumber(ARGV[2]) + ttl)
-    redis.call('HSET', KEYS[1], 'status', 'failed', 'status_code', '500', 'result', ARGV[3],
-      'content_type', 'application/json', 'completed_at', ARGV[2], 'expires_at', exp)
-    redis.call('ZREM', KEYS[2], ARGV[4])
-    redis.call('ZADD', KEYS[3], exp, ARGV[4] .. '|' .. redis.call('HGET', KEYS[1], 'owner'))
-    redis.call('EXPIRE', KEYS[1], ttl)
-    marked = 1
-  end
-end
-return {marked, redis.call('HGETALL', KEYS[1])}
+if st ~= 'pending' and st ~= 'processing' then return {} end
+local kind = redis.call('HGET', KEYS[1], 'kind')
+if not string.find(ARGV[3], ',' .. kind .. ',', 1, true) then return {} end
+local lo = redis.call('HGET', KEYS[1], 'lease_owner')
+if lo and redis.call('EXISTS', ARGV[1] .. lo) == 1 then return {} end
+redis.call('HSET', KEYS[1], 'lease_owner', ARGV[2])
+return redis.call('HGETALL', KEYS[1])
 """
 
 # KEYS: job, active, expiring.  ARGV: id, owner index prefix.
@@ -118,6 +124,8 @@ def _encode(job: Job) -> tuple[dict[str, str | bytes], list[str]]:
         "content_type": job.content_type,
         "meta": json.dumps(job.meta),
         "lease_owner": job.lease_owner,
+        "attempts": str(job.attempts),
+        "payload": job.payload,
     }
     present = {k: v for k, v in values.items() if v is not None}
     return present, [k for k in _FIELDS if k not in present]
@@ -150,6 +158,8 @@ def _decode(flat: Sequence[bytes]) -> Job:
         content_type=text("content_type") or "application/json",
         meta=json.loads(raw.get("meta", b"{}")),
         lease_owner=text("lease_owner"),
+        attempts=int(text("attempts") or 0),
+        payload=raw.get("payload"),
     )
 
 
@@ -157,34 +167,51 @@ def _texts(reply: Any) -> list[str]:
     return [m.decode() if isinstance(m, bytes) else str(m) for m in reply]
 
 
+def _guarded(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Redis unreachable or timing out is ``StoreUnavailableError``; the cause is logged here."""
+
+    @functools.wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            log.warning("redis job store: %s: %s", type(exc).__name__, exc)
+            raise StoreUnavailableError("redis") from exc
+
+    return call
+
+
 class RedisJobStore(JobStore):
+    kind = "redis"
+
     def __init__(
         self,
         client: aioredis.Redis,
         *,
         prefix: str = "specgate:jobs",
         lease_ttl_s: float = 10.0,
-        lease_renew_interval_s: float = 3.0,
+        lease_renew_interval_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not 0 < lease_renew_interval_s < lease_ttl_s:
+        renew = lease_ttl_s / 3 if lease_renew_interval_s is None else lease_renew_interval_s
+        if not 0 < renew < lease_ttl_s:
             raise ValueError("lease_renew_interval_s must be positive and shorter than lease_ttl_s")
         self._r = client
         self._p = prefix
         self._lease_ms = max(1, int(lease_ttl_s * 1000))
-        self.lease_renew_interval_s = lease_renew_interval_s
+        self.lease_ttl_s = lease_ttl_s
+        self.lease_renew_interval_s = renew
         self._clock = clock
         self._write = client.register_script(_WRITE)
-        self._read = client.register_script(_READ)
+        self._claim = client.register_script(_CLAIM)
         self._delete = client.register_script(_DELETE)
-        self._failure_body = api_error_body(REPLICA_STOPPED)
 
     @classmethod
     def from_url(cls, url: str, *, max_connections: int = 32, **kwargs: Any) -> RedisJobStore:
         """Connect lazily to ``url``.  Callers beyond ``max_connections`` wait for a free
         connection instead of failing (a burst of submits must not raise "Too many connections")."""
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=20, decode_responses=False
+            url, max_connections=max_connections, timeout=20, decode_responses=False, socket_timeout=5
         )
         return cls(aioredis.Redis.from_pool(pool), **kwargs)
 
@@ -194,7 +221,7 @@ class RedisJobStore(JobStore):
     def _owner_key(self, owner: str) -> str:
         return f"{self._p}:owner:{owner}"
 
-    async def _store(self, job: Job, mode: str, expect: Collection[str] | None) -> bool:
+    async def _store(self, job: Job, mode: str, expect: Collection[str] | None, holder: str | None) -> bool:
         present, absent = _encode(job)
         terminal = job.status in TERMINAL
         expires_at = job.expires_at
@@ -204,6 +231,7 @@ class RedisJobStore(JobStore):
         args: list[str | bytes] = [
             mode,
             "" if expect is None else "," + ",".join(str(s) for s in expect) + ",",
+            holder or "",
             job.id,
             repr(job.created_at),
             str(max(1, job.result_ttl_s)),
@@ -216,47 +244,48 @@ class RedisJobStore(JobStore):
         keys = [self._job_key(job.id), self._owner_key(job.owner), f"{self._p}:active", f"{self._p}:expiring"]
         return bool(await self._write(keys=keys, args=args))
 
+    @_guarded
     async def create(self, job: Job) -> None:
-        if not await self._store(job, "create", None):
+        if not await self._store(job, "create", None, None):
             raise JobExistsError(job.id)
 
-    async def update(self, job: Job, *, expect: Collection[str] | None = None) -> bool:
+    @_guarded
+    async def update(self, job: Job, *, expect: Collection[str] | None = None, holder: str | None = None) -> bool:
         if expect is not None and not list(expect):
             return False
-        return await self._store(job, "update", expect)
+        return await self._store(job, "update", expect, holder)
 
-    def _read_call(self, job_id: str, client: Any, now: float) -> Any:
-        keys = [self._job_key(job_id), f"{self._p}:active", f"{self._p}:expiring"]
-        args: list[str | bytes] = [f"{self._p}:lease:", repr(now), self._failure_body, job_id]
-        return self._read(keys=keys, args=args, client=client)
-
-    async def _read_many(self, job_ids: Sequence[str], now: float) -> list[tuple[bool, Job | None]]:
+    async def _get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
         if not job_ids:
             return []
         async with self._r.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
-                await self._read_call(job_id, pipe, now)
+                pipe.hgetall(self._job_key(job_id))
             replies = await pipe.execute()
-        return [(bool(r[0]), _decode(r[1]) if len(r) > 1 else None) for r in replies]
+        return [_decode([x for kv in r.items() for x in kv]) if r else None for r in replies]
 
+    @_guarded
     async def get(self, job_id: str) -> Job | None:
-        reply = await self._read_call(job_id, None, self._clock())
-        return _decode(reply[1]) if len(reply) > 1 else None
+        raw: Any = await self._r.hgetall(self._job_key(job_id))
+        return _decode([x for kv in raw.items() for x in kv]) if raw else None
 
+    @_guarded
     async def delete(self, job_id: str) -> bool:
         keys = [self._job_key(job_id), f"{self._p}:active", f"{self._p}:expiring"]
         return bool(await self._delete(keys=keys, args=[job_id, f"{self._p}:owner:"]))
 
+    @_guarded
     async def list_for_owner(self, owner: str, kind: str | None = None) -> list[Job]:
         index = self._owner_key(owner)
         ids = _texts(await self._r.zrange(index, 0, -1))
-        results = await self._read_many(ids, self._clock())
-        gone = [job_id for job_id, (_, job) in zip(ids, results, strict=True) if job is None]
+        found = await self._get_many(ids)
+        gone = [job_id for job_id, job in zip(ids, found, strict=True) if job is None]
         if gone:
             await self._r.zrem(index, *gone)
-        jobs = [job for _, job in results if job is not None]
+        jobs = [job for job in found if job is not None]
         return [j for j in jobs if kind is None or j.kind == kind]
 
+    @_guarded
     async def delete_expired(self, now: float) -> int:
         members = _texts(await self._r.zrangebyscore(f"{self._p}:expiring", "-inf", now))
         deleted = 0
@@ -272,15 +301,33 @@ class RedisJobStore(JobStore):
             deleted += sum(int(r) for r in replies[0::3])
         return deleted
 
-    async def mark_interrupted(self, now: float) -> int:
-        """Fail active jobs whose replica's lease has expired (safe while other replicas run)."""
-        ids = _texts(await self._r.zrange(f"{self._p}:active", 0, -1))
-        results = await self._read_many(ids, now)
-        return sum(1 for marked, job in results if marked and job is not None and job.status not in ACTIVE)
+    @_guarded
+    async def take_over(self, replica_id: str, kinds: Collection[str], now: float, limit: int) -> list[Job]:
+        wanted = "," + ",".join(kinds) + ","
+        if wanted == ",," or limit < 1:
+            return []
+        ids = _texts(await self._r.zrange(f"{self._p}:active", 0, -1))  # oldest first
+        taken: list[Job] = []
+        for start in range(0, len(ids), 200):
+            async with self._r.pipeline(transaction=False) as pipe:
+                for job_id in ids[start : start + 200]:
+                    keys = [self._job_key(job_id), f"{self._p}:active"]
+                    args = [f"{self._p}:lease:", replica_id, wanted, job_id]
+                    await self._claim(keys=keys, args=args, client=pipe)
+                replies = await pipe.execute()
+            taken.extend(_decode(r) for r in replies if r)
+            if len(taken) >= limit:
+                break
+        extra = taken[limit:]
+        for job in extra:  # claimed past the limit: let them go again at once
+            await self._store(dataclasses.replace(job, lease_owner=None), "update", None, replica_id)
+        return taken[:limit]
 
+    @_guarded
     async def renew_lease(self, replica_id: str) -> None:
         await self._r.set(f"{self._p}:lease:{replica_id}", replica_id, px=self._lease_ms)
 
+    @_guarded
     async def release_lease(self, replica_id: str) -> None:
         await self._r.delete(f"{self._p}:lease:{replica_id}")
 

@@ -6,12 +6,13 @@ settles it with the real usage on the way back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import MutableMapping
 from typing import Any
 
 from providers.tokens import estimate_input_tokens
 from specgate.access.governance import Governance, model_allowed
-from specgate.access.limiter import UNLIMITED, Ticket
+from specgate.access.limiter import UNLIMITED, Ticket, WindowFull
 from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import PermissionDeniedError
 from specgate.core.types import Json
@@ -63,3 +64,13 @@ async def admit_key(
         return UNLIMITED
     tokens = estimate_tokens(body) if count_tokens else 0
     return await governance.limiter.admit(key, tokens, count_tokens=count_tokens)
+
+
+async def admit_paced(governance: Governance, key: VirtualKeySpec | None, body: Json) -> Ticket:
+    """Admission under a known key for work no client waits on (a batch item, a resumed job): a
+    per-minute limit holds it back until the window turns; a used-up budget still raises."""
+    while True:
+        try:
+            return await admit_key(governance, key, body)
+        except WindowFull as full:
+            await asyncio.sleep(full.retry_after_s)

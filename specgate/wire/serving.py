@@ -42,6 +42,7 @@ from specgate.core.errors import (
     RequestTimeoutError,
 )
 from specgate.core.responses import JSON, error_parts
+from specgate.wire.drain import DRAIN
 
 ENV = "SPECGATE_SERVING"
 PROTOCOL = "specgate.wire.serving:GuardedHttpToolsProtocol"  # uvicorn's ``http=``
@@ -54,6 +55,7 @@ log = logging.getLogger("specgate")
 class ServingLimits:
     header_timeout_s: float = 10.0
     max_connections: int = 1000
+    shutdown_grace_s: float = 10.0  # open streams are ended this long after shutdown begins
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
@@ -96,6 +98,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """uvicorn's shutdown asks each open connection to finish: the grace clock starts for streams."""
+        DRAIN.begin(self._limits.shutdown_grace_s)
+        super().shutdown()
 
     def data_received(self, data: bytes) -> None:
         if self._in_head and self._head_bytes + len(data) > MAX_HEAD_BYTES:

@@ -11,6 +11,7 @@ from typing import Any
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, GatewayError, error_body
 from specgate.core.types import SSEEvent
+from specgate.wire.drain import DRAIN
 
 log = logging.getLogger("specgate.stream")
 
@@ -26,11 +27,21 @@ def error_frame(exc: GatewayError, request_id: str) -> bytes:
     return b"event: error\ndata: " + deepjson.dumps(body) + b"\n\n"
 
 
+async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
+    """``first`` then ``rest``; ``OverloadedError`` when the shutdown grace ends (``specgate.wire.drain``)."""
+    yield first
+    watch = DRAIN.watch()
+    try:
+        while (event := await watch.next(rest)) is not None:
+            yield event
+    finally:
+        watch.close()
+
+
 async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str) -> AsyncIterator[bytes]:
     """Frames of a native stream. Client disconnect cancels this generator (and so the upstream)."""
     try:
-        yield encode(first)
-        async for event in rest:
+        async for event in _events(first, rest):
             yield encode(event)
     except GatewayError as exc:
         log.warning("stream %s ended by error: %s %s", request_id, exc.status_code, exc.type)
@@ -73,13 +84,8 @@ async def envelope_stream(
     tool_index = -1
     block_tool: dict[int, int] = {}
 
-    async def events() -> AsyncIterator[SSEEvent]:
-        yield first
-        async for event in rest:
-            yield event
-
     try:
-        async for event in events():
+        async for event in _events(first, rest):
             data = event.data
             kind = data.get("type")
             if kind == "message_start":

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from jobs.handover import attempts_message
 from jobs.model import JobOutcome, JobStatus
 from jobs.registry import JobRegistry
-from jobs.store import REPLICA_STOPPED
 from jobs.stores.redis import RedisJobStore
 from tests.jobs.helpers import Gate, counting, eventually, returning, wait_for_status, within
 
@@ -136,8 +136,9 @@ asyncio.run(main())
 """
 
 
-async def test_killed_replica_jobs_are_failed_by_another(
-    redis_url: str, make_replica: MakeReplica, raw_redis: aioredis.Redis
+@pytest.mark.parametrize("max_attempts", [2, 1])
+async def test_killed_replica_jobs_are_taken_over_by_another(
+    redis_url: str, make_replica: MakeReplica, raw_redis: aioredis.Redis, max_attempts: int
 ) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = await asyncio.create_subprocess_exec(
@@ -147,18 +148,28 @@ async def test_killed_replica_jobs_are_failed_by_another(
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), timeout=30)
         running_id, queued_id = line.decode().split()
-        b = await make_replica("rep_b", sweep_interval_s=0.1)
+        b = await make_replica("rep_b", lease_ttl_s=0.5, lease_renew_interval_s=0.1, max_attempts=max_attempts)
+        b.resume("message", lambda job: returning(JobOutcome(200, f'{{"resumed":"{job.id}"}}'.encode())))
+        await asyncio.sleep(0.8)  # B renews and looks for orphans meanwhile: the doomed replica is alive
         alive = await b.get(running_id, "alice")
-        assert alive is not None and alive.status == JobStatus.PROCESSING
+        assert alive is not None and alive.status == JobStatus.PROCESSING and alive.lease_owner == "rep_doomed"
+        queued = await b.get(queued_id, "alice")
+        assert queued is not None and queued.status == JobStatus.PENDING and queued.lease_owner == "rep_doomed"
     finally:
         proc.kill()  # SIGKILL: no shutdown code runs in the replica
         await proc.wait()
 
-    failed = await wait_for_status(lambda: b.get(running_id, "alice"), JobStatus.FAILED)
-    assert failed.status_code == 500 and failed.result is not None
-    assert json.loads(failed.result)["error"] == {"type": "api_error", "message": REPLICA_STOPPED}
-    # nobody polls the queued job: replica B's sweeper finds it through the active index
-    await eventually(lambda: raw_redis.hget(f"specgate:jobs:job:{queued_id}", "status"), b"failed")
+    # nobody polls: replica B takes both over once the dead replica's lease has expired
+    done = await wait_for_status(lambda: b.get(queued_id, "alice"), JobStatus.COMPLETED)
+    assert done.result == f'{{"resumed":"{queued_id}"}}'.encode() and done.attempts == 1
+    assert done.lease_owner == "rep_b"
+    if max_attempts == 2:  # it had run once: run again
+        rerun = await wait_for_status(lambda: b.get(running_id, "alice"), JobStatus.COMPLETED)
+        assert rerun.attempts == 2 and rerun.result == f'{{"resumed":"{running_id}"}}'.encode()
+    else:  # it had used its one attempt: failed, naming the attempts
+        failed = await wait_for_status(lambda: b.get(running_id, "alice"), JobStatus.FAILED)
+        assert failed.status_code == 500 and failed.result is not None
+        assert json.loads(failed.result)["error"] == {"type": "api_error", "message": attempts_message(1)}
     assert 0 < await raw_redis.ttl(f"specgate:jobs:job:{queued_id}") <= 3600
 
 

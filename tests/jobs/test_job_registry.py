@@ -11,7 +11,7 @@ import pytest
 
 from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import JobOutcome, JobStatus
-from jobs.registry import SHUTDOWN_MESSAGE, JobRegistry
+from jobs.registry import JobRegistry
 from jobs.stores.memory import MemoryJobStore
 from tests.jobs.helpers import FakeClock, Gate, counting, eventually, returning, within
 
@@ -253,7 +253,7 @@ class KeepingStore(MemoryJobStore):
         self.closed = True
 
 
-async def test_close_lets_running_finish_within_grace_and_fails_leftovers() -> None:
+async def test_close_lets_running_finish_within_grace_and_hands_back_leftovers() -> None:
     store = KeepingStore()
     registry = JobRegistry(store, max_running=2, max_queued=10)
     await registry.start()
@@ -275,10 +275,11 @@ async def test_close_lets_running_finish_within_grace_and_fails_leftovers() -> N
     assert store.closed and registry.running == 0 and registry.queued == 0
     results = {j.id: j for j in await store.list_for_owner("alice")}
     assert results[quick_job.id].status == JobStatus.COMPLETED
-    for job_id in (stuck_job.id, queued_job.id):
+    for job_id, attempts in ((stuck_job.id, 1), (queued_job.id, 0)):  # pending, held by nobody, for the next process
         left = results[job_id]
-        assert left.status == JobStatus.FAILED and left.status_code == 500
-        assert error_message(left.result) == SHUTDOWN_MESSAGE
+        assert left.status == JobStatus.PENDING and left.lease_owner is None and left.result is None
+        assert left.started_at is None and left.attempts == attempts
+    assert len(results) == 3  # the refused submit left no record behind
 
 
 async def test_thousand_concurrent_jobs_complete_exactly_once(make_registry: MakeRegistry) -> None:

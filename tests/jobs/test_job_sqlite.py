@@ -19,56 +19,80 @@ from jobs.stores.redis import RedisJobStore
 from jobs.stores.sqlite import SqliteJobStore
 from tests.jobs.helpers import Gate, returning, within
 
-INTERRUPTED = b'{"type":"error","error":{"type":"api_error","message":"job interrupted by restart"},"request_id":null}'
-
 
 def job() -> Job:
     st = JobStatus.PENDING
     return Job(id=new_job_id(), owner="alice", kind="message", status=st, created_at=100, result_ttl_s=30)
 
 
-async def test_jobs_left_active_are_failed_on_reopen(tmp_path: Path) -> None:
+async def test_jobs_left_active_are_kept_on_reopen(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     store = await SqliteJobStore.open(path)
     pending, processing, finished = job(), job(), job()
     for j in (pending, processing, finished):
         await store.create(j)
-    await store.update(dataclasses.replace(processing, status=JobStatus.PROCESSING, started_at=101.0))
+    running = dataclasses.replace(processing, status=JobStatus.PROCESSING, started_at=101.0, attempts=1)
+    await store.update(running)
     completed = finished.finished(JobStatus.COMPLETED, JobOutcome(200, b'{"id":"msg_1"}'), 102.0)
     await store.update(completed)
-    await store.close()  # as if the process died here: nothing marked the active jobs
+    await store.close()  # as if the process died here
 
     reopened = await SqliteJobStore.open(path, clock=lambda: 500.0)
-    try:
-        for job_id in (pending.id, processing.id):
-            failed = await reopened.get(job_id)
-            assert failed is not None and failed.status == JobStatus.FAILED
-            assert failed.status_code == 500 and failed.result == INTERRUPTED
-            assert failed.completed_at == 500.0 and failed.expires_at == 530.0
+    try:  # nothing is failed on open: the jobs wait for a process to take them over
+        assert await reopened.get(pending.id) == pending
+        assert await reopened.get(processing.id) == running
         assert await reopened.get(finished.id) == completed
     finally:
         await reopened.close()
 
 
-async def test_registry_result_survives_reopening(tmp_path: Path) -> None:
+async def test_a_file_from_an_earlier_version_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the jobs table as the previous version wrote it
+        conn.execute(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, owner TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,"
+            " created_at REAL NOT NULL, result_ttl_s INTEGER NOT NULL, started_at REAL, completed_at REAL,"
+            " expires_at REAL, status_code INTEGER, result BLOB, content_type TEXT NOT NULL, meta TEXT NOT NULL,"
+            " lease_owner TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO jobs VALUES ('job_old', 'alice', 'message', 'pending', 1.0, 60, NULL, NULL, NULL, NULL,"
+            " NULL, 'application/json', '{}', 'rep_gone')"
+        )
+    store = await SqliteJobStore.open(path)
+    try:
+        old = await store.get("job_old")
+        assert old is not None and old.attempts == 0 and old.payload is None
+        taken = await store.take_over("rep_new", {"message"}, 1_000.0, 10)
+        assert [j.id for j in taken] == ["job_old"]
+    finally:
+        await store.close()
+
+
+async def test_registry_result_survives_reopening_and_unfinished_work_runs_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
-    registry = JobRegistry(await open_store(url), max_running=2, max_queued=10)
+    registry = JobRegistry(await open_store(url), max_running=1, max_queued=10)
     await registry.start()
     body = b'{"id":"msg_1","type":"message","content":[]}'
     submitted = await registry.submit("alice", returning(JobOutcome(200, body)), ttl_s=600)
     await within(registry.wait_idle())
     stuck = Gate()
     interrupted = await registry.submit("alice", stuck)
+    queued = await registry.submit("alice", stuck)
     await within(stuck.started.wait())
-    await registry.close(grace_s=0)
+    await registry.close(grace_s=0)  # drains: both are handed back pending
 
     again = JobRegistry(await open_store(url), max_running=2, max_queued=10)
+    again.resume("message", lambda job: returning(JobOutcome(200, job.id.encode())))
     await again.start()
     try:
         done = await again.get(submitted.id, "alice")
         assert done is not None and done.status == JobStatus.COMPLETED and done.result == body
-        left = await again.get(interrupted.id, "alice")
-        assert left is not None and left.status == JobStatus.FAILED and left.status_code == 500
+        await within(again.wait_idle())
+        for job_id, attempts in ((interrupted.id, 2), (queued.id, 1)):
+            rerun = await again.get(job_id, "alice")
+            assert rerun is not None and rerun.status == JobStatus.COMPLETED and rerun.result == job_id.encode()
+            assert rerun.attempts == attempts
     finally:
         await again.close(grace_s=0)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -143,23 +142,38 @@ async def test_delete_expired(make_store: MakeStore) -> None:
     assert [j.id for j in await store.list_for_owner("alice")] == [running.id]
 
 
-async def test_mark_interrupted_fails_orphaned_active_jobs(make_store: MakeStore) -> None:
+async def test_take_over_claims_only_active_jobs_without_a_live_holder(make_store: MakeStore) -> None:
     store = await make_store()
-    # "rep_gone" holds no lease anywhere: its jobs are orphans for every store
+    if store.lease_renew_interval_s is None:  # memory: one process, nobody to take over from
+        await store.create(new_job(lease_owner="rep_gone"))
+        assert await store.take_over("rep_new", {"message"}, 2_000_000_000.0, 10) == []
+        return
+    # "rep_gone" holds no lease anywhere: its active jobs are up for take-over; LIVE_REPLICA's are not
     pending, processing, finished = (new_job(lease_owner="rep_gone") for _ in range(3))
-    for job in (pending, processing, finished):
+    unheld, live, other_kind = new_job(), new_job(lease_owner=LIVE_REPLICA), new_job(kind="message_batch")
+    unheld = dataclasses.replace(unheld, lease_owner=None)
+    other_kind = dataclasses.replace(other_kind, lease_owner="rep_gone")
+    for job in (pending, processing, finished, unheld, live, other_kind):
         await store.create(job)
-    await store.update(dataclasses.replace(processing, status=JobStatus.PROCESSING, started_at=2.0))
+    await store.update(dataclasses.replace(processing, status=JobStatus.PROCESSING, started_at=2.0, attempts=1))
     await store.update(done(finished, 3.0))
-    assert await store.mark_interrupted(2_000_000_000.0) == 2
-    for job_id in (pending.id, processing.id):
-        failed = await store.get(job_id)
-        assert failed is not None and failed.status == JobStatus.FAILED and failed.status_code == 500
-        assert failed.result is not None
-        assert json.loads(failed.result)["error"]["type"] == "api_error"
-        assert failed.completed_at == 2_000_000_000.0 and failed.expires_at == 2_000_000_060.0
+    now = 1_700_000_100.0  # sqlite compares lease times to this; redis uses its own clock
+    first = await store.take_over("rep_new", {"message"}, now, 2)
+    assert [j.id for j in first] == [pending.id, processing.id]  # oldest first, at most the limit
+    assert all(j.lease_owner == "rep_new" for j in first)
+    assert first[1].status == JobStatus.PROCESSING and first[1].attempts == 1  # only the holder changes
+    await store.renew_lease("rep_new")
+    rest = await store.take_over("rep_other", {"message"}, now, 10)
+    assert [j.id for j in rest] == [unheld.id]  # rep_new is alive now; finished, live, other kinds stay
     assert await store.get(finished.id) == done(finished, 3.0)
-    assert await store.mark_interrupted(2_000_000_001.0) == 0
+    assert (await store.get(live.id)) == live
+    # the holder's compare-and-set: only the process holding a job may write it
+    assert not await store.update(dataclasses.replace(pending, meta={}), expect=ACTIVE, holder="rep_gone")
+    assert await store.update(dataclasses.replace(first[0], meta={}), expect=ACTIVE, holder="rep_new")
+    # a released lease makes its jobs available at once (rep_other never took a lease: its job too)
+    await store.release_lease("rep_new")
+    again = await store.take_over("rep_third", {"message"}, now, 10)
+    assert {j.id for j in again} == {pending.id, processing.id, unheld.id}
 
 
 async def test_two_handles_on_one_store_see_the_same_jobs(make_store: MakeStore) -> None:

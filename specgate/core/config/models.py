@@ -127,7 +127,9 @@ class JobsConfig:
     max_queued: int = 10000  # jobs waiting; beyond that a submit gets 529 overloaded_error
     default_ttl_s: int = 3600  # result kept this long after completion unless the request says
     max_ttl_s: int = 86400  # x-bf-async-job-result-ttl is capped at this
-    shutdown_grace_s: float = 30.0  # on SIGTERM running jobs get this long; the rest are failed
+    shutdown_grace_s: float = 30.0  # on SIGTERM running jobs get this long; the rest are left pending
+    max_attempts: int = 2  # runs of a job whose process died mid-run (the upstream may see it twice)
+    lease_ttl_s: float = 10.0  # a dead process's jobs are taken over this long after its last renewal
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,16 @@ def _server(r: Reader, raw: Any) -> ServerConfig:
 
 
 def _jobs_config(r: Reader, raw: Any) -> JobsConfig:
-    keys = ("store", "max_running", "max_queued", "default_ttl_s", "max_ttl_s", "shutdown_grace_s")
+    keys = (
+        "store",
+        "max_running",
+        "max_queued",
+        "default_ttl_s",
+        "max_ttl_s",
+        "shutdown_grace_s",
+        "max_attempts",
+        "lease_ttl_s",
+    )
     j = r.mapping(raw, "jobs", keys)
     default = JobsConfig()
     store = r.get(j, "store", "jobs", str, default.store)
@@ -113,8 +122,12 @@ def _jobs_config(r: Reader, raw: Any) -> JobsConfig:
         default_ttl_s=r.get(j, "default_ttl_s", "jobs", int, default.default_ttl_s),
         max_ttl_s=r.get(j, "max_ttl_s", "jobs", int, default.max_ttl_s),
         shutdown_grace_s=r.get(j, "shutdown_grace_s", "jobs", float, default.shutdown_grace_s),
+        max_attempts=r.get(j, "max_attempts", "jobs", int, default.max_attempts),
+        lease_ttl_s=r.get(j, "lease_ttl_s", "jobs", float, default.lease_ttl_s),
     )
-    for key in ("max_running", "default_ttl_s", "max_ttl_s"):
+    if config.lease_ttl_s < 0.5:
+        raise r.fail("jobs.lease_ttl_s", "must be at least 0.5 (seconds)")
+    for key in ("max_running", "default_ttl_s", "max_ttl_s", "max_attempts"):
         if getattr(config, key) < 1:
             raise r.fail(f"jobs.{key}", "must be at least 1")
     if config.max_queued < 0:
