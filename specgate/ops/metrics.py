@@ -14,6 +14,7 @@ processes). The methods below are the API other components call (jobs, batches, 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -146,6 +147,31 @@ class Metrics:
             multiprocess_mode="liveall",
         )
         self.workers.set(1)
+        # Label children of the per-request series, bound once per label tuple (label values are
+        # bounded, see above): a dict lookup instead of prometheus_client's labels() per request.
+        self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self._upstream_children: dict[tuple[str, bool], Any] = {}
+
+    # -- per request (pre-bound children)
+
+    def count_request(self, route: str, model: str, provider: str, status: int, seconds: float) -> None:
+        key = (route, model, provider, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, model, provider, str(status)),
+                self.request_duration.labels(route, model, provider),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def upstream_done(self, provider: str, ok: bool, seconds: float) -> None:
+        key = (provider, ok)
+        child = self._upstream_children.get(key)
+        if child is None:
+            child = self._upstream_children[key] = self.upstream_duration.labels(provider, "ok" if ok else "error")
+        child.observe(seconds)
 
     # -- the API other components call
 
