@@ -16,6 +16,12 @@ below the file-descriptor limit. ``GuardedHttpToolsProtocol`` adds, per connecti
   control character in a header, broken chunked framing) gets ``400 invalid_request_error``
   with a request id instead of uvicorn's plain-text ``Invalid HTTP request received.``
 
+And one saving: uvicorn writes a response's head and its body in two ``transport.write`` calls
+(two syscalls; on loopback each runs the peer's receive path too). ``HeadHeld`` gives each
+request's cycle a view of the transport that holds the head until the body's first write, or the
+end of the current event-loop pass (a stream's head is not delayed past it), and sends both with
+one ``writelines``.
+
 Each is a JSON error body built by ``specgate.core.responses.error_parts``, written straight to the
 transport (there is no request to hand the app), with ``connection: close``. The settings come
 from ``server.header_timeout_s`` and ``server.max_connections``: ``specgate serve`` puts them in
@@ -77,6 +83,48 @@ def error_bytes(error: GatewayError) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+class HeadHeld:
+    """One request's view of the connection's transport: its first write (the response head) is
+    held until the next write or the end of this event-loop pass, whichever comes first."""
+
+    __slots__ = ("_first", "_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._first = True
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.writelines((held, data))
+        elif self._first:
+            self._first = False
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -126,6 +174,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         super().on_headers_complete()
+        if self.cycle is not None:  # its task has not run yet: it writes through the view
+            self.cycle.transport = HeadHeld(self.transport, self.loop)  # type: ignore[assignment]
 
     def send_400_response(self, msg: str) -> None:
         """httptools refused the bytes (uvicorn logs ``msg`` at warning level)."""
