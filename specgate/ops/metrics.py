@@ -151,6 +151,8 @@ class Metrics:
         # bounded, see above): a dict lookup instead of prometheus_client's labels() per request.
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         self._upstream_children: dict[tuple[str, bool], Any] = {}
+        self._token_children: dict[tuple[str, str, str], Any] = {}
+        self._ttft_children: dict[tuple[str, str], Any] = {}
 
     # -- per request (pre-bound children)
 
@@ -165,6 +167,12 @@ class Metrics:
             self._request_children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def first_token(self, model: str, provider: str, seconds: float) -> None:
+        child = self._ttft_children.get((model, provider))
+        if child is None:
+            child = self._ttft_children[(model, provider)] = self.ttft.labels(model, provider)
+        child.observe(seconds)
 
     def upstream_done(self, provider: str, ok: bool, seconds: float) -> None:
         key = (provider, ok)
@@ -192,10 +200,14 @@ class Metrics:
 
     def count_tokens(self, model: str, key_id: str | None, usage: dict[str, int]) -> None:
         """``usage`` maps a TOKEN_TYPES name to a count; zero counts are skipped."""
+        key_id = key_id or ANONYMOUS
         for kind in TOKEN_TYPES:
             count = usage.get(kind, 0)
             if count > 0:
-                self.tokens.labels(model, key_id or ANONYMOUS, kind).inc(count)
+                child = self._token_children.get((model, key_id, kind))
+                if child is None:
+                    child = self._token_children[(model, key_id, kind)] = self.tokens.labels(model, key_id, kind)
+                child.inc(count)
 
     # -- exposition
 

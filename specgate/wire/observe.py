@@ -204,7 +204,7 @@ class Observation:
         metrics = record.metrics
         metrics.count_request(route, model, provider, status, elapsed)
         if record.first_token_s is not None:
-            metrics.ttft.labels(model, provider).observe(record.first_token_s)
+            metrics.first_token(model, provider, record.first_token_s)
         if record.tokens:
             metrics.count_tokens(model, key_id, record.tokens)
         level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
