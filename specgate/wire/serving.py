@@ -16,11 +16,12 @@ below the file-descriptor limit. ``GuardedHttpToolsProtocol`` adds, per connecti
   control character in a header, broken chunked framing) gets ``400 invalid_request_error``
   with a request id instead of uvicorn's plain-text ``Invalid HTTP request received.``
 
-And one saving: uvicorn writes a response's head and its body in two ``transport.write`` calls
-(two syscalls; on loopback each runs the peer's receive path too). ``HeadHeld`` gives each
-request's cycle a view of the transport that holds the head until the body's first write, or the
-end of the current event-loop pass (a stream's head is not delayed past it), and sends both with
-one ``writelines``.
+And one saving: uvicorn writes a response's head, its body and every streamed event with a
+``transport.write`` each (a syscall each; on loopback each runs the peer's receive path too).
+``HeadHeld`` gives each request's cycle a view of the transport that holds what is written during
+one event-loop pass and sends it at the end of the pass with one ``writelines`` (head and body of
+a JSON answer together; a stream's events as they arrive, batched only within a pass). The
+protocol flushes that view before it writes or closes anything itself.
 
 Each is a JSON error body built by ``specgate.core.responses.error_parts``, written straight to the
 transport (there is no request to hand the app), with ``connection: close``. The settings come
@@ -84,35 +85,35 @@ def error_bytes(error: GatewayError) -> bytes:
 
 
 class HeadHeld:
-    """One request's view of the connection's transport: its first write (the response head) is
-    held until the next write or the end of this event-loop pass, whichever comes first."""
+    """One request's view of the connection's transport: what the response writes during one
+    event-loop pass (its head and body; the events of one upstream read) is held and sent at the
+    end of that pass in one ``writelines``. Nothing waits past the pass, so no first byte is late."""
 
-    __slots__ = ("_first", "_held", "_loop", "_transport")
+    __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: bytes | None = None
-        self._first = True
+        self._held: list[bytes] | None = None
 
     def write(self, data: bytes) -> None:
         held = self._held
-        if held is not None:
-            self._held = None
-            self._transport.writelines((held, data))
-        elif self._first:
-            self._first = False
-            self._held = data
+        if held is None:
+            self._held = [data]
             self._loop.call_soon(self.flush)
         else:
-            self._transport.write(data)
+            held.append(data)
 
     def flush(self) -> None:
         held = self._held
         if held is not None:
             self._held = None
-            if not self._transport.is_closing():
-                self._transport.write(held)
+            if self._transport.is_closing():
+                return
+            if len(held) == 1:
+                self._transport.write(held[0])
+            else:
+                self._transport.writelines(held)
 
     def close(self) -> None:
         self.flush()
@@ -132,6 +133,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0  # received of the request head being awaited
         self._in_head = True  # between a request's first byte (or the connection) and its headers' end
+        self._view: HeadHeld | None = None  # the current cycle's view of the transport
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -173,9 +175,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_head = False
         self._head_bytes = 0
+        previous = self.cycle
         super().on_headers_complete()
-        if self.cycle is not None:  # its task has not run yet: it writes through the view
-            self.cycle.transport = HeadHeld(self.transport, self.loop)  # type: ignore[assignment]
+        if self.cycle is not None and self.cycle is not previous:  # its task has not run yet
+            self._flush_view()  # a previous (pipelined) response's bytes go first
+            self._view = HeadHeld(self.transport, self.loop)
+            self.cycle.transport = self._view  # type: ignore[assignment]
+
+    def _flush_view(self) -> None:
+        if self._view is not None:
+            self._view.flush()
+
+    def shutdown(self) -> None:
+        self._flush_view()
+        super().shutdown()
 
     def send_400_response(self, msg: str) -> None:
         """httptools refused the bytes (uvicorn logs ``msg`` at warning level)."""
@@ -209,6 +222,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, error: GatewayError) -> None:
         self._disarm()
         self._in_head = False
+        self._flush_view()
         if self.transport.is_closing():
             return
         cycle = self.cycle

@@ -1,6 +1,6 @@
-"""specgate.wire.serving.HeadHeld: a response's head goes out with its body in one writelines
-call; a head with no body yet (a stream's) still leaves within the same event-loop pass; order is
-kept, and closing flushes first. Driven with a recording transport (the serving behaviour itself
+"""specgate.wire.serving.HeadHeld: what a response writes in one event-loop pass (head and body)
+goes out in one writelines call at the end of that pass, never later; order is kept, and closing
+flushes first. Driven with a recording transport (the serving behaviour itself
 is covered end to end by test_serving.py and tests/security/)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class Recorder:
         self.calls.append(("write", data))
 
     def writelines(self, data: Any) -> None:
-        self.calls.append(("writelines", tuple(data)))
+        self.calls.append(("writelines", list(data)))
 
     def close(self) -> None:
         self.closing = True
@@ -38,24 +38,16 @@ def view() -> tuple[Recorder, HeadHeld]:
     return recorder, HeadHeld(recorder, asyncio.get_running_loop())  # type: ignore[arg-type]
 
 
-async def test_head_and_body_leave_in_one_call() -> None:
+async def test_what_one_pass_writes_leaves_in_one_call_at_its_end() -> None:
     recorder, transport = view()
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    assert recorder.calls == []  # held
     transport.write(b"{}")
-    assert recorder.calls == [("writelines", (b"HTTP/1.1 200 OK\r\n\r\n", b"{}"))]
+    assert recorder.calls == []  # held until the end of this pass
     await asyncio.sleep(0)
-    transport.write(b"more")
-    assert recorder.calls[-1] == ("write", b"more") and len(recorder.calls) == 2
-
-
-async def test_a_head_alone_leaves_within_the_loop_pass() -> None:
-    recorder, transport = view()
-    transport.write(b"HEAD")
-    await asyncio.sleep(0)
-    assert recorder.calls == [("write", b"HEAD")]
+    assert recorder.calls == [("writelines", [b"HTTP/1.1 200 OK\r\n\r\n", b"{}"])]
     transport.write(b"event: ping\n\n")
-    assert recorder.calls[-1] == ("write", b"event: ping\n\n")
+    await asyncio.sleep(0)
+    assert recorder.calls[-1] == ("write", b"event: ping\n\n") and len(recorder.calls) == 2
 
 
 async def test_close_flushes_first_and_other_attributes_pass_through() -> None:
