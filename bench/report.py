@@ -73,6 +73,7 @@ class Row:
             "ttfb_p50_ms": diff(b.ttfb_p50_ms, g.ttfb_p50_ms),
             "ttfb_p99_ms": diff(b.ttfb_p99_ms, g.ttfb_p99_ms),
             "rps_ratio": round(g.rps / b.rps, 3) if b.rps else None,
+            "cpu_vs_base": ratio(b.cpu_ms_per_request, g.cpu_ms_per_request) if b.target != "direct" else None,
         }
         if f is not None:
             added |= {
@@ -127,6 +128,12 @@ def table(rows: list[Row]) -> str:
             first = "-"
             if b.ttfb_p50_ms is not None:
                 first = f"{_signed(added['floor_ttfb_p50_ms'])} / {_signed(added['ttfb_p50_ms'])}"
+        elif b.target != "direct":  # the server and scaling rows: the uvicorn --workers 1 gateway is the base
+            cpu, p50, first = (
+                f"base {_n(b.cpu_ms_per_request)} / {_n(g.cpu_ms_per_request)} ({_n(added['cpu_vs_base'])}×)",  # noqa: RUF001
+                "-",
+                "-",
+            )
         else:
             cpu, p50, first = f"- / {_n(g.cpu_ms_per_request)}", "-", "-"
         lines.append(
