@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from specgate.access.keyid import key_id
 from specgate.core.config import VirtualKeySpec
 
-
 CACHE_SIZE = 4096
 
 
