@@ -49,7 +49,7 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path) -> None:
             assert row["added"]["ttfb_p50_ms"] is not None
         if row["baseline"]["target"] == "direct" and not row["scenario"].startswith("openai"):
             assert row["floor"]["requests"] > 0 and row["floor"]["errors"] == {}, row  # the floor, same run
-            assert row["added"]["cpu_vs_floor"] is not None
+            assert "cpu_vs_floor" in row["added"]  # (None when a 0.2 s window saw no CPU tick of the floor)
     assert document["rows"][-2]["gateway"]["target"] == "gw-granian"
     assert document["rows"][-1]["gateway"]["target"] == "gateway-w2"
     assert document["gateway_memory"]["idle_rss_mb_at_start"] > 0
