@@ -60,9 +60,9 @@ class Process:
             self.popen.wait(timeout=5)
 
 
-def _spawn(name: str, args: list[str], url: str, logs: Path) -> Process:
+def _spawn(name: str, args: list[str], url: str, logs: Path, extra_env: dict[str, str] | None = None) -> Process:
     log = logs / f"{name}.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", **AWS_ENV}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", **AWS_ENV, **(extra_env or {})}
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(logs / "no-aws-config")
     env.pop("AWS_PROFILE", None)
     env.pop("AWS_SESSION_TOKEN", None)
@@ -131,12 +131,40 @@ def gateway_config(upstream_url: str) -> dict[str, object]:
     }
 
 
-async def start_gateway(logs: Path, upstream_url: str, *, workers: int = 1) -> Process:
+async def start_floor(logs: Path, upstream_url: str) -> Process:
+    """The floor (``bench.floor``): the least a Python pass-through does, on the same server stack."""
+    port = free_port()
+    args = ["-m", "bench.floor", "--port", str(port), "--upstream", upstream_url]
+    args += ["--key", GATEWAY_KEY, "--upstream-key", UPSTREAM_KEY]
+    process = _spawn("floor", args, f"http://127.0.0.1:{port}", logs)
+    await wait_ready(process, "/health")
+    return process
+
+
+def granian_available() -> bool:
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def start_gateway(logs: Path, upstream_url: str, *, workers: int = 1, server: str = "uvicorn") -> Process:
+    """``specgate serve`` (uvicorn), or with ``server="granian"`` the same app factory under granian
+    (measurement only: granian has none of specgate.wire.serving's guards)."""
     port = free_port()
     config = logs / f"gateway-w{workers}.yaml"
     config.write_text(yaml.safe_dump(gateway_config(upstream_url), sort_keys=False))
-    args = ["-m", "specgate", "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
-    process = _spawn(f"gateway-w{workers}", args, f"http://127.0.0.1:{port}", logs)
+    name = f"gateway-w{workers}" if server == "uvicorn" else f"gateway-{server}"
+    if server == "granian":
+        args = ["-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+        args += ["--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning"]
+        args += ["specgate.cli:app_from_env"]
+        env = {"SPECGATE_CONFIG": str(config), "SPECGATE_KEY_ID_SECRET": "bench" * 8}
+        process = _spawn(name, args, f"http://127.0.0.1:{port}", logs, env)
+    else:
+        args = ["-m", "specgate", "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
+        process = _spawn(name, args, f"http://127.0.0.1:{port}", logs)
     await wait_ready(process, "/healthz")
     if workers > 1:  # every worker must be up, not only the first one to accept
         await asyncio.sleep(1.0)

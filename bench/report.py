@@ -53,21 +53,36 @@ class Row:
     scenario: str
     what: str
     concurrency: int
-    baseline: Measurement  # direct to the upstream (or --workers 1 for the scaling row)
+    baseline: Measurement  # direct to the upstream (or the uvicorn --workers 1 gateway for the server rows)
     gateway: Measurement
+    floor: Measurement | None = None  # the raw-ASGI pass-through (bench.floor), Anthropic rows only
 
     def added(self) -> dict[str, float | None]:
+        """What the gateway (and the floor) add to the baseline, and the gateway's ratios to the floor."""
+
         def diff(a: float | None, b: float | None) -> float | None:
             return None if a is None or b is None else round(b - a, 3)
 
-        b, g = self.baseline, self.gateway
-        return {
+        def ratio(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None or not a or math.isnan(a) or math.isnan(b) else round(b / a, 2)
+
+        b, g, f = self.baseline, self.gateway, self.floor
+        added: dict[str, float | None] = {
             "p50_ms": diff(b.p50_ms, g.p50_ms),
             "p99_ms": diff(b.p99_ms, g.p99_ms),
             "ttfb_p50_ms": diff(b.ttfb_p50_ms, g.ttfb_p50_ms),
             "ttfb_p99_ms": diff(b.ttfb_p99_ms, g.ttfb_p99_ms),
             "rps_ratio": round(g.rps / b.rps, 3) if b.rps else None,
+            "cpu_vs_base": ratio(b.cpu_ms_per_request, g.cpu_ms_per_request) if b.target != "direct" else None,
         }
+        if f is not None:
+            added |= {
+                "floor_p50_ms": diff(b.p50_ms, f.p50_ms),
+                "floor_ttfb_p50_ms": diff(b.ttfb_p50_ms, f.ttfb_p50_ms),
+                "cpu_vs_floor": ratio(f.cpu_ms_per_request, g.cpu_ms_per_request),
+                "p50_vs_floor_ms": diff(f.p50_ms, g.p50_ms),  # the gateway's added p50 minus the floor's
+            }
+        return added
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -75,6 +90,7 @@ class Row:
             "what": self.what,
             "concurrency": self.concurrency,
             "baseline": asdict(self.baseline),
+            "floor": asdict(self.floor) if self.floor is not None else None,
             "gateway": asdict(self.gateway),
             "added": self.added(),
         }
@@ -91,25 +107,41 @@ def _signed(value: float | None) -> str:
 
 
 HEADER = (
-    "| scenario | c | base | req/s base → gw (x) | p50 ms base / gw (Δ) | p99 ms base / gw (Δ) "
-    "| TTFB p50 ms base / gw (Δ) | gw CPU ms/req | gw cores | gw peak RSS MB | gw hdr ms p50 | errors base / gw "
-    "| foreign cores base / gw |"
+    "| scenario | c | CPU ms/req floor / gw (gw ÷ floor) | added p50 ms floor / gw | added TTFB p50 ms floor / gw "
+    "| base | req/s base → gw (x) | p50 ms base / gw (Δ) | p99 ms base / gw (Δ) | TTFB p50 ms base / gw (Δ) "
+    "| gw cores | gw peak RSS MB | gw hdr ms p50 | errors base / gw | foreign cores base / gw |"
 )
 
 
 def table(rows: list[Row]) -> str:
+    """One line per scenario; the first columns compare the gateway with the floor (measured in the
+    same run), the rest with the baseline."""
     lines = [HEADER, "|" + "---|" * HEADER.count(" | ") + "---|"]
     for row in rows:
-        b, g, added = row.baseline, row.gateway, row.added()
+        b, g, f, added = row.baseline, row.gateway, row.floor, row.added()
         ttfb = "-"
         if b.ttfb_p50_ms is not None:
             ttfb = f"{_n(b.ttfb_p50_ms)} / {_n(g.ttfb_p50_ms)} ({_signed(added['ttfb_p50_ms'])})"
+        if f is not None:
+            cpu = f"{_n(f.cpu_ms_per_request)} / {_n(g.cpu_ms_per_request)} (**{_n(added['cpu_vs_floor'])}×**)"  # noqa: RUF001
+            p50 = f"{_signed(added['floor_p50_ms'])} / {_signed(added['p50_ms'])}"
+            first = "-"
+            if b.ttfb_p50_ms is not None:
+                first = f"{_signed(added['floor_ttfb_p50_ms'])} / {_signed(added['ttfb_p50_ms'])}"
+        elif b.target != "direct":  # the server and scaling rows: the uvicorn --workers 1 gateway is the base
+            cpu, p50, first = (
+                f"base {_n(b.cpu_ms_per_request)} / {_n(g.cpu_ms_per_request)} ({_n(added['cpu_vs_base'])}×)",  # noqa: RUF001
+                "-",
+                "-",
+            )
+        else:
+            cpu, p50, first = f"- / {_n(g.cpu_ms_per_request)}", "-", "-"
         lines.append(
-            f"| {row.scenario} | {row.concurrency} | {b.target} "
+            f"| {row.scenario} | {row.concurrency} | {cpu} | {p50} | {first} | {b.target} "
             f"| {_n(b.rps, 0)} → {_n(g.rps, 0)} ({_n(added['rps_ratio'])}x) "
             f"| {_n(b.p50_ms)} / {_n(g.p50_ms)} ({_signed(added['p50_ms'])}) "
             f"| {_n(b.p99_ms)} / {_n(g.p99_ms)} ({_signed(added['p99_ms'])}) "
-            f"| {ttfb} | {_n(g.cpu_ms_per_request)} | {_n(g.cpu_cores)} | {_n(g.rss_peak_mb, 0)} "
+            f"| {ttfb} | {_n(g.cpu_cores)} | {_n(g.rss_peak_mb, 0)} "
             f"| {_n(g.header_overhead_p50_ms, 3)} | {sum(b.errors.values())} / {sum(g.errors.values())} "
             f"| {_n(b.foreign_cores)} / {_n(g.foreign_cores)} |"
         )

@@ -1,8 +1,9 @@
 """``python -m bench``: the same load straight to a fake upstream and through the gateway, in one
 run, on loopback. Prints one markdown table and writes a JSON file (and the table next to it).
 
-Processes: the fake upstream (``bench.upstream``), ``specgate serve`` with 1 worker (and, for the
-scaling row, a second gateway with ``--workers 2``), and this process as the load generator.
+Processes: the fake upstream (``bench.upstream``), the floor (``bench.floor``), ``specgate serve``
+with 1 worker (and, for the scaling row, a second gateway with ``--workers 2``; for the server rows,
+the same app under granian), and this process as the load generator.
 All of them share the machine's cores; see the README's Performance section.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -87,9 +89,32 @@ async def _quiet(seconds: float) -> None:
     await asyncio.sleep(seconds)  # let the previous run's connections close before the next one
 
 
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Keep these processes (their threads included) on ``cpus``; no-op where affinity is unsupported."""
+    for pid in pids:
+        for process in procstat.tree(pid):
+            for task in Path(f"/proc/{process}/task").glob("*"):
+                with contextlib.suppress(OSError, AttributeError, ValueError):
+                    os.sched_setaffinity(int(task.name), cpus)
+
+
+def pinning() -> tuple[set[int], set[int]] | None:
+    """(load generator's CPUs, gateway's CPUs): the load generator and the fake upstream get the
+    last CPU; the gateway the others, or every CPU on a 2-CPU box (one CPU is no room for 2 workers)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+    if len(cpus) < 2:
+        return None
+    return {cpus[-1]}, set(cpus[:-1]) if len(cpus) > 2 else set(cpus)
+
+
 async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     timing = Timing(args.warmup, args.duration, args.max_requests)
     chosen = [s for s in scenarios(smoke=args.smoke) if not args.only or s.name in args.only]
+    if not procs.granian_available():
+        chosen = [s for s in chosen if s.server != "granian"]
     upstream = await procs.start_upstream(logs, chunks=20, chunk_delay_ms=5.0, delay_ms=0.0)
     started: list[procs.Process] = [upstream]
     rows: list[Row] = []
@@ -97,34 +122,45 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     try:
         gateway = await procs.start_gateway(logs, upstream.url)
         started.append(gateway)
+        floor = await procs.start_floor(logs, upstream.url)
+        started.append(floor)
         await _quiet(0.2 if args.smoke else 1.0)
-        ours = [os.getpid(), upstream.pid, gateway.pid]
+        ours = [os.getpid(), upstream.pid, gateway.pid, floor.pid]
         memory["idle_rss_mb_at_start"] = round(procstat.usage(gateway.pid).rss_bytes / 2**20, 1)
-        single: dict[int, Measurement] = {}
+        quiet = QUIET_S[args.smoke]
         for scenario in chosen:
             print(f"[bench] {scenario.name}: {scenario.what}, concurrency {scenario.concurrency}", flush=True)
-            if scenario.workers == 1:
-                baseline = await measure("direct", upstream, scenario, timing, gateway=False, ours=ours)
-                await _quiet(QUIET_S[args.smoke])
-                through = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
-                if scenario.api == "anthropic" and not scenario.stream and not scenario.big:
-                    single[scenario.concurrency] = through
-            else:
-                if scenario.concurrency in single:
-                    baseline = single[scenario.concurrency]
-                else:
-                    baseline = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
-                many = await procs.start_gateway(logs, upstream.url, workers=scenario.workers)
+            lowest: Measurement | None = None
+            if scenario.server != "uvicorn" or scenario.workers > 1:
+                # the same gateway two ways, one after the other: uvicorn with 1 worker, then the other
+                placement = pinning() if scenario.pinned else None
+                if placement is not None:
+                    pin([os.getpid(), upstream.pid], placement[0])
+                    pin([gateway.pid], placement[1])
+                many = await procs.start_gateway(logs, upstream.url, workers=scenario.workers, server=scenario.server)
                 started.append(many)
                 try:
+                    if placement is not None:
+                        pin([many.pid], placement[1])
                     await _quiet(1.0)
-                    through = await measure(
-                        f"gateway-w{scenario.workers}", many, scenario, timing, gateway=True, ours=[*ours, many.pid]
-                    )
+                    baseline = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
+                    await _quiet(quiet)
+                    label = f"gateway-w{scenario.workers}" if scenario.server == "uvicorn" else f"gw-{scenario.server}"
+                    through = await measure(label, many, scenario, timing, gateway=True, ours=[*ours, many.pid])
                 finally:
                     many.stop()
-            rows.append(Row(scenario.name, scenario.what, scenario.concurrency, baseline, through))
-            await _quiet(QUIET_S[args.smoke])
+                    if placement is not None:
+                        everything = set(os.sched_getaffinity(0)) | placement[1]
+                        pin([os.getpid(), upstream.pid, gateway.pid], everything)
+            else:
+                baseline = await measure("direct", upstream, scenario, timing, gateway=False, ours=ours)
+                await _quiet(quiet)
+                if scenario.api == "anthropic":  # the floor is an Anthropic pass-through
+                    lowest = await measure("floor", floor, scenario, timing, gateway=True, ours=ours)
+                    await _quiet(quiet)
+                through = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
+            rows.append(Row(scenario.name, scenario.what, scenario.concurrency, baseline, through, lowest))
+            await _quiet(quiet)
         await _quiet(0.2 if args.smoke else 2.0)
         memory["idle_rss_mb_after_load"] = round(procstat.usage(gateway.pid).rss_bytes / 2**20, 1)
     finally:
@@ -153,16 +189,16 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="specgate overhead benchmark (loopback)")
     parser.add_argument("--smoke", action="store_true", help="a few seconds: tiny windows, 50 streams")
-    parser.add_argument("--duration", type=float, default=None, help="measured seconds per run (default 8)")
-    parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per run (default 2)")
+    parser.add_argument("--duration", type=float, default=None, help="measured seconds per run (default 5)")
+    parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds per run (default 1)")
     parser.add_argument("--max-requests", type=int, default=200_000, help="request cap per measured run")
     parser.add_argument("--only", nargs="+", default=None, help="run only these scenarios")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON output (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     if args.duration is None:
-        args.duration = 0.2 if args.smoke else 8.0
+        args.duration = 0.2 if args.smoke else 5.0
     if args.warmup is None:
-        args.warmup = 0.05 if args.smoke else 2.0
+        args.warmup = 0.05 if args.smoke else 1.0
     if args.out is None:
         args.out = DEFAULT_OUT.with_name("smoke.json") if args.smoke else DEFAULT_OUT
     return args

@@ -15,7 +15,7 @@ import orjson
 from connexion import request
 from connexion.context import receive
 from starlette.datastructures import Headers
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from handlers import _async
@@ -37,7 +37,7 @@ from specgate.dispatch import admission, exchange, forwarding
 from specgate.gateway import Gateway, gateway_of
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
-from specgate.wire.sse import anthropic_stream, envelope_stream
+from specgate.wire.sse import EventStreamResponse, anthropic_stream, envelope_stream
 from specgate.wire.timing import overhead_of
 
 
@@ -224,4 +224,4 @@ def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool) ->
         else anthropic_stream(first, rest, request_id)
     )
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **answer.headers}
-    return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+    return EventStreamResponse(frames, media_type="text/event-stream", headers=headers)

@@ -62,7 +62,6 @@ from specgate.ops.health import Readiness, config_check, routes_check, store_che
 from specgate.ops.metrics import Metrics
 from specgate.wire import fastpath
 from specgate.wire.middleware import RequestContextMiddleware
-from specgate.wire.observe import ObservabilityMiddleware
 
 log = logging.getLogger("specgate")
 
@@ -251,10 +250,10 @@ def create_app(
         fast = fastpath.compile_operations(document, operations, resolver.resolve, schemas)
         if fast:
             served = fastpath.FastPath(app, fast, mapper.render)
-    inner = RequestContextMiddleware(
+    return RequestContextMiddleware(  # request id, body limit, observation, timing: one layer
         served,
         max_body_bytes=config.server.max_body_bytes,
         envelope_paths=lambda: envelope_paths,
         body_limits=body_limits,
+        routes=frozenset(o.path for o in operations),
     )
-    return ObservabilityMiddleware(inner, routes=frozenset(o.path for o in operations))

@@ -14,6 +14,7 @@ processes). The methods below are the API other components call (jobs, batches, 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -152,6 +153,39 @@ class Metrics:
             multiprocess_mode="liveall",
         )
         self.workers.set(1)
+        # Label children of the per-request series, bound once per label tuple (label values are
+        # bounded, see above): a dict lookup instead of prometheus_client's labels() per request.
+        self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self._upstream_children: dict[tuple[str, bool], Any] = {}
+        self._token_children: dict[tuple[str, str, str], Any] = {}
+        self._ttft_children: dict[tuple[str, str], Any] = {}
+
+    # -- per request (pre-bound children)
+
+    def count_request(self, route: str, model: str, provider: str, status: int, seconds: float) -> None:
+        key = (route, model, provider, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(route, model, provider, str(status)),
+                self.request_duration.labels(route, model, provider),
+            )
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def first_token(self, model: str, provider: str, seconds: float) -> None:
+        child = self._ttft_children.get((model, provider))
+        if child is None:
+            child = self._ttft_children[(model, provider)] = self.ttft.labels(model, provider)
+        child.observe(seconds)
+
+    def upstream_done(self, provider: str, ok: bool, seconds: float) -> None:
+        key = (provider, ok)
+        child = self._upstream_children.get(key)
+        if child is None:
+            child = self._upstream_children[key] = self.upstream_duration.labels(provider, "ok" if ok else "error")
+        child.observe(seconds)
 
     # -- the API other components call
 
@@ -172,10 +206,14 @@ class Metrics:
 
     def count_tokens(self, model: str, key_id: str | None, usage: dict[str, int]) -> None:
         """``usage`` maps a TOKEN_TYPES name to a count; zero counts are skipped."""
+        key_id = key_id or ANONYMOUS
         for kind in TOKEN_TYPES:
             count = usage.get(kind, 0)
             if count > 0:
-                self.tokens.labels(model, key_id or ANONYMOUS, kind).inc(count)
+                child = self._token_children.get((model, key_id, kind))
+                if child is None:
+                    child = self._token_children[(model, key_id, kind)] = self.tokens.labels(model, key_id, kind)
+                child.inc(count)
 
     # -- exposition
 

@@ -9,13 +9,20 @@ runs the same checks, compiled from the same spec at start-up:
 - the operation's security requirements, through the info functions the spec names
   (``specgate.wire.security.RULES`` says how each one reads its credential);
 - every declared header parameter, against its schema;
+- every declared (optional, string) query parameter, such as the SDKs' ``?beta=true``, read as
+  connexion reads it (``parse_qsl`` with blank values kept, the last of repeated names) and
+  checked against its schema; a query string naming anything else is handed over;
 - the JSON body, parsed once with orjson and checked by the same jsonschema-rs validator (for a
   handler marked ``takes_unknown_fields``, a body whose only fault is undeclared top-level keys
   is accepted as connexion's validator accepts it: see ``specgate.contract.validation``).
 
-It only ever *accepts*. A request it is not sure of (a query string, another content type, an
-async poll, a missing or rejected credential, an invalid header or body, a malformed
-``Authorization``) goes to connexion untouched, the body replayed, so every error is produced by
+Credentials are read as connexion's security handlers read them: ``x-api-key`` and ``x-bf-vk``
+headers, ``Authorization: Bearer`` and ``Authorization: Basic`` (base64 of ``user:key``, decoded
+the way connexion decodes it).
+
+It only ever *accepts*. A request it is not sure of (an undeclared query parameter, another
+content type, an async poll, a missing or rejected credential, an invalid header, query or body,
+a malformed ``Authorization``) goes to connexion untouched, the body replayed, so every error is produced by
 the one place that produces errors, and no counter is touched twice. The checks here record
 nothing (``security.identify``), so handing over is free of side effects. A handler's exception is
 rendered by the same error mapper connexion's error handlers use.
@@ -26,10 +33,12 @@ response validation is connexion's.
 
 from __future__ import annotations
 
+import base64
 import importlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import jsonschema_rs
 import orjson
@@ -80,6 +89,15 @@ class HeaderParam:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryParam:
+    name: str
+    schema: jsonschema_rs.Draft4Validator
+
+    def accepts(self, value: str) -> bool:
+        return bool(self.schema.is_valid(value))
+
+
+@dataclass(frozen=True, slots=True)
 class Scheme:
     kind: str  # "header" (apiKey in a header), "bearer" or "basic"
     header: bytes  # where the credential is read from
@@ -94,6 +112,18 @@ class FastOperation:
     schemes: tuple[Scheme, ...] | None  # None: the operation is open
     body: CompiledSchema
     takes_unknown_fields: bool = False  # the handler decides about undeclared top-level keys
+    query: tuple[QueryParam, ...] = ()  # optional string query parameters (``beta``)
+
+    def accepts_query(self, raw: bytes) -> bool:
+        """Whether connexion would accept this query string without a word: only declared names,
+        each (its last value, as starlette's ``QueryParams.get`` reads it) valid."""
+        values = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+        declared = {param.name: param for param in self.query}
+        for name, value in values.items():
+            param = declared.get(name)
+            if param is None or not param.accepts(value):
+                return False
+        return True
 
     def accepts(self, body: dict[str, Any]) -> tuple[str, ...] | None:
         """None when the body is invalid; else the undeclared top-level keys the handler decides about."""
@@ -139,14 +169,27 @@ def _schemes(document: dict[str, Any], op: dict[str, Any]) -> tuple[Scheme, ...]
     return tuple(schemes)
 
 
+def _query(op: dict[str, Any]) -> tuple[QueryParam, ...]:
+    """The optional string query parameters; a request naming any other query parameter is
+    handed over (connexion coerces non-string values before checking them)."""
+    params: list[QueryParam] = []
+    for param in op.get("parameters", []):
+        if param.get("in") != "query":
+            continue
+        if param.get("required"):  # its absence must be refused: connexion's word
+            raise NotEligible(f"required query parameter {param.get('name')!r}")
+        schema = oas_to_json_schema(param.get("schema", {}))
+        if schema.get("type") == "string":
+            params.append(QueryParam(str(param["name"]), jsonschema_rs.Draft4Validator(schema)))
+    return tuple(params)
+
+
 def _params(op: dict[str, Any]) -> tuple[HeaderParam, ...]:
     params: list[HeaderParam] = []
     for param in op.get("parameters", []):
         where = param.get("in")
         if where == "query":
-            if param.get("required"):  # its absence must be refused: connexion's word
-                raise NotEligible(f"required query parameter {param.get('name')!r}")
-            continue  # a request with a query string is handed over whole
+            continue  # see _query
         if where != "header":
             raise NotEligible(f"{where} parameter {param.get('name')!r}")
         schema = oas_to_json_schema(param.get("schema", {}))
@@ -175,6 +218,7 @@ def compile_operation(
         operation_id=operation.operation_id,
         entry=entry,
         params=_params(op),
+        query=_query(op),
         schemes=_schemes(document, op),
         body=(schemas or SchemaCache()).compile(content["application/json"]["schema"]),
         takes_unknown_fields=handler_takes_unknown_fields(handler),
@@ -205,7 +249,7 @@ class _HandOver(Exception):
 
 def _credential(scheme: Scheme, headers: dict[bytes, bytes]) -> str | None:
     """The credential this scheme would read, None when it would answer NO_VALUE; _HandOver
-    where connexion's reading differs or errs (a malformed Authorization, Basic)."""
+    where connexion's reading errs (a malformed Authorization, undecodable Basic)."""
     if scheme.rule.defers_to_api_key and b"x-api-key" in headers:
         return None
     raw = headers.get(scheme.header)
@@ -219,9 +263,13 @@ def _credential(scheme: Scheme, headers: dict[bytes, bytes]) -> str | None:
     auth_type, value = parts
     if auth_type.lower() != scheme.kind:
         return None
-    if scheme.kind != "bearer":
-        raise _HandOver  # Basic: rare; connexion decodes it
-    return value
+    if scheme.kind == "bearer":
+        return value
+    try:  # exactly connexion's HTTPBasicSecurityHandler: the password is the key
+        _user, password = base64.b64decode(value).decode("latin1").split(":", 1)
+    except Exception:
+        raise _HandOver from None  # connexion: 401 "Invalid authorization header"
+    return password
 
 
 async def _authenticate(scope: Scope, schemes: tuple[Scheme, ...], headers: dict[bytes, bytes]) -> dict[str, str]:
@@ -283,7 +331,8 @@ class FastPath:
         for key, value in scope["headers"]:
             headers.setdefault(key, value)  # the first of repeated headers, as connexion reads them
         try:
-            if scope.get("query_string") or POLL_HEADER in headers:
+            query = scope.get("query_string")
+            if POLL_HEADER in headers or (query and not op.accepts_query(query)):
                 raise _HandOver
             if headers.get(b"content-type", b"").lower() not in JSON_TYPES:
                 raise _HandOver

@@ -1,6 +1,12 @@
-"""The outermost ASGI layer: request id on every response, the body-size limit (413 before the
-body is read whole; a chunked body is buffered up to the limit and given a Content-Length), and
-a last-resort handler so that nothing escapes as an empty 500 or a traceback."""
+"""The outermost ASGI layer, and the only one of specgate's own around the app: request id and
+``x-specgate-overhead-ms`` on every response, the body-size limit (413 before the body is read
+whole; a chunked body is buffered up to the limit and given a Content-Length), the request's
+observation (metrics and the access-log line, ``specgate.wire.observe``, 413s included), and a
+last-resort handler so that nothing escapes as an empty 500 or a traceback.
+
+One layer with one ``send`` wrapper, not one per concern: on a gateway whose own work is a few
+hundred microseconds, every extra ASGI layer and send wrapper is a measurable share of it
+(README, Performance)."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from specgate.core.errors import ApiError, GatewayError, InvalidRequestError, RequestTooLargeError
 from specgate.core.responses import JSON, error_parts
 from specgate.core.scope import REQUEST_ID_KEY, new_request_id, scope_state
+from specgate.wire.observe import BODY_LOG_LIMIT, ERROR_BODY_LIMIT, Observation
 from specgate.wire.timing import OVERHEAD_HEADER, OVERHEAD_KEY, Overhead
 
 log = logging.getLogger("specgate.http")
@@ -66,8 +73,10 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         envelope_paths: Callable[[], frozenset[str]],
         body_limits: Mapping[str, int] | None = None,
+        routes: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
+        self.observation = Observation(routes)
         self.max_body_bytes = max_body_bytes
         self.body_limits = dict(body_limits or {})  # path -> its own limit (e.g. message batches)
         self.envelope_paths = envelope_paths
@@ -81,34 +90,56 @@ class RequestContextMiddleware:
         state = scope_state(scope)
         state[REQUEST_ID_KEY] = request_id
         state[OVERHEAD_KEY] = overhead
+        observed = self.observation.begin(scope)
+        log_bodies = observed is not None and observed[0].config.log_bodies
         started = False
+        status = 500
+        captured: list[bytes] = []
+        captured_size = 0
+        limit = BODY_LOG_LIMIT if log_bodies else 0
+        request_id_header = request_id.encode()
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
+        async def wrapped_send(message: Message) -> None:
+            nonlocal started, status, captured_size, limit
+            kind = message["type"]
+            if kind == "http.response.start":
                 started = True
+                status = int(message["status"])
+                if status >= 400:  # the error body says why: read (a bounded part of) it
+                    limit = max(limit, ERROR_BODY_LIMIT)
                 headers = list(message.get("headers", ()))
                 if not any(key.lower() == b"request-id" for key, _ in headers):
-                    headers.append((b"request-id", request_id.encode()))
+                    headers.append((b"request-id", request_id_header))
                 headers.append((OVERHEAD_HEADER, overhead.header_value()))
                 message["headers"] = headers
+            elif captured_size < limit and kind == "http.response.body":
+                chunk = bytes(message.get("body", b""))[: limit - captured_size]
+                captured.append(chunk)
+                captured_size += len(chunk)
             await send(message)
 
+        if observed is not None:
+            observed[0].metrics.in_flight.inc()
         try:
             _json_by_default(scope)
             receive = await self._limit_body(scope, receive)
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, wrapped_send)
         except GatewayError as exc:
             if started:
                 raise
-            await self._send_error(scope, send_with_id, exc, request_id)
+            await self._send_error(scope, wrapped_send, exc, request_id)
             if isinstance(exc, RequestTooLargeError):
                 await _drain(receive)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
-            if started:
-                return
-            await self._send_error(scope, send_with_id, ApiError(), request_id)
+            if not started:
+                await self._send_error(scope, wrapped_send, ApiError(), request_id)
+        finally:
+            if observed is not None:
+                gateway, record, context = observed
+                gateway.metrics.in_flight.dec()
+                head = b"".join(captured)
+                self.observation.finish(scope, gateway, record, context, status, head if log_bodies else None, head)
 
     async def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
         limit = self.body_limits.get(scope.get("path", ""), self.max_body_bytes)

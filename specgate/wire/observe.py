@@ -1,7 +1,7 @@
 """Per-request observation: the request log line and the request metrics.
 
-``ObservabilityMiddleware`` wraps the whole app (outside the body limit, so a 413 is counted
-too). It puts a ``RequestRecord`` in the request state; handlers pass it to providers as
+The outermost layer (``specgate.wire.middleware``, through ``Observation``) observes the whole
+app (a 413 is counted too). It puts a ``RequestRecord`` in the request state; handlers pass it to providers as
 ``CallContext.observer``, so retries, fallbacks, upstream latency, usage and the first streamed
 token land in it. When the response is done (a stream's last byte included) it counts the
 request and writes one log line. Keys never reach the record: the key id is the opaque
@@ -24,7 +24,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from providers.router import Router
 from specgate.contract.validation import BODY_STATE_KEY
@@ -134,7 +134,7 @@ class RequestRecord:
             self.metrics.fallbacks.labels(provider, reason).inc()
 
     def upstream_done(self, provider: str, seconds: float, *, ok: bool) -> None:
-        self.metrics.upstream_duration.labels(provider, "ok" if ok else "error").observe(seconds)
+        self.metrics.upstream_done(provider, ok, seconds)
 
     def served(self, provider: str, upstream_model: str) -> None:
         self.provider = provider
@@ -159,9 +159,11 @@ def record_of(scope: MutableMapping[str, Any]) -> RequestRecord | None:
     return record if isinstance(record, RequestRecord) else None
 
 
-class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, routes: frozenset[str]) -> None:
-        self.app = app
+class Observation:
+    """What the outermost layer (``specgate.wire.middleware``) needs to observe requests: the
+    spec's routes (label values) and ``finish``, called once the response is done."""
+
+    def __init__(self, routes: frozenset[str]) -> None:
         self.routes = routes
 
     def route_of(self, path: str) -> str:
@@ -171,43 +173,19 @@ class ObservabilityMiddleware:
             return DOCS_ROUTE
         return OTHER
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gateway = scope_state(scope).get(STATE_KEY) if scope["type"] == "http" else None
+    @staticmethod
+    def begin(scope: Scope) -> tuple[Gateway, RequestRecord, dict[str, Any]] | None:
+        """The gateway, a fresh record in the request state, and connexion's context dict (shared
+        with the inner layers, whatever they copy of the scope); None without a gateway."""
+        gateway = scope_state(scope).get(STATE_KEY)
         if not isinstance(gateway, Gateway):
-            await self.app(scope, receive, send)
-            return
-        metrics = gateway.metrics
-        record = RequestRecord(metrics)
+            return None
+        record = RequestRecord(gateway.metrics)
         scope_state(scope)[RECORD_KEY] = record
-        # share connexion's context dict with the inner layers, whatever they copy of the scope
         context: dict[str, Any] = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
-        log_bodies = gateway.config.log_bodies
-        status = 500
-        captured: list[bytes] = []
-        captured_size = 0
-        limit = BODY_LOG_LIMIT if log_bodies else 0
+        return gateway, record, context
 
-        async def observed_send(message: Message) -> None:
-            nonlocal status, captured_size, limit
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                if status >= 400:  # the error body says why: read (a bounded part of) it
-                    limit = max(limit, ERROR_BODY_LIMIT)
-            elif message["type"] == "http.response.body" and captured_size < limit:
-                chunk = bytes(message.get("body", b""))[: limit - captured_size]
-                captured.append(chunk)
-                captured_size += len(chunk)
-            await send(message)
-
-        metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, observed_send)
-        finally:
-            metrics.in_flight.dec()
-            body = b"".join(captured)
-            self._finish(scope, gateway, record, context, status, body if log_bodies else None, body)
-
-    def _finish(
+    def finish(
         self,
         scope: Scope,
         gateway: Gateway,
@@ -227,10 +205,9 @@ class ObservabilityMiddleware:
         user = context.get("user")
         key_id = user if isinstance(user, str) and user else ANONYMOUS
         metrics = record.metrics
-        metrics.requests.labels(route, model, provider, str(status)).inc()
-        metrics.request_duration.labels(route, model, provider).observe(elapsed)
+        metrics.count_request(route, model, provider, status, elapsed)
         if record.first_token_s is not None:
-            metrics.ttft.labels(model, provider).observe(record.first_token_s)
+            metrics.first_token(model, provider, record.first_token_s)
         if record.tokens:
             metrics.count_tokens(model, key_id, record.tokens)
         level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO

@@ -16,6 +16,13 @@ below the file-descriptor limit. ``GuardedHttpToolsProtocol`` adds, per connecti
   control character in a header, broken chunked framing) gets ``400 invalid_request_error``
   with a request id instead of uvicorn's plain-text ``Invalid HTTP request received.``
 
+And one saving: uvicorn writes a response's head, its body and every streamed event with a
+``transport.write`` each (a syscall each; on loopback each runs the peer's receive path too).
+``HeadHeld`` gives each request's cycle a view of the transport that holds what is written during
+one event-loop pass and sends it at the end of the pass with one ``writelines`` (head and body of
+a JSON answer together; a stream's events as they arrive, batched only within a pass). The
+protocol flushes that view before it writes or closes anything itself.
+
 Each is a JSON error body built by ``specgate.core.responses.error_parts``, written straight to the
 transport (there is no request to hand the app), with ``connection: close``. The settings come
 from ``server.header_timeout_s`` and ``server.max_connections``: ``specgate serve`` puts them in
@@ -79,6 +86,48 @@ def error_bytes(error: GatewayError) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
+class HeadHeld:
+    """One request's view of the connection's transport: what the response writes during one
+    event-loop pass (its head and body; the events of one upstream read) is held and sent at the
+    end of that pass in one ``writelines``. Nothing waits past the pass, so no first byte is late."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            held.append(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if self._transport.is_closing():
+                return
+            if len(held) == 1:
+                self._transport.write(held[0])
+            else:
+                self._transport.writelines(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +135,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0  # received of the request head being awaited
         self._in_head = True  # between a request's first byte (or the connection) and its headers' end
+        self._view: HeadHeld | None = None  # the current cycle's view of the transport
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -99,10 +149,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
-    def shutdown(self) -> None:
-        """uvicorn's shutdown asks each open connection to finish: the grace clock starts for streams."""
-        DRAIN.begin(self._limits.shutdown_grace_s)
-        super().shutdown()
 
     def data_received(self, data: bytes) -> None:
         if self._in_head and self._head_bytes + len(data) > MAX_HEAD_BYTES:
@@ -132,7 +178,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_head = False
         self._head_bytes = 0
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle is not previous:  # its task has not run yet
+            self._flush_view()  # a previous (pipelined) response's bytes go first
+            self._view = HeadHeld(self.transport, self.loop)
+            self.cycle.transport = self._view  # type: ignore[assignment]
+
+    def _flush_view(self) -> None:
+        if self._view is not None:
+            self._view.flush()
+
+    def shutdown(self) -> None:
+        """uvicorn's shutdown asks each open connection to finish: the grace clock starts for
+        streams, and what this connection holds back (``HeadHeld``) goes out first."""
+        DRAIN.begin(self._limits.shutdown_grace_s)
+        self._flush_view()
+        super().shutdown()
 
     def send_400_response(self, msg: str) -> None:
         """httptools refused the bytes (uvicorn logs ``msg`` at warning level)."""
@@ -166,6 +228,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, error: GatewayError) -> None:
         self._disarm()
         self._in_head = False
+        self._flush_view()
         if self.transport.is_closing():
             return
         cycle = self.cycle

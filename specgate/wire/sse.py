@@ -1,5 +1,6 @@
-"""Server-Sent Events framing for the two stream formats, and the safe wrapper that turns an
-error after the stream started into an ``event: error`` frame and a clean end."""
+"""Server-Sent Events framing for the two stream formats, the safe wrapper that turns an error
+after the stream started into an ``event: error`` frame and a clean end, and the response that
+sends them (``EventStreamResponse``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, GatewayError, error_body
 from specgate.core.types import SSEEvent
+from specgate.wire.disconnect import until_disconnected
 from specgate.wire.drain import DRAIN
 
 log = logging.getLogger("specgate.stream")
@@ -132,3 +137,16 @@ async def _aclose(iterator: AsyncIterator[SSEEvent]) -> None:
     close = getattr(iterator, "aclose", None)
     if close is not None:
         await close()
+
+
+class EventStreamResponse(StreamingResponse):
+    """A ``StreamingResponse`` that ends when the client leaves through one watcher task
+    (``specgate.wire.disconnect.until_disconnected``), not starlette's anyio task group, which it
+    starts per stream for ASGI 2.3 servers such as uvicorn. Cancelling the iteration closes the
+    frames' generator and with it the upstream stream, as before."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        await until_disconnected(receive, self.stream_response(send))

@@ -36,6 +36,10 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path) -> None:
         "openai-stream-c16",
         "bedrock-json-c1",
         "bedrock-stream-c16",
+        "cc-stream-c16",
+        "sdk-beta-json-c16",
+        "sdk-beta-stream-c16",
+        "json-c16-granian",
         "json-c64-w2",
     ]
     for row in document["rows"]:
@@ -45,6 +49,10 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path) -> None:
         assert row["gateway"]["header_overhead_p50_ms"] is not None  # x-specgate-overhead-ms was sent
         if "stream" in row["scenario"]:
             assert row["added"]["ttfb_p50_ms"] is not None
+        if row["baseline"]["target"] == "direct" and not row["scenario"].startswith("openai"):
+            assert row["floor"]["requests"] > 0 and row["floor"]["errors"] == {}, row  # the floor, same run
+            assert "cpu_vs_floor" in row["added"]  # (None when a 0.2 s window saw no CPU tick of the floor)
+    assert document["rows"][-2]["gateway"]["target"] == "gw-granian"
     assert document["rows"][-1]["gateway"]["target"] == "gateway-w2"
     assert document["gateway_memory"]["idle_rss_mb_at_start"] > 0
     assert (tmp_path / "bench.md").read_text() == document["table"] + "\n"

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,8 +64,23 @@ def body(**extra: Any) -> dict[str, Any]:
     return {"model": "claude-sonnet-4-6", "max_tokens": 32, "messages": [{"role": "user", "content": "Hi"}], **extra}
 
 
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 def basic(key: str) -> str:
-    return "Basic " + base64.b64encode(f"user:{key}".encode()).decode()
+    return "Basic " + b64(f"user:{key}")
+
+
+def _claude_code() -> tuple[dict[str, str], Any]:
+    """Claude Code's real request (tests/clients/fixtures), with this battery's key."""
+    fixtures = Path(__file__).resolve().parents[2] / "clients" / "fixtures"
+    captured = json.loads((fixtures / "claude_code_headers.json").read_text())["headers"]
+    headers = {k: v for k, v in captured.items() if k != "content-type"} | {"x-api-key": ADMIN}
+    return headers, json.loads((fixtures / "claude_code_request.json").read_text())
+
+
+CLAUDE_CODE_HEADERS, CLAUDE_CODE_BODY = _claude_code()
 
 
 # ---- which operations the spec makes fast
@@ -92,6 +109,8 @@ def test_the_spec_decides_which_operations_are_fast() -> None:
         ("basic", b"authorization", "basic"),
         ("header", b"x-bf-vk", "x-bf-vk"),
     ]
+    assert [q.name for q in native.query] == ["beta"]
+    assert native.accepts_query(b"beta=true") and not native.accepts_query(b"beta=true&other=1")
     assert native.body.is_valid(body()) and not native.body.is_valid(body(max_tokens="many"))
     open_doc = spec.without_security(document)
     assert (
@@ -192,14 +211,62 @@ FAST_CASES: dict[str, tuple[str, dict[str, str], Any]] = {
         {"model": "ant-m", "messages": [{"role": "user", "content": "Hi"}], "zz_future": 1},
     ),
     "unknown-field-refused": ("/v1/messages", {"x-api-key": ADMIN}, body(zz_future=1)),  # 400 by the handler
+    # HTTP Basic (password = key), decoded as connexion decodes it
+    "basic": ("/v1/messages", {"authorization": basic(ADMIN)}, body()),
+    "basic-vk": ("/v1/messages", {"authorization": basic(VK_CLAUDE)}, body()),
+    "basic-empty-user": ("/v1/messages", {"authorization": "basic " + b64(f":{ADMIN}")}, body()),
+    "x-api-key-wins-over-basic": ("/v1/messages", {"x-api-key": ADMIN, "authorization": basic(WRONG)}, body()),
+    # the declared query parameter: the Python SDK's beta namespace, Claude Code
+    "query": ("/v1/messages?beta=true", {"x-api-key": ADMIN}, body()),
+    "query-false": ("/v1/messages?beta=false", {"x-api-key": ADMIN}, body()),
+    "query-blank": ("/v1/messages?beta=", {"x-api-key": ADMIN}, body()),
+    "query-repeated": ("/v1/messages?beta=false&beta=true", {"x-api-key": ADMIN}, body()),
+    "query-encoded": ("/v1/messages?beta=%74rue", {"x-api-key": ADMIN}, body()),
+    "query-stream": ("/v1/messages?beta=true", {"x-api-key": ADMIN}, body(stream=True)),
+    "query-count-tokens": (
+        "/v1/messages/count_tokens?beta=true",
+        {"x-api-key": ADMIN},
+        {"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
+    ),
+    "query-envelope": ("/api/v1/messages?beta=true", {"x-api-key": ADMIN}, body()),
+    # every header spec/ declares, at once (the SDK sends betas, workspace and user profile as headers)
+    "sdk-beta": (
+        "/v1/messages?beta=true",
+        {
+            "x-api-key": ADMIN,
+            "anthropic-version": "2023-06-01",
+            "anthropic-beta": "context-management-2025-06-27, interleaved-thinking-2025-05-14",
+            "anthropic-workspace-id": "wrkspc_01",
+            "anthropic-user-profile-id": "uprof_01",
+            "x-stainless-lang": "python",
+            "x-stainless-retry-count": "0",
+        },
+        body(context_management={"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}),
+    ),
+    "sdk-beta-async-ttl": (
+        "/v1/messages?beta=true",
+        {"x-api-key": ADMIN, "x-bf-async": "TRUE", "x-bf-async-job-result-ttl": " 60 "},
+        body(),
+    ),
+    "claude-code": ("/v1/messages?beta=true", CLAUDE_CODE_HEADERS, CLAUDE_CODE_BODY),
 }
 HANDED_OVER: dict[str, tuple[str, dict[str, str], Any]] = {
     "no-key": ("/v1/messages", {}, body()),
     "wrong-key": ("/v1/messages", {"x-api-key": WRONG}, body()),
     "wrong-bearer-then-vk": ("/v1/messages", {"authorization": f"Bearer {WRONG}", "x-bf-vk": VK_CLAUDE}, body()),
-    "basic": ("/v1/messages", {"authorization": basic(ADMIN)}, body()),
+    "basic-wrong": ("/v1/messages", {"authorization": basic(WRONG)}, body()),
+    "basic-not-base64": ("/v1/messages", {"authorization": "Basic ###"}, body()),
+    "basic-colon-in-key": ("/v1/messages", {"authorization": basic(ADMIN + ":x")}, body()),  # split at the first
+    "basic-no-colon": ("/v1/messages", {"authorization": "Basic " + b64(ADMIN)}, body()),
+    "basic-not-utf8-base64": ("/v1/messages", {"authorization": "Basic " + b64("user:ké")[:-2]}, body()),
+    "wrong-basic-then-vk": ("/v1/messages", {"authorization": basic(WRONG), "x-bf-vk": VK_CLAUDE}, body()),
     "malformed-authorization": ("/v1/messages", {"authorization": "Bearer"}, body()),
-    "query": ("/v1/messages?beta=true", {"x-api-key": ADMIN}, body()),
+    "query-undeclared": ("/v1/messages?foo=1", {"x-api-key": ADMIN}, body()),
+    "query-beta-and-undeclared": ("/v1/messages?beta=true&debug=1", {"x-api-key": ADMIN}, body()),
+    "query-no-key": ("/v1/messages?beta=true", {}, body()),
+    "query-invalid-body": ("/v1/messages?beta=true", {"x-api-key": ADMIN}, body(max_tokens="many")),
+    "query-bad-version": ("/v1/messages?beta=true", {"x-api-key": ADMIN, "anthropic-version": "x"}, body()),
+    "bad-async-ttl": ("/v1/messages", {"x-api-key": ADMIN, "x-bf-async-job-result-ttl": "0"}, body()),
     "bad-version": ("/v1/messages", {"x-api-key": ADMIN, "anthropic-version": "1999-01-01"}, body()),
     "bad-async": ("/v1/messages", {"x-api-key": ADMIN, "x-bf-async": "yes"}, body()),
     "poll": ("/v1/messages", {"x-api-key": ADMIN, "x-bf-async-id": "job_unknown"}, body()),
@@ -275,7 +342,9 @@ def test_handed_over_to_connexion(fast_gw: Any, case: str) -> None:
     path, headers, payload = HANDED_OVER[case]
     lane, reply = lane_of(fast_gw.url, lambda: request(fast_gw.url + path, body=payload, headers=headers))
     assert lane == "connexion", reply.body
-    if case not in ("wrong-bearer-then-vk", "basic", "query", "poll"):
+    if case not in ("wrong-bearer-then-vk", "wrong-basic-then-vk", "poll", "query-undeclared") and (
+        case != "query-beta-and-undeclared"
+    ):
         assert reply.status >= 400, reply.body  # the request connexion refuses (and words)
         assert reply.json()["error"]["message"]
 

@@ -1,0 +1,60 @@
+"""specgate.wire.serving.HeadHeld: what a response writes in one event-loop pass (head and body)
+goes out in one writelines call at the end of that pass, never later; order is kept, and closing
+flushes first. Driven with a recording transport (the serving behaviour itself
+is covered end to end by test_serving.py and tests/security/)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from specgate.wire.serving import HeadHeld
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", data))
+
+    def writelines(self, data: Any) -> None:
+        self.calls.append(("writelines", list(data)))
+
+    def close(self) -> None:
+        self.closing = True
+        self.calls.append(("close", None))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("127.0.0.1", 1) if name == "peername" else None
+
+
+def view() -> tuple[Recorder, HeadHeld]:
+    recorder = Recorder()
+    return recorder, HeadHeld(recorder, asyncio.get_running_loop())  # type: ignore[arg-type]
+
+
+async def test_what_one_pass_writes_leaves_in_one_call_at_its_end() -> None:
+    recorder, transport = view()
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport.write(b"{}")
+    assert recorder.calls == []  # held until the end of this pass
+    await asyncio.sleep(0)
+    assert recorder.calls == [("writelines", [b"HTTP/1.1 200 OK\r\n\r\n", b"{}"])]
+    transport.write(b"event: ping\n\n")
+    await asyncio.sleep(0)
+    assert recorder.calls[-1] == ("write", b"event: ping\n\n") and len(recorder.calls) == 2
+
+
+async def test_close_flushes_first_and_other_attributes_pass_through() -> None:
+    recorder, transport = view()
+    transport.write(b"HEAD")
+    transport.close()
+    assert recorder.calls == [("write", b"HEAD"), ("close", None)]
+    assert transport.is_closing() and transport.get_extra_info("peername") == ("127.0.0.1", 1)
+    await asyncio.sleep(0)
+    assert len(recorder.calls) == 2  # nothing written twice, nothing after close
