@@ -6,6 +6,10 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 CONFIG ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (0: one process). Most of the suite waits on sockets,
+# subprocesses and sleeps, so 3 on 2 cores; --dist loadfile keeps each file on one worker (its
+# module fixtures are built once, and tests/security/test_corpus.py's last test runs last).
+TEST_WORKERS ?= 3
 BENCH_ARGS ?=
 FUZZ_ARGS ?=
 NPM    ?= npm
@@ -63,7 +67,7 @@ endif
 
 # pytest exits 5 when nothing was collected: fine for a selection (PYTEST_ARGS), a failure for the suite.
 test: dev-install browser node-clients
-	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(PYTEST_ARGS)" ]; then echo "pytest: the selection matched no tests"; rc=0; fi; \
 	exit $$rc
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.http import request
+from tests.support.process import READY_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = READY_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

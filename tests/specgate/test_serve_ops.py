@@ -21,6 +21,7 @@ import pytest
 from tests.specgate.test_cli import free_port
 from tests.support import metrics as prom
 from tests.support.http import request
+from tests.support.process import READY_S
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-ops-secret-7c1e"
@@ -49,7 +50,7 @@ class Served:
         self.url = f"http://127.0.0.1:{port}"
 
 
-def wait_ready(served: Served, timeout: float = 40) -> None:
+def wait_ready(served: Served, timeout: float = READY_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if served.proc.poll() is not None:

@@ -17,6 +17,7 @@ from specgate.app import create_app
 from specgate.core.config import Config, default_config, parse_config
 from specgate.core.scope import STATE_KEY
 from specgate.gateway import Gateway
+from tests.support.process import READY_S
 
 
 @dataclass
@@ -66,7 +67,7 @@ def start_gateway(
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + READY_S  # a hung start, not a timing assert (see READY_S)
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("gateway did not start")

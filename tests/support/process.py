@@ -18,6 +18,10 @@ import yaml
 from tests.support.http import request
 
 ROOT = Path(__file__).resolve().parents[2]
+# How long a server may take to start answering: a deadline that catches a hung start-up, not a
+# timing assert. Generous because `make test` runs 3 xdist workers on 2 cores (and the machine may
+# be shared): a `specgate serve` that starts in ~3 s alone was seen to need 37 s at load 8.
+READY_S = 120.0
 
 
 def free_port() -> int:
@@ -32,7 +36,7 @@ class Served:
         self.url = url
         self.log = log  # stderr goes to a file: request logs would fill a pipe nobody reads
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = READY_S) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
