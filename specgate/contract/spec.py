@@ -166,27 +166,37 @@ class RecursiveRefError(SpecError):
 
 
 def dereference(document: dict[str, Any], node: Any, _seen: tuple[str, ...] = ()) -> Any:
-    """``node`` with every internal ``$ref`` of the bundled ``document`` replaced by a copy of its
-    target (as connexion resolves them). A recursive reference raises ``RecursiveRefError``."""
+    """``node`` with every internal ``$ref`` of the bundled ``document`` replaced by its target
+    (as connexion resolves them). A recursive reference raises ``RecursiveRefError``. Each target
+    is resolved once per call and shared where it recurs: treat the result as read-only."""
+    return _dereference(document, node, _seen, {})
+
+
+def _dereference(document: dict[str, Any], node: Any, seen: tuple[str, ...], done: dict[str, Any]) -> Any:
     if isinstance(node, list):
-        return [dereference(document, v, _seen) for v in node]
+        return [_dereference(document, v, seen, done) for v in node]
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#"):
-        if ref in _seen:
+        if ref in seen:
             raise RecursiveRefError(f"$ref {ref!r} refers to itself")
-        return dereference(document, _Bundler._pointer(document, ref[1:], ref), (*_seen, ref))
-    return {k: dereference(document, v, _seen) for k, v in node.items()}
+        if ref not in done:
+            done[ref] = _dereference(document, _Bundler._pointer(document, ref[1:], ref), (*seen, ref), done)
+        return done[ref]
+    return {k: _dereference(document, v, seen, done) for k, v in node.items()}
 
 
 def operation_object(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
     """The dereferenced operation object, with the path item's parameters merged in (the
     operation's own win, by name and location)."""
-    item = dereference(document, document["paths"][path])
-    op: dict[str, Any] = dict(item[method.lower()])
+    item = document["paths"][path]
+    while isinstance(item.get("$ref"), str) and item["$ref"].startswith("#"):
+        item = _Bundler._pointer(document, item["$ref"][1:], item["$ref"])
+    op: dict[str, Any] = dict(dereference(document, item[method.lower()]))  # only this operation
+    shared = dereference(document, item.get("parameters", []))
     own = {(p.get("name"), p.get("in")) for p in op.get("parameters", [])}
-    inherited = [p for p in item.get("parameters", []) if (p.get("name"), p.get("in")) not in own]
+    inherited = [p for p in shared if (p.get("name"), p.get("in")) not in own]
     op["parameters"] = [*inherited, *op.get("parameters", [])]
     return op
 
