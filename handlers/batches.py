@@ -77,13 +77,16 @@ async def _admitted(gateway: Gateway, key: VirtualKeySpec | None, params: Json) 
             await asyncio.sleep(full.retry_after_s)
 
 
-def _executor(gateway: Gateway, key: VirtualKeySpec | None, version: str, beta: tuple[str, ...]) -> Execute:
+def _executor(
+    gateway: Gateway, key: VirtualKeySpec | None, owner: str, version: str, beta: tuple[str, ...]
+) -> Execute:
     async def execute(params: Json) -> bytes:
         ctx = CallContext(request_id=new_request_id(), anthropic_version=version, anthropic_beta=beta)
         try:
             rules.check_message(params, version)
             ticket = await _admitted(gateway, key, params)
-            answer = await exchange.serve(gateway.router, ticket, exchange.Call(params, ctx))
+            account = admission.account_for(gateway, owner, str(params.get("model", "")))
+            answer = await exchange.serve(gateway.router, ticket, exchange.Call(params, ctx, account=account))
         except GatewayError as exc:
             return model.errored_result(exc.to_body(ctx.request_id))
         message = answer.message
@@ -103,8 +106,9 @@ async def create_message_batch(user: str | None = None) -> Response:
     requests = _requests(scope, body, gateway.config.batches.max_requests)
     version = request.headers.get("anthropic-version") or DEFAULT_VERSION
     key = admission.virtual_key_of(scope)
-    execute = _executor(gateway, key, version, split_beta(request.headers.get("anthropic-beta")))
-    batch = await gateway.batches.create(user or _async.ANONYMOUS, requests, execute)
+    owner = user or _async.ANONYMOUS
+    execute = _executor(gateway, key, owner, version, split_beta(request.headers.get("anthropic-beta")))
+    batch = await gateway.batches.create(owner, requests, execute)
     return _json(model.render(batch, _collection_url()))
 
 

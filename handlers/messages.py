@@ -113,7 +113,8 @@ def _call(scope: Scope, headers: Headers, body: Json) -> exchange.Call:
         beta=is_beta(scope, betas),
         observer=record_of(scope),
     )
-    return exchange.Call(body, ctx, stream=body.get("stream") is True, route=route)
+    account = admission.account_of(scope, body)
+    return exchange.Call(body, ctx, stream=body.get("stream") is True, route=route, account=account)
 
 
 async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | None) -> Response:

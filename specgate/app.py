@@ -100,7 +100,10 @@ class _ErrorMapper:
         error = _as_gateway_error(exc, str(scope.get("method", "")), path, self.allow)
         if isinstance(error, ApiError) and not isinstance(exc, GatewayError):
             log.error("unhandled error in request %s", request_id_of(scope), exc_info=exc)
-        return error_parts(error, request_id_of(scope), envelope=path in self.envelope_paths)
+        status, body, headers = error_parts(error, request_id_of(scope), envelope=path in self.envelope_paths)
+        if status == 401 and path == "/ui":  # a browser asks for the key (HTTP Basic: the password)
+            headers = {**headers, "www-authenticate": 'Basic realm="specgate operator page"'}
+        return status, body, headers
 
     async def connexion_handler(self, request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         status, body, headers = self.render(request.scope, exc)

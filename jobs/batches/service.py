@@ -40,6 +40,16 @@ class BatchService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
+    @property
+    def running(self) -> int:
+        """Batches this replica is running now."""
+        return len(self._runs)
+
+    @property
+    def pending_requests(self) -> int:
+        """Their requests not yet processed."""
+        return sum(run.remaining for run in self._runs.values())
+
     # -- operations ----------------------------------------------------------------------------
 
     async def create(self, owner: str, requests: Sequence[tuple[str, dict[str, Any]]], execute: Execute) -> Batch:

@@ -39,7 +39,7 @@ log = logging.getLogger("specgate.access")
 RECORD_KEY = "specgate.record"
 BODY_LOG_LIMIT = 64 * 1024
 DOCS_ROUTE = "/docs"
-PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})  # polled every few seconds: debug level
+PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/ui/data"})  # polled every few seconds: debug level
 _USAGE_FIELDS = {
     "input_tokens": "input",
     "output_tokens": "output",

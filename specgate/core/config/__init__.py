@@ -27,8 +27,10 @@ from specgate.core.config.models import (
     Config,
     JobsConfig,
     ModelRoute,
+    Price,
     ProviderConfig,
     ServerConfig,
+    TracingConfig,
     default_config,
 )
 from specgate.core.config.parse import load_config, parse_config
@@ -50,8 +52,10 @@ __all__ = [
     "JobsConfig",
     "LimitsConfig",
     "ModelRoute",
+    "Price",
     "ProviderConfig",
     "ServerConfig",
+    "TracingConfig",
     "VirtualKeySpec",
     "default_config",
     "load_config",
