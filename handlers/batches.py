@@ -31,8 +31,9 @@ from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import GatewayError, InvalidRequestError, NotFoundError
 from specgate.core.scope import new_request_id, scope_state
 from specgate.core.types import Json
-from specgate.dispatch import admission, exchange
+from specgate.dispatch import admission, exchange, traces
 from specgate.gateway import Gateway, gateway_of
+from specgate.wire.observe import record_of
 from specgate.wire.pagination import page
 
 from .messages import split_beta
@@ -78,7 +79,7 @@ async def _admitted(gateway: Gateway, key: VirtualKeySpec | None, params: Json) 
 
 
 def _executor(
-    gateway: Gateway, key: VirtualKeySpec | None, owner: str, version: str, beta: tuple[str, ...]
+    gateway: Gateway, key: VirtualKeySpec | None, owner: str, version: str, beta: tuple[str, ...], link: Any
 ) -> Execute:
     async def execute(params: Json) -> bytes:
         ctx = CallContext(request_id=new_request_id(), anthropic_version=version, anthropic_beta=beta)
@@ -86,7 +87,9 @@ def _executor(
             rules.check_message(params, version)
             ticket = await _admitted(gateway, key, params)
             account = admission.account_for(gateway, owner, str(params.get("model", "")))
-            answer = await exchange.serve(gateway.router, ticket, exchange.Call(params, ctx, account=account))
+            call = exchange.Call(params, ctx, account=account)
+            async with traces.background(gateway, call, "specgate.batch_item", link, owner) as item_call:
+                answer = await exchange.serve(gateway.router, ticket, item_call)
         except GatewayError as exc:
             return model.errored_result(exc.to_body(ctx.request_id))
         message = answer.message
@@ -107,7 +110,8 @@ async def create_message_batch(user: str | None = None) -> Response:
     version = request.headers.get("anthropic-version") or DEFAULT_VERSION
     key = admission.virtual_key_of(scope)
     owner = user or _async.ANONYMOUS
-    execute = _executor(gateway, key, owner, version, split_beta(request.headers.get("anthropic-beta")))
+    link = traces.link_of(record_of(scope))  # the items' spans are linked to this request's
+    execute = _executor(gateway, key, owner, version, split_beta(request.headers.get("anthropic-beta")), link)
     batch = await gateway.batches.create(owner, requests, execute)
     return _json(model.render(batch, _collection_url()))
 

@@ -29,7 +29,7 @@ from specgate.core.errors import NotFoundError
 from specgate.core.responses import envelope_success
 from specgate.core.scope import request_id_of, scope_state
 from specgate.core.types import Json, SSEEvent
-from specgate.dispatch import admission, exchange, forwarding
+from specgate.dispatch import admission, exchange, forwarding, traces
 from specgate.gateway import gateway_of
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
@@ -135,8 +135,11 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
         call = replace(call, overhead=overhead_of(scope), client=client)
         return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
 
+    link = traces.link_of(call.ctx.observer)
+
     async def run() -> Response:  # later, in the background: no client waits
-        return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
+        async with traces.background(gateway, call, "specgate.job", link, owner) as job_call:
+            return _respond(await exchange.serve(gateway.router, ticket, job_call), job_call, envelope=envelope)
 
     async with exchange.refund_on_error(ticket):  # refused (full queue, shutting down)
         placeholder = await _async.submit(

@@ -6,7 +6,7 @@ the request against spec/ already. Optional capabilities (``count_tokens``) are 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -17,6 +17,13 @@ class CallObserver(Protocol):
     """Optional: told what happens while a request is served (metrics and the request log).
 
     Implementations must be cheap and must not raise."""
+
+    def attempting(self, provider: str, system: str, model: str, upstream_model: str) -> None:
+        """A route is tried: ``provider`` (of type ``system``) is asked for ``upstream_model``."""
+
+    def trace_headers(self) -> Mapping[str, str]:
+        """Headers for the next upstream HTTP attempt (the W3C ``traceparent``; empty when not tracing)."""
+        ...
 
     def retried(self, provider: str, reason: str) -> None:
         """An upstream attempt failed and is retried (reason: timeout, connection or HTTP status)."""

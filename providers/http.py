@@ -216,7 +216,7 @@ class UpstreamClient:
         while True:
             key = self._keys.pick()
             try:
-                return await self._attempt(url, body, headers, deadline, key, read_body)
+                return await self._attempt(url, body, headers, deadline, key, read_body, observer)
             except _Failed as failure:
                 attempt += 1
                 wait = failure.wait_s if failure.wait_s is not None else self._backoff(attempt)
@@ -248,6 +248,7 @@ class UpstreamClient:
         deadline: float,
         key: str | None,
         read_body: bool,
+        observer: CallObserver | None = None,
     ) -> aiohttp.ClientResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -258,6 +259,8 @@ class UpstreamClient:
             sock_read=self._config.read_timeout_s,
         )
         all_headers = {**headers, **(self._auth(key) if key is not None else {})}
+        if observer is not None:
+            all_headers.update(observer.trace_headers())  # traceparent: this attempt's span
         try:
             resp = await self._session.post(url, data=body, headers=all_headers, timeout=timeout)
             if 200 <= resp.status < 300:

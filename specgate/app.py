@@ -6,6 +6,7 @@ lifespan (inside the event loop) and reached by handlers through the request sta
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import logging
@@ -184,6 +185,11 @@ def create_app(
         readiness.register("providers", routes_check(config, lambda: set(providers)))
         readiness.register("jobs_store", store_check(store))
         metrics = Metrics()
+        tracing = None
+        if config.tracing is not None:  # OpenTelemetry is imported only then
+            from specgate.ops.tracing import Tracing
+
+            tracing = Tracing(config.tracing, log_bodies=config.log_bodies)
         gateway = Gateway(
             config=config,
             providers=providers,
@@ -200,6 +206,7 @@ def create_app(
             metrics=metrics,
             readiness=readiness,
             governance=build_governance(config, clock),
+            tracing=tracing,
         )
         # What start-up built (the spec, its compiled schemas, connexion's operations: tens of MB of
         # objects that live as long as the app) is moved out of the cyclic collector's reach, so a
@@ -215,6 +222,8 @@ def create_app(
             await gateway.governance.close()
             await close_providers(providers)
             metrics.close()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.close)  # the last spans are exported
 
     middlewares = [
         functools.partial(ServerErrorMiddleware, handler=mapper.last_resort) if m is ServerErrorMiddleware else m

@@ -41,7 +41,7 @@ class RedisUsageStore:
 
     async def totals(self, principal: str | None) -> Rows:
         if principal is None:
-            principals = sorted(_text(p) for p in await self._client.smembers(self._principals))  # type: ignore[misc]
+            principals = sorted(_text(p) for p in await self._client.smembers(self._principals))
         else:
             principals = [principal]
         pipe = self._client.pipeline(transaction=False)

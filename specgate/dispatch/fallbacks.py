@@ -63,6 +63,11 @@ def _failed(ctx: CallContext, target: Target, exc: GatewayError, started: float,
         obs.failed(target.provider.name, error_type_for_status(exc.status_code), fallback=fallback)
 
 
+def _attempting(ctx: CallContext, target: Target, body: Json) -> None:
+    if ctx.observer is not None:
+        ctx.observer.attempting(target.provider.name, target.provider.type, str(body["model"]), target.upstream_model)
+
+
 def _served(ctx: CallContext, target: Target, started: float) -> None:
     obs = ctx.observer
     if obs is not None:
@@ -85,6 +90,7 @@ async def create(
     failure: GatewayError | None = None
     for position, target in enumerate(targets):
         ctx.response_headers.clear()  # a fallback must not show the failed route's request id
+        _attempting(ctx, target, body)
         started = time.perf_counter()
         try:
             message = await target.provider.create_message(body, target.upstream_model, ctx)
@@ -123,6 +129,7 @@ async def open_stream(
     failure: GatewayError | None = None
     for position, target in enumerate(targets):
         ctx.response_headers.clear()
+        _attempting(ctx, target, body)
         started = time.perf_counter()
         stream = aiter(target.provider.stream_message(body, target.upstream_model, ctx))
         try:

@@ -110,8 +110,12 @@ def model_label(router: Router, model: str) -> str:
     return model if target.route.match == model else target.route.match
 
 
+_NO_HEADERS: dict[str, str] = {}
+
+
 class RequestRecord:
-    """What happened while serving one request (a ``providers.base.CallObserver``)."""
+    """What happened while serving one request (a ``providers.base.CallObserver``). With tracing on,
+    ``specgate.wire.traced.TracedRecord`` is used instead: the same, plus spans."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -122,6 +126,15 @@ class RequestRecord:
         self.fallbacks = 0
         self.tokens: dict[str, int] = {}  # by metrics.TOKEN_TYPES name
         self.first_token_s: float | None = None
+
+    def attempting(self, provider: str, system: str, model: str, upstream_model: str) -> None:
+        """Nothing without tracing (``TracedRecord`` opens the attempt's span)."""
+
+    def trace_headers(self) -> dict[str, str]:
+        return _NO_HEADERS
+
+    def ended(self, status: int, fields: dict[str, Any]) -> None:
+        """The response is done; ``fields`` are the request log's. Nothing without tracing."""
 
     def retried(self, provider: str, reason: str) -> None:
         self.retries += 1
@@ -174,7 +187,12 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         metrics = gateway.metrics
-        record = RequestRecord(metrics)
+        if gateway.tracing is None:
+            record = RequestRecord(metrics)
+        else:  # only then is anything of OpenTelemetry imported
+            from specgate.wire.traced import server_record
+
+            record = server_record(gateway.tracing, metrics, scope)
         scope_state(scope)[RECORD_KEY] = record
         # share connexion's context dict with the inner layers, whatever they copy of the scope
         context: dict[str, Any] = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
@@ -231,7 +249,8 @@ class ObservabilityMiddleware:
         if record.tokens:
             metrics.count_tokens(model, key_id, record.tokens)
         level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
-        if not log.isEnabledFor(level):
+        traced = gateway.tracing is not None
+        if not traced and not log.isEnabledFor(level):
             return
         fields: dict[str, Any] = {
             "request_id": state.get(REQUEST_ID_KEY),
@@ -263,4 +282,6 @@ class ObservabilityMiddleware:
         if response_body is not None:
             fields["request_body"] = body
             fields["response_body"] = response_body.decode("utf-8", "replace")
+        if traced:
+            record.ended(status, fields)
         log.log(level, "request", extra={"fields": fields})
