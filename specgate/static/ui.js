@@ -81,7 +81,7 @@
 
   async function poll() {
     try {
-      const resp = await fetch("/ui/data", { credentials: "same-origin", cache: "no-store" });
+      const resp = await fetch(window.location.origin + "/ui/data", { credentials: "same-origin", cache: "no-store" });
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       update(await resp.json());
       text("status", "live · every 2 s");

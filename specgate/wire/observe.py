@@ -39,6 +39,7 @@ log = logging.getLogger("specgate.access")
 RECORD_KEY = "specgate.record"
 BODY_LOG_LIMIT = 64 * 1024
 DOCS_ROUTE = "/docs"
+UI_ASSETS = "/ui/assets/"  # the operator page's files: one route label, apart from the traffic
 PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/ui/data"})  # polled every few seconds: debug level
 _USAGE_FIELDS = {
     "input_tokens": "input",
@@ -179,6 +180,8 @@ class ObservabilityMiddleware:
             return path
         if path == "/openapi.json" or path == DOCS_ROUTE or path.startswith(DOCS_ROUTE + "/"):
             return DOCS_ROUTE
+        if path.startswith(UI_ASSETS):
+            return UI_ASSETS + "{name}"
         return OTHER
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
