@@ -92,11 +92,14 @@ async def start_upstream(logs: Path, *, chunks: int, chunk_delay_ms: float, dela
     return process
 
 
-def gateway_config(upstream_url: str) -> dict[str, object]:
+def gateway_config(upstream_url: str, *, tracing: bool = False) -> dict[str, object]:
     """An ``anthropic`` provider and an ``openai`` provider, both pointing at the fake upstream.
-    The upstream pool is sized for the 1,000-stream scenario (the default is 100 connections)."""
+    The upstream pool is sized for the 1,000-stream scenario (the default is 100 connections).
+    ``tracing``: every request traced (ratio 1.0), exported to the fake upstream's OTLP sink."""
     common = {"api_keys": [UPSTREAM_KEY], "max_retries": 0, "options": {"max_connections": 2048}}
+    traced = {"tracing": {"endpoint": upstream_url + "/v1/traces", "sample_ratio": 1.0}} if tracing else {}
     return {
+        **traced,
         "server": {"host": "127.0.0.1"},
         "auth": {"api_keys": [GATEWAY_KEY]},
         "providers": [
@@ -111,12 +114,13 @@ def gateway_config(upstream_url: str) -> dict[str, object]:
     }
 
 
-async def start_gateway(logs: Path, upstream_url: str, *, workers: int = 1) -> Process:
+async def start_gateway(logs: Path, upstream_url: str, *, workers: int = 1, tracing: bool = False) -> Process:
     port = free_port()
-    config = logs / f"gateway-w{workers}.yaml"
-    config.write_text(yaml.safe_dump(gateway_config(upstream_url), sort_keys=False))
+    name = f"gateway-w{workers}" + ("-traced" if tracing else "")
+    config = logs / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(gateway_config(upstream_url, tracing=tracing), sort_keys=False))
     args = ["-m", "specgate", "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
-    process = _spawn(f"gateway-w{workers}", args, f"http://127.0.0.1:{port}", logs)
+    process = _spawn(name, args, f"http://127.0.0.1:{port}", logs)
     await wait_ready(process, "/healthz")
     if workers > 1:  # every worker must be up, not only the first one to accept
         await asyncio.sleep(1.0)

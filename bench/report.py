@@ -67,6 +67,7 @@ class Row:
             "ttfb_p50_ms": diff(b.ttfb_p50_ms, g.ttfb_p50_ms),
             "ttfb_p99_ms": diff(b.ttfb_p99_ms, g.ttfb_p99_ms),
             "rps_ratio": round(g.rps / b.rps, 3) if b.rps else None,
+            "cpu_ratio": round(g.cpu_ms_per_request / b.cpu_ms_per_request, 3) if b.cpu_ms_per_request else None,
         }
 
     def as_json(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class Scenario:
     big: bool = False  # the 650-message conversation
     one_round: bool = False  # exactly `concurrency` requests, all at once, no warm-up
     workers: int = 1
+    traced: bool = False  # tracing on (ratio 1.0) against the same gateway with tracing off
 
 
 def messages_body(*, stream: bool, big: bool = False) -> Json:
@@ -94,4 +95,6 @@ def scenarios(*, smoke: bool) -> list[Scenario]:
         Scenario("openai-json-c1", "openai provider (translation), non-streaming", 1, api="openai"),
         Scenario("openai-stream-c16", "openai provider (translation), streaming", 16, stream=True, api="openai"),
         Scenario("json-c64-w2", "non-streaming, --workers 2 vs --workers 1", 64, workers=2),
+        Scenario("json-c16-traced", "non-streaming, tracing on (ratio 1.0) vs off", 16, traced=True),
+        Scenario("stream-c16-traced", "streaming, tracing on (ratio 1.0) vs off", 16, stream=True, traced=True),
     ]

@@ -44,6 +44,7 @@ class FakeUpstream:
         self.pieces = [(" " if i else "") + WORDS[i % len(WORDS)] for i in range(shape.chunks)]
         self.text = "".join(self.pieces)
         self._ids = itertools.count(1)
+        self.spans_bytes = 0  # OTLP exports received (the tracing rows)
 
     async def _body(self, request: web.Request) -> Json:
         body = orjson.loads(await request.read())
@@ -176,6 +177,12 @@ class FakeUpstream:
     async def health(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def traces(self, request: web.Request) -> web.Response:
+        """An OTLP/HTTP sink for the tracing rows: read the export, answer an empty
+        ``ExportTraceServiceResponse`` (zero protobuf bytes)."""
+        self.spans_bytes += len(await request.read())
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
 
 def build_app(shape: Shape) -> web.Application:
     fake = FakeUpstream(shape)
@@ -183,6 +190,7 @@ def build_app(shape: Shape) -> web.Application:
     app.router.add_post("/v1/messages", fake.messages)
     app.router.add_post("/v1/chat/completions", fake.chat_completions)
     app.router.add_get("/health", fake.health)
+    app.router.add_post("/v1/traces", fake.traces)
     return app
 
 

@@ -57,7 +57,7 @@ async def operator_data(gateway: Gateway) -> dict[str, Any]:
 
 
 def _cell(value: Any, name: str) -> str:
-    text = "–" if value is None else f"{value:.6f}" if isinstance(value, float) else str(value)
+    text = "-" if value is None else f"{value:.6f}" if isinstance(value, float) else str(value)
     return f'<td data-field="{name}">{html.escape(text)}</td>'
 
 
@@ -81,8 +81,8 @@ def render_page(data: dict[str, Any]) -> str:
         "requests": data["requests"],
         "errors": data["errors"],
         "error_rate": f"{data['error_rate'] * 100:.2f}",
-        "p50_ms": "–" if data["p50_ms"] is None else data["p50_ms"],
-        "p99_ms": "–" if data["p99_ms"] is None else data["p99_ms"],
+        "p50_ms": "-" if data["p50_ms"] is None else data["p50_ms"],
+        "p99_ms": "-" if data["p99_ms"] is None else data["p99_ms"],
         "usage_rows": _rows(data["usage_last_hour"], USAGE_COLUMNS, ("key_id", "model")),
         "provider_rows": _rows(data["providers"], PROVIDER_COLUMNS, ("provider",)),
         **{k: html.escape(str(v)) for k, v in work.items()},

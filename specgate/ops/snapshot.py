@@ -16,7 +16,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-NOT_TRAFFIC = frozenset({"/healthz", "/readyz", "/metrics", "/v1/usage", "/ui", "/ui/data", "/ui/assets/{name}", "/docs"})
+NOT_TRAFFIC = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/v1/usage", "/ui", "/ui/data", "/ui/assets/{name}", "/docs"}
+)
 
 
 @dataclass

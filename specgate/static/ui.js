@@ -8,12 +8,12 @@
   let charts = null, polls = 0;
 
   function text(id, value) { const el = document.getElementById(id); if (el) el.textContent = value; }
-  function fmt(v) { return v === null || v === undefined ? "–" : String(v); }
+  function fmt(v) { return v === null || v === undefined ? "-" : String(v); }
 
   function cell(name, value) {
     const td = document.createElement("td");
     td.dataset.field = name;
-    td.textContent = value === null || value === undefined ? "–" : (typeof value === "number" && !Number.isInteger(value)) ? value.toFixed(6) : String(value);
+    td.textContent = value === null || value === undefined ? "-" : (typeof value === "number" && !Number.isInteger(value)) ? value.toFixed(6) : String(value);
     return td;
   }
 

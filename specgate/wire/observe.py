@@ -1,7 +1,8 @@
 """Per-request observation: the request log line and the request metrics.
 
 ``ObservabilityMiddleware`` wraps the whole app (outside the body limit, so a 413 is counted
-too). It puts a ``RequestRecord`` in the request state; handlers pass it to providers as
+too). It puts a ``RequestRecord`` (``specgate.wire.record``; with tracing on, a
+``specgate.wire.traced.TracedRecord``) in the request state; handlers pass it to providers as
 ``CallContext.observer``, so retries, fallbacks, upstream latency, usage and the first streamed
 token land in it. When the response is done (a stream's last byte included) it counts the
 request and writes one log line. Keys never reach the record: the key id is the opaque
@@ -20,7 +21,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -30,23 +30,16 @@ from providers.router import Router
 from specgate.contract.validation import BODY_STATE_KEY
 from specgate.core.errors import error_type_for_status
 from specgate.core.scope import REQUEST_ID_KEY, STATE_KEY, scope_state
-from specgate.core.types import Json
 from specgate.gateway import Gateway
-from specgate.ops.metrics import ANONYMOUS, NONE, OTHER, Metrics
+from specgate.ops.metrics import ANONYMOUS, NONE, OTHER
+from specgate.wire.record import RECORD_KEY, RequestRecord, record_of
 
 log = logging.getLogger("specgate.access")
 
-RECORD_KEY = "specgate.record"
 BODY_LOG_LIMIT = 64 * 1024
 DOCS_ROUTE = "/docs"
 UI_ASSETS = "/ui/assets/"  # the operator page's files: one route label, apart from the traffic
 PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/ui/data"})  # polled every few seconds: debug level
-_USAGE_FIELDS = {
-    "input_tokens": "input",
-    "output_tokens": "output",
-    "cache_read_input_tokens": "cache_read",
-    "cache_creation_input_tokens": "cache_creation",
-}
 
 
 ERROR_BODY_LIMIT = 16 * 1024  # of an error body, read for its type and message
@@ -109,65 +102,6 @@ def model_label(router: Router, model: str) -> str:
     if target is None:
         return OTHER
     return model if target.route.match == model else target.route.match
-
-
-_NO_HEADERS: dict[str, str] = {}
-
-
-class RequestRecord:
-    """What happened while serving one request (a ``providers.base.CallObserver``). With tracing on,
-    ``specgate.wire.traced.TracedRecord`` is used instead: the same, plus spans."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-        self.started = time.perf_counter()
-        self.provider: str | None = None
-        self.upstream_model: str | None = None
-        self.retries = 0
-        self.fallbacks = 0
-        self.tokens: dict[str, int] = {}  # by metrics.TOKEN_TYPES name
-        self.first_token_s: float | None = None
-
-    def attempting(self, provider: str, system: str, model: str, upstream_model: str) -> None:
-        """Nothing without tracing (``TracedRecord`` opens the attempt's span)."""
-
-    def trace_headers(self) -> dict[str, str]:
-        return _NO_HEADERS
-
-    def ended(self, status: int, fields: dict[str, Any]) -> None:
-        """The response is done; ``fields`` are the request log's. Nothing without tracing."""
-
-    def retried(self, provider: str, reason: str) -> None:
-        self.retries += 1
-        self.metrics.upstream_retries.labels(provider, reason).inc()
-
-    def failed(self, provider: str, reason: str, *, fallback: bool) -> None:
-        self.metrics.upstream_errors.labels(provider, reason).inc()
-        if fallback:
-            self.fallbacks += 1
-            self.metrics.fallbacks.labels(provider, reason).inc()
-
-    def upstream_done(self, provider: str, seconds: float, *, ok: bool) -> None:
-        self.metrics.upstream_duration.labels(provider, "ok" if ok else "error").observe(seconds)
-
-    def served(self, provider: str, upstream_model: str) -> None:
-        self.provider = provider
-        self.upstream_model = upstream_model
-
-    def usage(self, usage: Json) -> None:
-        for field, kind in _USAGE_FIELDS.items():
-            value = usage.get(field)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                self.tokens[kind] = value  # stream usage is cumulative: the last value wins
-
-    def first_token(self) -> None:
-        if self.first_token_s is None:
-            self.first_token_s = time.perf_counter() - self.started
-
-
-def record_of(scope: MutableMapping[str, Any]) -> RequestRecord | None:
-    record = scope_state(scope).get(RECORD_KEY)
-    return record if isinstance(record, RequestRecord) else None
 
 
 class ObservabilityMiddleware:
@@ -288,3 +222,6 @@ class ObservabilityMiddleware:
         if traced:
             record.ended(status, fields)
         log.log(level, "request", extra={"fields": fields})
+
+
+__all__ = ["RECORD_KEY", "ObservabilityMiddleware", "RequestRecord", "model_label", "record_of"]

@@ -24,10 +24,9 @@ from typing import Any
 
 from starlette.types import Scope
 
-from specgate.core.types import Json
 from specgate.ops.metrics import Metrics
 from specgate.ops.tracing import Span, SpanContext, Tracing
-from specgate.wire.observe import RequestRecord
+from specgate.wire.record import RequestRecord
 
 BODY_ATTRIBUTE_LIMIT = 16 * 1024
 _USAGE_ATTRIBUTES = {
@@ -47,7 +46,12 @@ def _carrier(scope: Scope) -> dict[str, str]:
 
 
 class TracedRecord(RequestRecord):
-    """A request's (or a background call's) record whose upstream attempts are child spans of ``span``."""
+    """A request's (or a background call's) record whose upstream attempts are child spans of ``span``.
+
+    Attributes are gathered in dicts and set once per span (each ``set_attribute`` of the SDK
+    takes a lock and validates), and only those that say something are sent (retries and
+    fallbacks when there were any, cache tokens when used): every attribute is encoded again by
+    the exporter, which is most of tracing's cost."""
 
     def __init__(self, metrics: Metrics, tracing: Tracing, span: Span) -> None:
         super().__init__(metrics)
@@ -74,8 +78,9 @@ class TracedRecord(RequestRecord):
             "gen_ai.request.model": model[:200],
             "gen_ai.response.model": upstream_model[:200],
             "specgate.provider": provider,
-            "specgate.route_index": self._route,
         }
+        if self._route > 1:
+            self._attempt_attributes["specgate.route_index"] = self._route
         self._open_attempt(None)
 
     def _open_attempt(self, retry_reason: str | None) -> None:
@@ -86,12 +91,15 @@ class TracedRecord(RequestRecord):
         name = f"chat {self._attempt_attributes.get('gen_ai.response.model', '')}"
         self._attempt = self.tracing.child(self.span, name, attributes)
 
-    def _end_attempt(self, error_type: str | None = None) -> None:
+    def _end_attempt(self, error_type: str | None = None, extra: dict[str, Any] | None = None) -> None:
         attempt, self._attempt = self._attempt, None
-        if attempt is not None:
-            if error_type is not None:
-                self.tracing.failed(attempt, error_type)
-            attempt.end()
+        if attempt is None:
+            return
+        if extra:
+            attempt.set_attributes(extra)
+        if error_type is not None:
+            self.tracing.failed(attempt, error_type)
+        attempt.end()
 
     def trace_headers(self) -> dict[str, str]:
         return self.tracing.headers(self._attempt if self._attempt is not None else self.span)
@@ -103,50 +111,53 @@ class TracedRecord(RequestRecord):
 
     def failed(self, provider: str, reason: str, *, fallback: bool) -> None:
         super().failed(provider, reason, fallback=fallback)
-        if self._attempt is not None:
-            self._attempt.set_attribute("specgate.fallback", fallback)
-        self._end_attempt(reason)
-
-    def usage(self, usage: Json) -> None:
-        super().usage(usage)
-        if self._attempt is not None:
-            for kind, value in self.tokens.items():
-                self._attempt.set_attribute(_USAGE_ATTRIBUTES[kind], value)
+        self._end_attempt(reason, {"specgate.fallback": fallback})
 
     # -- the end
 
-    def _finish_span(self, error_type: str | None) -> None:
-        self._end_attempt()
-        span = self.span
-        for kind, value in self.tokens.items():
-            span.set_attribute(_USAGE_ATTRIBUTES[kind], value)
-        span.set_attribute("specgate.retries", self.retries)
-        span.set_attribute("specgate.fallbacks", self.fallbacks)
+    def _usage_attributes(self) -> dict[str, Any]:
+        return {
+            _USAGE_ATTRIBUTES[kind]: value
+            for kind, value in self.tokens.items()
+            if value or kind in ("input", "output")
+        }
+
+    def _finish_span(self, attributes: dict[str, Any], error_type: str | None) -> None:
+        usage = self._usage_attributes()
+        self._end_attempt(None, usage)  # the attempt that served the call: done with the answer
+        attributes.update(usage)
+        if self.retries:
+            attributes["specgate.retries"] = self.retries
+        if self.fallbacks:
+            attributes["specgate.fallbacks"] = self.fallbacks
         if self.provider is not None:
-            span.set_attribute("specgate.provider", self.provider)
+            attributes["specgate.provider"] = self.provider
+        span = self.span
+        span.set_attributes(attributes)
         if error_type is not None:
             self.tracing.failed(span, error_type)
         span.end()
 
     def ended(self, status: int, fields: dict[str, Any]) -> None:
-        span = self.span
         route = str(fields.get("route"))
-        span.update_name(f"{fields.get('method')} {route}")
-        span.set_attribute("http.request.method", str(fields.get("method")))
-        span.set_attribute("http.route", route)
-        span.set_attribute("http.response.status_code", status)
-        for name in ("request_id", "key_id", "model_label"):
+        self.span.update_name(f"{fields.get('method')} {route}")
+        attributes: dict[str, Any] = {
+            "http.request.method": str(fields.get("method")),
+            "http.route": route,
+            "http.response.status_code": status,
+        }
+        for name in ("request_id", "key_id"):
             if fields.get(name) is not None:
-                span.set_attribute(f"specgate.{name}", str(fields[name]))
+                attributes[f"specgate.{name}"] = str(fields[name])
         if isinstance(fields.get("model"), str):
-            span.set_attribute("gen_ai.request.model", fields["model"])
+            attributes["gen_ai.request.model"] = fields["model"]
         if self.tracing.log_bodies and "request_body" in fields:
-            span.set_attribute("specgate.request_body", str(fields["request_body"])[:BODY_ATTRIBUTE_LIMIT])
-            span.set_attribute("specgate.response_body", str(fields["response_body"])[:BODY_ATTRIBUTE_LIMIT])
-        self._finish_span(str(status) if status >= 500 else None)
+            attributes["specgate.request_body"] = str(fields["request_body"])[:BODY_ATTRIBUTE_LIMIT]
+            attributes["specgate.response_body"] = str(fields["response_body"])[:BODY_ATTRIBUTE_LIMIT]
+        self._finish_span(attributes, str(status) if status >= 500 else None)
 
     def ended_background(self, error_type: str | None) -> None:
-        self._finish_span(error_type)
+        self._finish_span({}, error_type)
 
 
 def server_record(tracing: Tracing, metrics: Metrics, scope: Scope) -> TracedRecord:

@@ -35,6 +35,8 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path) -> None:
         "openai-json-c1",
         "openai-stream-c16",
         "json-c64-w2",
+        "json-c16-traced",
+        "stream-c16-traced",
     ]
     for row in document["rows"]:
         for side in ("baseline", "gateway"):

@@ -17,7 +17,6 @@ import anthropic
 import pytest
 
 from specgate.ops import snapshot
-from tests.browser.test_swagger_ui import driver  # noqa: F401 - the headless Chromium fixture
 from tests.support.http import request
 
 pytestmark = pytest.mark.slow
@@ -32,7 +31,7 @@ def _polls(driver: Any) -> int:
     return int(driver.execute_script("return Number(document.body.dataset.polls || 0)"))
 
 
-def test_operator_page_shows_what_metrics_and_usage_say(driver: Any, gateway_factory: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_operator_page_shows_what_metrics_and_usage_say(driver: Any, gateway_factory: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -103,7 +102,7 @@ def test_operator_page_shows_what_metrics_and_usage_say(driver: Any, gateway_fac
         shown = shown_usage[(row["key_id"], row["model"])]
         for name in ("requests", "errors", "input_tokens", "output_tokens"):
             assert int(shown[name]) == row[name], (name, shown, row)
-        assert shown["cost_usd"] == ("–" if row["cost_usd"] is None else f"{row['cost_usd']:.6f}")
+        assert shown["cost_usd"] == ("-" if row["cost_usd"] is None else f"{row['cost_usd']:.6f}")
     assert screenshot.stat().st_size > 10_000
     if os.environ.get("SPECGATE_DOCS_SCREENSHOT") == "1":
         shutil.copy(screenshot, DOCS / "operator-page.png")

@@ -36,7 +36,9 @@ def parse_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     r = Reader(source, os.environ if environ is None else environ)
-    root = r.mapping(data, "", ("server", "auth", "limits", "providers", "models", "jobs", "batches", "logging", "tracing"))
+    root = r.mapping(
+        data, "", ("server", "auth", "limits", "providers", "models", "jobs", "batches", "logging", "tracing")
+    )
     root = r.interpolate(root, "")
 
     server = _server(r, root.get("server"))

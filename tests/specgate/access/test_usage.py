@@ -19,7 +19,14 @@ ADMIN = "sk-usage-admin-0123456789"
 TEAM = "sk-usage-team-a-0123456789"
 HI: dict[str, Any] = {"max_tokens": 16, "messages": [{"role": "user", "content": "Hello there, usage"}]}
 PRICE = {"input": 3, "output": 15, "cache_read": 0.3, "cache_write": 3.75}
-FIELDS = ("requests", "errors", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+FIELDS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 
 
 def config(redis_url: str) -> dict[str, Any]:
@@ -84,7 +91,9 @@ def test_usage_matches_what_the_sdk_saw_across_two_replicas(gateway_factory: Any
     submitted = team_b.messages.with_raw_response.create(model="claude-job", **HI, extra_headers={"x-bf-async": "true"})
     job_id = submitted.headers["x-bf-async-id"]
     for _ in range(400):
-        polled = team_b.messages.with_raw_response.create(model="claude-job", **HI, extra_headers={"x-bf-async-id": job_id})
+        polled = team_b.messages.with_raw_response.create(
+            model="claude-job", **HI, extra_headers={"x-bf-async-id": job_id}
+        )
         if polled.headers["x-bf-async-status"] == "completed":
             break
         time.sleep(0.025)
@@ -104,9 +113,7 @@ def test_usage_matches_what_the_sdk_saw_across_two_replicas(gateway_factory: Any
     assert usage(a.url, ADMIN, "last_hour") == rows_a
     admin_ids = {r["key_id"] for r in rows_a if r["key_id"] != "team-a"}
     assert len(admin_ids) == 1 and next(iter(admin_ids)).startswith("key_")
-    expected = {
-        (next(iter(admin_ids)) if p == admin_id else p, m): row for (p, m), row in seen.rows.items()
-    }
+    expected = {(next(iter(admin_ids)) if p == admin_id else p, m): row for (p, m), row in seen.rows.items()}
     got = {(r["key_id"], r["model"]): {f: r[f] for f in FIELDS} for r in rows_a}
     assert got == expected
     assert sum(r["output_tokens"] for r in rows_a) > 0

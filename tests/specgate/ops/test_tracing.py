@@ -36,8 +36,8 @@ async def receiver() -> AsyncIterator[OTLPReceiver]:
         await server.stop()
 
 
-async def spans_until(receiver: OTLPReceiver, done: Any, timeout: float = 20) -> list[ReceivedSpan]:
-    deadline = time.monotonic() + timeout
+async def spans_until(receiver: OTLPReceiver, done: Any, within_s: float = 20) -> list[ReceivedSpan]:
+    deadline = time.monotonic() + within_s
     while not done(receiver.spans):
         if time.monotonic() > deadline:
             raise AssertionError(f"spans never arrived: {[(s.name, s.kind) for s in receiver.spans]}")
@@ -51,14 +51,21 @@ def servers(spans: list[ReceivedSpan], route_suffix: str = "/messages") -> list[
 
 def children(spans: list[ReceivedSpan], parent: ReceivedSpan) -> list[ReceivedSpan]:
     found = [s for s in spans if s.parent_span_id == parent.span_id and s.trace_id == parent.trace_id]
-    return sorted(found, key=lambda s: (s.attributes.get("specgate.route_index", 0), s.attributes.get("specgate.attempt", 0)))
+    return sorted(
+        found, key=lambda s: (s.attributes.get("specgate.route_index", 0), s.attributes.get("specgate.attempt", 0))
+    )
 
 
 async def test_spans_for_json_stream_fallback_job_and_batch(
     gateway_factory: Any, anthropic_upstream: FakeAnthropic, openai_upstream: FakeOpenAI, receiver: OTLPReceiver
 ) -> None:
     cfg = config(anthropic_upstream.url, openai_upstream.url, models=ROUTES)
-    cfg["tracing"] = {"endpoint": receiver.endpoint, "sample_ratio": 1.0, "service_name": "sg-test", "export_interval_s": 0.1}
+    cfg["tracing"] = {
+        "endpoint": receiver.endpoint,
+        "sample_ratio": 1.0,
+        "service_name": "sg-test",
+        "export_interval_s": 0.1,
+    }
     gw = gateway_factory(cfg)
     traceparent = f"00-{CLIENT_TRACE}-{CLIENT_PARENT}-01"
     async with sdk(gw.url) as client:
@@ -107,7 +114,9 @@ async def test_spans_for_json_stream_fallback_job_and_batch(
         assert [a.attributes.get("specgate.retry_reason") for a in attempts] == [None, "529", "529", None]
         assert [a.status for a in attempts] == [2, 2, 2, 0]
         assert attempts[2].attributes["specgate.fallback"] is True
-        assert attempts[3].attributes["gen_ai.system"] == "openai" and attempts[3].attributes["specgate.route_index"] == 2
+        assert (
+            attempts[3].attributes["gen_ai.system"] == "openai" and attempts[3].attributes["specgate.route_index"] == 2
+        )
         assert retried.attributes["specgate.retries"] == 2 and retried.attributes["specgate.fallbacks"] == 1
 
         # 4. an async job: its own trace, linked to the request that submitted it
@@ -124,7 +133,9 @@ async def test_spans_for_json_stream_fallback_job_and_batch(
             await asyncio.sleep(0.025)
         spans = await spans_until(receiver, lambda s: any(x.name == "specgate.job" for x in s))
         (job,) = [s for s in spans if s.name == "specgate.job"]
-        submit = next(s for s in servers(spans) if s.attributes["specgate.request_id"] == submitted.headers["request-id"])
+        submit = next(
+            s for s in servers(spans) if s.attributes["specgate.request_id"] == submitted.headers["request-id"]
+        )
         assert job.parent_span_id == "" and job.trace_id != submit.trace_id
         assert job.links == [(submit.trace_id, submit.span_id)]
         assert job.attributes["specgate.key_id"] == submit.attributes["specgate.key_id"]
@@ -135,7 +146,9 @@ async def test_spans_for_json_stream_fallback_job_and_batch(
         batch = await client.messages.batches.create(
             requests=[{"custom_id": f"r{i}", "params": {"model": "ant-model", **HI}} for i in range(2)]
         )
-        while (await client.messages.batches.retrieve(batch.id)).processing_status != "ended":
+        for _ in range(400):
+            if (await client.messages.batches.retrieve(batch.id)).processing_status == "ended":
+                break
             await asyncio.sleep(0.025)
         spans = await spans_until(receiver, lambda s: len([x for x in s if x.name == "specgate.batch_item"]) == 2)
         create = servers(spans, "/messages/batches")[0]
