@@ -41,7 +41,7 @@ def _admin_only(scope: Any) -> Gateway:
     return gateway_of(scope)
 
 
-async def operator_data(gateway: Gateway) -> dict[str, Any]:
+async def _operator_data(gateway: Gateway) -> dict[str, Any]:
     """Everything the page shows, at this moment."""
     return {
         "time": time.time(),
@@ -93,13 +93,13 @@ def render_page(data: dict[str, Any]) -> str:
 
 async def get_operator_page(user: str | None = None) -> Response:
     gateway = _admin_only(request.scope)
-    page = render_page(await operator_data(gateway))
+    page = render_page(await _operator_data(gateway))
     return Response(page, media_type="text/html", headers={"cache-control": "no-store"})
 
 
 async def get_operator_data(user: str | None = None) -> Response:
     gateway = _admin_only(request.scope)
-    body = orjson.dumps(await operator_data(gateway))
+    body = orjson.dumps(await _operator_data(gateway))
     return Response(body, media_type="application/json", headers={"cache-control": "no-store"})
 
 
