@@ -8,6 +8,7 @@ its terminal event) and a failure is counted as an error, never as a latency sam
 from __future__ import annotations
 
 import asyncio
+import base64
 import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,7 +17,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-STREAM_END_MARKERS = (b"event: message_stop", b"data: [DONE]")
+# the last event of an Anthropic SSE stream, an OpenAI one, and a Bedrock event stream (whose
+# chunk payload starts with the base64 of '{"type":"message_stop"')
+STREAM_END_MARKERS = (b"event: message_stop", b"data: [DONE]", base64.b64encode(b'{"type":"message_stop')[:28])
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 

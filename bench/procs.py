@@ -20,6 +20,14 @@ GATEWAY_KEY = "sk-bench-gateway"
 UPSTREAM_KEY = "sk-bench-upstream"
 ANTHROPIC_MODEL = "claude-bench"
 OPENAI_MODEL = "gpt-bench"
+BEDROCK_MODEL = "bedrock-bench"
+BEDROCK_MODEL_ID = "anthropic.claude-bench-v1:0"
+# the gateway's AWS credential chain finds these (the bench upstream checks only that requests are signed)
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIDBENCHFAKE",
+    "AWS_SECRET_ACCESS_KEY": "bench-secret",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 def free_port() -> int:
@@ -54,7 +62,10 @@ class Process:
 
 def _spawn(name: str, args: list[str], url: str, logs: Path) -> Process:
     log = logs / f"{name}.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", **AWS_ENV}
+    env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(logs / "no-aws-config")
+    env.pop("AWS_PROFILE", None)
+    env.pop("AWS_SESSION_TOKEN", None)
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         env.pop(proxy, None)
     with log.open("wb") as out:
@@ -93,7 +104,7 @@ async def start_upstream(logs: Path, *, chunks: int, chunk_delay_ms: float, dela
 
 
 def gateway_config(upstream_url: str, *, tracing: bool = False) -> dict[str, object]:
-    """An ``anthropic`` provider and an ``openai`` provider, both pointing at the fake upstream.
+    """An ``anthropic``, an ``openai`` and a ``bedrock`` provider, all pointing at the fake upstream.
     The upstream pool is sized for the 1,000-stream scenario (the default is 100 connections).
     ``tracing``: every request traced (ratio 1.0), exported to the fake upstream's OTLP sink."""
     common = {"api_keys": [UPSTREAM_KEY], "max_retries": 0, "options": {"max_connections": 2048}}
@@ -105,10 +116,19 @@ def gateway_config(upstream_url: str, *, tracing: bool = False) -> dict[str, obj
         "providers": [
             {"name": "anthropic", "type": "anthropic", "base_url": upstream_url, **common},
             {"name": "openai", "type": "openai", "base_url": upstream_url + "/v1", **common},
+            {
+                "name": "bedrock",
+                "type": "bedrock",
+                "base_url": upstream_url,
+                "region": "us-east-1",
+                "model_ids": {BEDROCK_MODEL: BEDROCK_MODEL_ID},
+                **{k: v for k, v in common.items() if k != "api_keys"},
+            },
         ],
         "models": [
             {"match": "claude-*", "provider": "anthropic"},
             {"match": "gpt-*", "provider": "openai"},
+            {"match": BEDROCK_MODEL, "provider": "bedrock"},
         ],
         "logging": {"level": "warning"},
     }

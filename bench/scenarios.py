@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from bench.procs import ANTHROPIC_MODEL, GATEWAY_KEY, OPENAI_MODEL, UPSTREAM_KEY
+from bench.procs import ANTHROPIC_MODEL, BEDROCK_MODEL, BEDROCK_MODEL_ID, GATEWAY_KEY, OPENAI_MODEL, UPSTREAM_KEY
 
 Json = dict[str, Any]
 PROMPT = "Say hello in one short sentence."
@@ -21,7 +21,7 @@ class Scenario:
     what: str
     concurrency: int
     stream: bool = False
-    api: str = "anthropic"  # which provider path: "anthropic" or "openai"
+    api: str = "anthropic"  # which provider path: "anthropic", "openai" or "bedrock"
     big: bool = False  # the 650-message conversation
     one_round: bool = False  # exactly `concurrency` requests, all at once, no warm-up
     workers: int = 1
@@ -70,6 +70,13 @@ def direct_request(scenario: Scenario) -> Request:
     headers = {"content-type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": UPSTREAM_KEY}
     if scenario.api == "openai":
         return Request("/v1/chat/completions", orjson.dumps(chat_body(stream=scenario.stream)), headers)
+    if scenario.api == "bedrock":
+        operation = "invoke-with-response-stream" if scenario.stream else "invoke"
+        body = {k: v for k, v in messages_body(stream=False).items() if k != "model"}
+        body["anthropic_version"] = "bedrock-2023-05-31"
+        # signed once: the bench upstream checks that a signature is there, not that it is fresh
+        signed = {**headers, "authorization": "AWS4-HMAC-SHA256 Credential=AKIDBENCHFAKE/20260101/us-east-1/bedrock"}
+        return Request(f"/model/{BEDROCK_MODEL_ID}/{operation}", orjson.dumps(body), signed)
     return Request("/v1/messages", orjson.dumps(messages_body(stream=scenario.stream, big=scenario.big)), headers)
 
 
@@ -78,6 +85,8 @@ def gateway_request(scenario: Scenario) -> Request:
     body = messages_body(stream=scenario.stream, big=scenario.big)
     if scenario.api == "openai":
         body["model"] = OPENAI_MODEL
+    if scenario.api == "bedrock":
+        body["model"] = BEDROCK_MODEL
     headers = {"content-type": "application/json", "anthropic-version": "2023-06-01", "x-api-key": GATEWAY_KEY}
     return Request("/v1/messages", orjson.dumps(body), headers)
 
@@ -94,6 +103,10 @@ def scenarios(*, smoke: bool) -> list[Scenario]:
         Scenario(f"streams-{many}", f"{many} concurrent open streams", many, stream=True, one_round=True),
         Scenario("openai-json-c1", "openai provider (translation), non-streaming", 1, api="openai"),
         Scenario("openai-stream-c16", "openai provider (translation), streaming", 16, stream=True, api="openai"),
+        Scenario("bedrock-json-c1", "bedrock provider (SigV4, InvokeModel), non-streaming", 1, api="bedrock"),
+        Scenario(
+            "bedrock-stream-c16", "bedrock provider (SigV4, event stream), streaming", 16, stream=True, api="bedrock"
+        ),
         Scenario("json-c64-w2", "non-streaming, --workers 2 vs --workers 1", 64, workers=2),
         Scenario("json-c16-traced", "non-streaming, tracing on (ratio 1.0) vs off", 16, traced=True),
         Scenario("stream-c16-traced", "streaming, tracing on (ratio 1.0) vs off", 16, stream=True, traced=True),

@@ -3,7 +3,10 @@
 ``POST /v1/messages`` answers an Anthropic Message, or an Anthropic SSE stream when the body has
 ``"stream": true`` (message_start, content_block_start, ping, N text deltas, content_block_stop,
 message_delta, message_stop). ``POST /v1/chat/completions`` answers OpenAI chat completions,
-JSON or SSE chunks ending ``data: [DONE]``. ``GET /health`` answers ``ok``.
+JSON or SSE chunks ending ``data: [DONE]``. ``POST /model/{id}/invoke`` and
+``/invoke-with-response-stream`` answer as Bedrock does (the same Message, or the same events as
+an AWS event stream of base64 ``chunk`` payloads); they require a SigV4 ``Authorization`` header
+but do not recompute it (the tests' fake does). ``GET /health`` answers ``ok``.
 
 Knobs: ``--delay-ms`` (before the response starts), ``--chunks`` (text deltas per stream),
 ``--chunk-delay-ms`` (between deltas). Usage:
@@ -14,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import itertools
+import struct
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +42,20 @@ class Shape:
 
 def _sse(event: str, data: Json) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+_CHUNK_HEADERS = b"".join(
+    struct.pack(">B", len(n)) + n + b"\x07" + struct.pack(">H", len(v)) + v
+    for n, v in ((b":event-type", b"chunk"), (b":content-type", b"application/json"), (b":message-type", b"event"))
+)
+
+
+def _bedrock_chunk(event: Json) -> bytes:
+    """One AWS event-stream ``chunk`` message carrying an Anthropic event, as Bedrock frames it."""
+    payload = b'{"bytes":"' + base64.b64encode(orjson.dumps(event)) + b'"}'
+    prelude = struct.pack(">II", 12 + len(_CHUNK_HEADERS) + len(payload) + 4, len(_CHUNK_HEADERS))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + _CHUNK_HEADERS + payload
+    return message + struct.pack(">I", zlib.crc32(message))
 
 
 class FakeUpstream:
@@ -113,6 +133,60 @@ class FakeUpstream:
         ]
         return await self._stream(request, headers, b"".join(head), deltas, b"".join(tail))
 
+    async def bedrock(self, request: web.Request) -> web.StreamResponse:
+        if not request.headers.get("authorization", "").startswith("AWS4-HMAC-SHA256 Credential="):
+            return web.json_response({"message": "Missing Authentication Token"}, status=403)
+        body = await self._body(request)
+        if self.shape.delay_s:
+            await asyncio.sleep(self.shape.delay_s)
+        model = request.match_info["model_id"]
+        mid = f"msg_bench{next(self._ids):012d}"
+        usage = {"input_tokens": self._input_tokens(body), "output_tokens": self.shape.chunks}
+        headers = {"x-amzn-RequestId": "req_" + mid}
+        message = {"id": mid, "type": "message", "role": "assistant", "model": model}
+        if not request.path.endswith("/invoke-with-response-stream"):
+            whole = {
+                **message,
+                "content": [{"type": "text", "text": self.text}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": usage,
+            }
+            return web.Response(body=orjson.dumps(whole), content_type="application/json", headers=headers)
+        start: Json = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
+        head: list[Json] = [
+            {"type": "message_start", "message": start},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            {"type": "ping"},
+        ]
+        deltas = [
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+            for piece in self.pieces
+        ]
+        tail: list[Json] = [
+            {"type": "content_block_stop", "index": 0},
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": {"output_tokens": self.shape.chunks},
+            },
+            {"type": "message_stop"},
+        ]
+        headers["content-type"] = "application/vnd.amazon.eventstream"
+        return await self._stream(
+            request,
+            headers,
+            b"".join([_bedrock_chunk(e) for e in head]),
+            [_bedrock_chunk(d) for d in deltas],
+            b"".join([_bedrock_chunk(e) for e in tail]),
+        )
+
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request)
         if self.shape.delay_s:
@@ -189,6 +263,8 @@ def build_app(shape: Shape) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/messages", fake.messages)
     app.router.add_post("/v1/chat/completions", fake.chat_completions)
+    app.router.add_post("/model/{model_id}/invoke", fake.bedrock)
+    app.router.add_post("/model/{model_id}/invoke-with-response-stream", fake.bedrock)
     app.router.add_get("/health", fake.health)
     app.router.add_post("/v1/traces", fake.traces)
     return app

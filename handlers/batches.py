@@ -23,6 +23,7 @@ from jobs.batches import model
 from jobs.batches.model import Batch
 from jobs.batches.runner import Execute
 from providers.base import CallContext
+from providers.budget import RetryBudget
 from specgate.access.limiter import Ticket, WindowFull
 from specgate.contract import rules
 from specgate.contract.rules import DEFAULT_VERSION
@@ -82,7 +83,13 @@ def _executor(
     gateway: Gateway, key: VirtualKeySpec | None, owner: str, version: str, beta: tuple[str, ...], link: Any
 ) -> Execute:
     async def execute(params: Json) -> bytes:
-        ctx = CallContext(request_id=new_request_id(), anthropic_version=version, anthropic_beta=beta)
+        # no client headers: an item runs long after the request, which is not kept (it holds credentials)
+        ctx = CallContext(
+            request_id=new_request_id(),
+            anthropic_version=version,
+            anthropic_beta=beta,
+            budget=RetryBudget(gateway.config.server.retry_budget),
+        )
         try:
             rules.check_message(params, version)
             ticket = await _admitted(gateway, key, params)

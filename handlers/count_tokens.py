@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope
 
 from providers import shapes
 from providers.base import CallContext, TokenCounter
+from providers.budget import RetryBudget
 from providers.tokens import estimate_input_tokens
 from specgate.contract import rules
 from specgate.contract.rules import DEFAULT_VERSION
@@ -43,6 +44,8 @@ async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
             request_id=request_id_of(scope),
             anthropic_version=version,
             anthropic_beta=betas,
+            client_headers=request_headers,
+            budget=RetryBudget(gateway_of(scope).config.server.retry_budget),
         )
         tokens = await target.provider.count_tokens(body, target.upstream_model, ctx)
         headers["x-specgate-token-count"] = "upstream"

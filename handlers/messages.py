@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope
 from handlers import _async
 from providers import shapes
 from providers.base import CallContext
+from providers.budget import RetryBudget
 from specgate.contract import rules
 from specgate.contract.rules import DEFAULT_VERSION
 from specgate.contract.unknown_fields import UNKNOWN_FIELDS_STATE_KEY, takes_unknown_fields
@@ -112,6 +113,8 @@ def _call(scope: Scope, headers: Headers, body: Json) -> exchange.Call:
         anthropic_beta=betas,
         beta=is_beta(scope, betas),
         observer=record_of(scope),
+        client_headers=headers,  # for providers' forward_headers
+        budget=RetryBudget(gateway.config.server.retry_budget),
     )
     account = admission.account_of(scope, body)
     return exchange.Call(body, ctx, stream=body.get("stream") is True, route=route, account=account)

@@ -14,18 +14,17 @@ the config says ``forward_unknown_fields: false``): the gateway validated everyt
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from contextlib import aclosing
 from typing import Any
 
-import orjson
-
 from providers.base import CallContext, Provider
-from providers.faults import ProviderError, capped
 from providers.http import UpstreamClient, load_json_object, note_upstream
+from providers.relay import parse_error, relay_sse
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig
-from specgate.core.errors import ApiError, UpstreamError
+from specgate.core.errors import ApiError
 from specgate.core.types import Json, SSEEvent
+
+__all__ = ["AnthropicProvider", "create", "merge_betas", "parse_error", "upstream_body"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -40,19 +39,6 @@ _NOT_FOR_COUNT_TOKENS = (
     "top_k",
     "service_tier",
 )
-
-_STATUS_BY_TYPE = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
 
 
 def merge_betas(header_values: Iterable[str], body_betas: Any) -> list[str]:
@@ -78,64 +64,6 @@ def upstream_body(req: Json, upstream_model: str, *, stream: bool | None) -> Jso
     else:
         body["stream"] = stream
     return body
-
-
-def parse_error(raw: bytes) -> ProviderError | None:
-    """An Anthropic error body (``{"type": "error", "error": {"type", "message"}}``), or None
-    for anything else (an HTML page, a proxy's text, another API's JSON)."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(body, dict) or body.get("type", "error") != "error":
-        return None
-    error = body.get("error")
-    if not isinstance(error, dict):
-        return None
-    error_type, message = error.get("type"), error.get("message")
-    if not isinstance(error_type, str) or not error_type or not isinstance(message, str):
-        return None
-    return ProviderError(error_type, message)
-
-
-class _Frame:
-    """Accumulates the lines of one SSE frame."""
-
-    def __init__(self) -> None:
-        self.event: bytes | None = None
-        self.data: list[bytes] = []
-
-    def add(self, line: bytes) -> None:
-        if line.startswith(b":"):
-            return  # comment
-        field, _, value = line.partition(b":")
-        value = value.removeprefix(b" ")
-        if field == b"event":
-            self.event = value
-        elif field == b"data":
-            self.data.append(value)
-
-    def __bool__(self) -> bool:
-        return bool(self.data)
-
-
-def _to_event(frame: _Frame, client_model: str, provider: str, request_id: str) -> SSEEvent:
-    payload = b"\n".join(frame.data)
-    data = load_json_object(payload, "stream event", provider=provider, request_id=request_id)
-    name = frame.event.decode() if frame.event else str(data.get("type", ""))
-    if name == "message_start" and isinstance(data.get("message"), dict):
-        data = {**data, "message": {**data["message"], "model": client_model}}
-        payload = deepjson.dumps(data)
-    raw = b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"
-    return SSEEvent(name, data, raw=raw)
-
-
-def _stream_error(data: Json, request_id: str | None) -> UpstreamError:
-    error = data.get("error") or {}
-    error_type = str(error.get("type") or "api_error")
-    message = capped(str(error.get("message") or "upstream stream error"))
-    status = _STATUS_BY_TYPE.get(error_type, 500)
-    return UpstreamError(status, error_type, message, upstream_request_id=request_id, retryable=False)
 
 
 class AnthropicProvider:
@@ -174,6 +102,7 @@ class AnthropicProvider:
             self._client.deadline(ctx.deadline),
             observer=ctx.observer,
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         note_upstream(ctx.response_headers, resp.headers)
         message = load_json_object(resp.body, "message body", provider=self.name, request_id=ctx.request_id)
@@ -190,33 +119,10 @@ class AnthropicProvider:
             self._client.deadline(ctx.deadline),
             observer=ctx.observer,
             request_id=ctx.request_id,
+            ctx=ctx,
         )
-        stopped = False
-        frame = _Frame()
-        async with aclosing(lines):
-            async for line, headers in lines:
-                if not ctx.response_headers:
-                    note_upstream(ctx.response_headers, headers)
-                if line:
-                    frame.add(line)
-                    continue
-                if not frame or stopped:
-                    frame = _Frame()
-                    continue
-                event = _to_event(frame, client_model, self.name, ctx.request_id)
-                frame = _Frame()
-                if event.event == "error":
-                    raise _stream_error(event.data, headers.get("request-id"))
-                stopped = event.event == "message_stop"
-                yield event
-        if frame and not stopped:  # a last frame without its blank line: dispatch it anyway
-            event = _to_event(frame, client_model, self.name, ctx.request_id)
-            if event.event == "error":
-                raise _stream_error(event.data, None)
-            stopped = event.event == "message_stop"
+        async for event in relay_sse(lines, client_model, self.name, ctx):
             yield event
-        if not stopped:
-            raise ApiError("upstream stream ended before message_stop")
 
     async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int:
         payload = {k: v for k, v in request.items() if k not in _NOT_FOR_COUNT_TOKENS and k != "betas"}
@@ -227,6 +133,7 @@ class AnthropicProvider:
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             request_id=ctx.request_id,
+            ctx=ctx,
         )
         answer = load_json_object(resp.body, "count_tokens body", provider=self.name, request_id=ctx.request_id)
         counted = answer.get("input_tokens")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from providers.budget import RetryBudget
 from specgate.core.types import Json, SSEEvent
 
 
@@ -31,6 +32,9 @@ class CallObserver(Protocol):
     def failed(self, provider: str, reason: str, *, fallback: bool) -> None:
         """A provider call failed for good; ``fallback``: the next route is tried."""
 
+    def budget_refused(self, provider: str, what: str) -> None:
+        """The retry budget refused a ``retry`` or a ``fallback`` after ``provider``'s failed attempt."""
+
     def upstream_done(self, provider: str, seconds: float, *, ok: bool) -> None:
         """A provider answered (a whole message, or a stream's first event) or failed."""
 
@@ -42,6 +46,9 @@ class CallObserver(Protocol):
 
     def first_token(self) -> None:
         """A stream sent its first content delta."""
+
+    def stream_as_json(self, provider: str) -> None:
+        """A stream was asked for and the upstream answered one JSON message (turned into events)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,11 @@ class CallContext:
     # upstream's request id); the dispatcher clears it before each attempt
     response_headers: dict[str, str] = field(default_factory=dict)
     observer: CallObserver | None = None
+    # the client's request headers (case-insensitive lookups), for a provider's forward_headers;
+    # they hold the client's credentials: never logged, never in a repr
+    client_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # the attempts this request may still make, across retries and fallbacks (providers.budget)
+    budget: RetryBudget = field(default_factory=RetryBudget)
 
 
 @runtime_checkable

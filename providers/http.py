@@ -3,10 +3,16 @@
 ``UpstreamClient`` owns one keep-alive ``aiohttp.ClientSession`` per provider (create it inside
 the running event loop; close it with ``aclose``). Every call is bounded by a deadline
 (``CallContext.deadline`` if sooner, else now + ``ProviderConfig.timeout_s``) covering all
-attempts. Connection errors, timeouts, 408, 409, 429, 5xx and 529 are retried with exponential
-backoff and jitter, honouring ``retry-after-ms`` then ``retry-after`` and ``x-should-retry``; a
-wait that would overrun the deadline is not started. A stream is retried only until its
-response status is known: once ``stream_lines`` has yielded anything, errors are raised.
+attempts; ``read_timeout_s`` (the longest silence) applies to streams only. Connection errors,
+timeouts, 408, 409, 429, 5xx and 529 are retried with exponential backoff and jitter, honouring
+``retry-after-ms`` then ``retry-after``, ``x-should-retry`` and the request's retry budget
+(``providers.budget``); an answer that says the upstream already retried it
+(``upstream_retried``) is not retried here. A wait that would overrun the deadline is not
+started. A stream is retried only until its response status is known: once ``stream_lines`` has
+yielded anything, errors are raised. A stream request answered with a JSON body raises
+``JsonAnswer`` (the provider turns it into events); any other non-SSE type is a 502.
+The outgoing headers and the proxy are ``providers.outbound``'s; each attempt adds the
+observer's ``trace_headers()`` (its span's ``traceparent``), then ``sign`` (Bedrock's SigV4) signs.
 Keys rotate round-robin; a key answered with 401/403/429 sits out ``key_cooldown_s``.
 What the client is told about a failure is decided by ``providers.faults.map_fault``; the full
 detail is logged (at warning when the call gives up) with the gateway's request id.
@@ -15,63 +21,32 @@ detail is logged (at warning when the call gives up) with the gateway's request 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
-from providers.base import CallObserver
+from providers.base import CallContext, CallObserver
 from providers.faults import Answer, ErrorParser, Fault, Malformed, map_fault
+from providers.outbound import Outbound
+from providers.retrypolicy import KeyPool, retry_after_s, should_retry
 from specgate.core.config import ProviderConfig
-from specgate.core.errors import is_retryable_status
+from specgate.core.errors import UpstreamError, is_retryable_status
 from specgate.core.responses import UPSTREAM_REQUEST_ID_HEADER, header_safe
 
 log = logging.getLogger(__name__)
 
 AuthHeaders = Callable[[str], dict[str, str]]
+# (url, body, headers, request id) -> the headers as sent: Bedrock's SigV4, applied to each attempt's final headers
+Signer = Callable[[str, bytes, Mapping[str, str], str], Awaitable[dict[str, str]]]
 
 _KEY_FAILURE_STATUSES = (401, 403, 429)
-
-
-class KeyPool:
-    """Round-robin API keys; a key that failed auth or was rate limited cools down for a while.
-
-    If every key is cooling down, the one whose cool-down ends first is used anyway."""
-
-    def __init__(self, keys: Sequence[str], cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._keys = tuple(keys)
-        self._cooldown_s = cooldown_s
-        self._clock = clock
-        self._until: dict[str, float] = {}
-        self._next = 0
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def pick(self) -> str | None:
-        if not self._keys:
-            return None
-        now = self._clock()
-        count = len(self._keys)
-        for step in range(count):
-            key = self._keys[(self._next + step) % count]
-            if self._until.get(key, 0.0) <= now:
-                self._next = (self._next + step + 1) % count
-                return key
-        return min(self._keys, key=lambda k: self._until.get(k, 0.0))
-
-    def cool_down(self, key: str) -> None:
-        self._until[key] = self._clock() + self._cooldown_s
-
-    def has_fresh_key(self) -> bool:
-        now = self._clock()
-        return any(self._until.get(k, 0.0) <= now for k in self._keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,26 +56,17 @@ class UpstreamResponse:
     body: bytes
 
 
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """The server's requested wait: ``retry-after-ms``, else ``retry-after`` (seconds or HTTP date)."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+class JsonAnswer(Exception):
+    """A stream was asked for and the upstream answered one JSON body (2xx, ``application/json``)."""
+
+    def __init__(self, body: bytes, headers: Mapping[str, str]) -> None:
+        super().__init__("the upstream answered a stream request with JSON")
+        self.body = body
+        self.headers = headers
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 class _Failed(Exception):
@@ -115,11 +81,15 @@ class _Failed(Exception):
 
 
 class UpstreamClient:
-    def __init__(self, config: ProviderConfig, *, auth: AuthHeaders, parse_error: ErrorParser) -> None:
+    def __init__(
+        self, config: ProviderConfig, *, auth: AuthHeaders, parse_error: ErrorParser, sign: Signer | None = None
+    ) -> None:
         self._config = config
         self._auth = auth
+        self._sign = sign
         self._parse_error = parse_error
         self._keys = KeyPool(config.api_keys, config.key_cooldown_s)
+        self._outbound = Outbound(config)
         limit = int(config.options.get("max_connections", 100))
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=30.0),
@@ -150,9 +120,13 @@ class UpstreamClient:
         observer: CallObserver | None = None,
         *,
         request_id: str | None = None,
+        ctx: CallContext | None = None,
     ) -> UpstreamResponse:
-        """POST and read the whole 2xx response (retrying as described above)."""
-        resp = await self._send(url, body, headers, deadline, read_body=True, observer=observer, request_id=request_id)
+        """POST and read the whole 2xx response (retrying as described above); ``ctx``: the
+        client's headers (for ``forward_headers``) and the request's retry budget."""
+        resp = await self._send(
+            url, body, headers, deadline, read_body=True, observer=observer, ctx=ctx, rid=request_id
+        )
         try:
             return UpstreamResponse(resp.status, resp.headers, await resp.read())
         finally:
@@ -167,19 +141,65 @@ class UpstreamClient:
         observer: CallObserver | None = None,
         *,
         request_id: str | None = None,
+        ctx: CallContext | None = None,
     ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
         """POST and yield the 2xx body line by line (without the line ending) as it arrives,
-        each with the response headers. Cancelling or closing the generator closes the response."""
-        resp = await self._send(url, body, headers, deadline, read_body=False, observer=observer, request_id=request_id)
+        each with the response headers. Cancelling or closing the generator closes the response.
+        A JSON body raises ``JsonAnswer`` before any line; another type that is not
+        ``text/event-stream`` (a missing one is taken as SSE) is a 502 naming it."""
+        chunks = self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=True)
+        buffer = b""
+        resp_headers: Mapping[str, str] = {}
+        async with aclosing(chunks):
+            async for data, resp_headers in chunks:
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    yield line.removesuffix(b"\r"), resp_headers
+        if buffer:
+            yield buffer.removesuffix(b"\r"), resp_headers
+
+    async def stream_chunks(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+        observer: CallObserver | None = None,
+        *,
+        request_id: str | None = None,
+        ctx: CallContext | None = None,
+    ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
+        """POST and yield the 2xx body as raw byte chunks as they arrive (binary framings such as
+        AWS event streams), each with the response headers; retries and faults as ``stream_lines``,
+        but any content type is accepted (the caller's framing checks it)."""
+        chunks = self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=False)
+        async with aclosing(chunks):
+            async for item in chunks:
+                yield item
+
+    async def _chunks(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+        observer: CallObserver | None,
+        request_id: str | None,
+        ctx: CallContext | None,
+        *,
+        check_type: bool,
+    ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
+        resp = await self._send(
+            url, body, headers, deadline, read_body=False, observer=observer, ctx=ctx, rid=request_id
+        )
         complete = False
         try:
-            buffer = b""
+            if check_type:
+                await self._check_stream_type(resp, request_id)
             try:
                 async for data in resp.content.iter_any():
-                    buffer += data
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        yield line.removesuffix(b"\r"), resp.headers
+                    yield data, resp.headers
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 fault = map_fault(
                     self._config.name,
@@ -190,14 +210,36 @@ class UpstreamClient:
                 )
                 fault.log(request_id)
                 raise fault.error from exc
-            if buffer:
-                yield buffer.removesuffix(b"\r"), resp.headers
             complete = True
         finally:
             if complete:
                 resp.release()
             else:
                 resp.close()
+
+    async def _check_stream_type(self, resp: aiohttp.ClientResponse, request_id: str | None) -> None:
+        media = media_type(resp.headers)
+        if media in ("", "text/event-stream"):
+            return
+        if media == "application/json" or media.endswith("+json"):
+            try:
+                raw = await resp.read()
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                fault = map_fault(self._config.name, exc, upstream_status=resp.status)
+                fault.log(request_id)
+                raise fault.error from exc
+            raise JsonAnswer(raw, resp.headers)
+        shown = media if header_safe(media) and len(media) <= 100 else "unprintable"
+        error = UpstreamError(
+            502,
+            "api_error",
+            f"upstream {self._config.name!r} answered a stream request with content type {shown!r}, "
+            "not text/event-stream",
+            upstream_request_id=upstream_request_id(resp.headers),
+            retryable=True,
+        )
+        Fault(self._config.name, error, f"HTTP {resp.status} {media}", resp.status).log(request_id)
+        raise error
 
     # -- the retry loop
 
@@ -210,17 +252,31 @@ class UpstreamClient:
         *,
         read_body: bool,
         observer: CallObserver | None = None,
-        request_id: str | None = None,
+        ctx: CallContext | None = None,
+        rid: str | None = None,
     ) -> aiohttp.ClientResponse:
+        request_id = rid if rid is not None else ctx.request_id if ctx is not None else None
+        budget = ctx.budget if ctx is not None else None
+        headers = self._outbound.headers(headers, ctx.client_headers if ctx is not None else None)
+        proxy = self._outbound.proxy_for(url)
         attempt = 0
         while True:
             key = self._keys.pick()
+            if budget is not None:
+                budget.spend()
             try:
-                return await self._attempt(url, body, headers, deadline, key, read_body, observer)
+                return await self._attempt(url, body, headers, deadline, key, read_body, observer, proxy, request_id)
             except _Failed as failure:
                 attempt += 1
+                if budget is not None:
+                    budget.failed()
                 wait = failure.wait_s if failure.wait_s is not None else self._backoff(attempt)
                 gives_up = not failure.retryable or attempt > self._config.max_retries
+                if not gives_up and budget is not None and not budget.allows_retry(wait):
+                    log.info("request %s: retry budget spent (%s); not retrying", request_id, budget.describe())
+                    if observer is not None:
+                        observer.budget_refused(self._config.name, "retry")
+                    gives_up = True
                 if gives_up or time.monotonic() + wait >= deadline:
                     failure.fault.log(request_id)
                     raise failure.fault.error from None
@@ -249,6 +305,8 @@ class UpstreamClient:
         key: str | None,
         read_body: bool,
         observer: CallObserver | None = None,
+        proxy: str | None = None,
+        request_id: str | None = None,
     ) -> aiohttp.ClientResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -256,13 +314,16 @@ class UpstreamClient:
         timeout = aiohttp.ClientTimeout(
             total=remaining,
             connect=min(self._config.connect_timeout_s, remaining),
-            sock_read=self._config.read_timeout_s,
+            # the longest silence between reads, for streams only: a whole answer has until the deadline
+            sock_read=None if read_body else self._config.read_timeout_s,
         )
         all_headers = {**headers, **(self._auth(key) if key is not None else {})}
         if observer is not None:
             all_headers.update(observer.trace_headers())  # traceparent: this attempt's span
+        if self._sign is not None:  # last, per attempt (botocore itself leaves trace headers unsigned)
+            all_headers = await self._sign(url, body, all_headers, request_id or "")
         try:
-            resp = await self._session.post(url, data=body, headers=all_headers, timeout=timeout)
+            resp = await self._session.post(url, data=body, headers=all_headers, timeout=timeout, proxy=proxy)
             if 200 <= resp.status < 300:
                 if read_body:
                     try:
@@ -292,17 +353,16 @@ class UpstreamClient:
         retryable = is_retryable_status(status) or (
             status in (401, 403) and key is not None and self._keys.has_fresh_key()
         )
-        should = resp.headers.get("x-should-retry", "").lower()
-        if should in ("true", "false"):
-            retryable = should == "true"
+        retryable = should_retry(status, resp.headers, default=retryable)
         raise _Failed(fault, retryable, retry_after_s(resp.headers), reason=str(status))
 
 
-_REQUEST_ID_NAMES = ("request-id", "x-request-id")
+_REQUEST_ID_NAMES = ("request-id", "x-request-id", "x-amzn-requestid")
 
 
 def upstream_request_id(headers: Mapping[str, str]) -> str | None:
-    """The upstream's own request id (Anthropic ``request-id``, OpenAI ``x-request-id``), if it is a
+    """The upstream's own request id (Anthropic ``request-id``, OpenAI ``x-request-id``,
+    Bedrock ``x-amzn-RequestId``), if it is a
     short printable-ASCII token that is safe to repeat in a response header."""
     for name in _REQUEST_ID_NAMES:
         value = headers.get(name)

@@ -13,9 +13,16 @@ ProviderFactory = Callable[[ProviderConfig], Provider]
 
 def provider_types() -> dict[str, ProviderFactory]:
     """Every provider type the gateway knows. Adding a type = one module + one line here."""
-    from providers import anthropic, echo, openai
+    from providers import anthropic, bedrock, echo, openai, vertex
 
-    return {"echo": echo.create, "anthropic": anthropic.create, "openai": openai.create}
+    return {
+        "echo": echo.create,
+        "anthropic": anthropic.create,
+        "openai": openai.create,
+        "bedrock": bedrock.create,
+        "vertex": vertex.create,
+        "azure_openai": openai.create_azure,
+    }
 
 
 def build_providers(

@@ -1,16 +1,19 @@
-"""Transport for ``type: openai``: POST ``{base_url}/chat/completions`` (JSON or SSE) and
-translate with ``providers.openai.translate``. No translation logic lives here."""
+"""Transport for ``type: openai`` and ``type: azure_openai``: POST the chat completions URL of
+the provider's ``ChatEndpoint`` (JSON or SSE) and translate with ``providers.openai.translate``.
+No translation logic lives here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 
 import orjson
 
 from providers.base import CallContext, CallObserver
+from providers.events import message_to_events
 from providers.faults import ProviderError, capped
-from providers.http import UpstreamClient, load_json_object, note_upstream
+from providers.http import JsonAnswer, UpstreamClient, load_json_object, note_upstream
+from providers.openai.endpoint import ChatEndpoint, OpenAIEndpoint
 from providers.openai.translate import (
     ChatStreamTranslator,
     estimate_input_tokens,
@@ -51,16 +54,15 @@ def parse_error(raw: bytes) -> ProviderError | None:
 
 
 class OpenAIProvider:
-    type = "openai"
-
-    def __init__(self, config: ProviderConfig) -> None:
-        if not config.base_url:
-            raise ValueError(f"provider {config.name!r} (type openai) needs a base_url")
+    def __init__(self, config: ProviderConfig, endpoint: ChatEndpoint | None = None) -> None:
+        if endpoint is None:
+            if not config.base_url:
+                raise ValueError(f"provider {config.name!r} (type openai) needs a base_url")
+            endpoint = OpenAIEndpoint(config.base_url)
         self.name = config.name
-        self._url = config.base_url.rstrip("/") + "/chat/completions"
-        self._client = UpstreamClient(
-            config, auth=lambda key: {"authorization": f"Bearer {key}"}, parse_error=parse_error
-        )
+        self.type = config.type
+        self._endpoint = endpoint
+        self._client = UpstreamClient(config, auth=endpoint.key_headers, parse_error=parse_error)
 
     @property
     def client(self) -> UpstreamClient:
@@ -70,24 +72,59 @@ class OpenAIProvider:
     def _headers() -> dict[str, str]:
         return {"content-type": "application/json", "accept": "application/json"}
 
-    def _post(
+    async def _post(
         self, request: Json, upstream_model: str, ctx: CallContext, *, stream: bool
     ) -> tuple[str, bytes, dict[str, str], float, CallObserver | None]:
         """The upstream POST both calls make (URL, translated body, headers, deadline, observer),
         as the leading arguments of ``UpstreamClient.request`` and ``stream_lines``."""
         body = to_chat_request({**request, "stream": stream}, upstream_model)
-        return self._url, deepjson.dumps(body), self._headers(), self._client.deadline(ctx.deadline), ctx.observer
+        headers = {**self._headers(), **await self._endpoint.token_headers(ctx.request_id)}
+        url = self._endpoint.url(upstream_model)
+        return url, deepjson.dumps(body), headers, self._client.deadline(ctx.deadline), ctx.observer
 
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
-        post = self._post(request, upstream_model, ctx, stream=False)
-        resp = await self._client.request(*post, request_id=ctx.request_id)
+        post = await self._post(request, upstream_model, ctx, stream=False)
+        resp = await self._client.request(*post, request_id=ctx.request_id, ctx=ctx)
         note_upstream(ctx.response_headers, resp.headers)
         completion = load_json_object(resp.body, "chat completion", provider=self.name, request_id=ctx.request_id)
         return from_chat_response(completion, str(request.get("model", "")))
 
+    def _json_as_events(self, answer: JsonAnswer, request: Json, ctx: CallContext) -> list[SSEEvent]:
+        """A whole ``chat.completion`` answered to a stream request, as the equivalent event stream."""
+        note_upstream(ctx.response_headers, answer.headers)
+        completion = load_json_object(answer.body, "chat completion", provider=self.name, request_id=ctx.request_id)
+        if "error" in completion and not completion.get("choices"):
+            raise self._reported(completion, answer.headers)
+        message = from_chat_response(completion, str(request.get("model", "")))
+        if ctx.observer is not None:
+            ctx.observer.stream_as_json(self.name)
+        return list(message_to_events(message))
+
+    def _reported(self, body: Json, headers: Mapping[str, str]) -> UpstreamError:
+        documented = _documented(body["error"])
+        message = f"upstream {self.name!r} reported an error mid-stream"
+        return UpstreamError(
+            500,
+            "api_error",
+            capped(documented.message) if documented else message,
+            upstream_request_id=_request_id(headers),
+            retryable=False,
+        )
+
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
-        post = self._post(request, upstream_model, ctx, stream=True)
-        lines = self._client.stream_lines(*post, request_id=ctx.request_id)
+        post = await self._post(request, upstream_model, ctx, stream=True)
+        lines = self._client.stream_lines(*post, request_id=ctx.request_id, ctx=ctx)
+        try:
+            async with aclosing(self._translate(lines, request, ctx)) as events:
+                async for event in events:
+                    yield event
+        except JsonAnswer as answer:  # raised before any line: a server that ignores "stream"
+            for event in self._json_as_events(answer, request, ctx):
+                yield event
+
+    async def _translate(
+        self, lines: AsyncGenerator[tuple[bytes, Mapping[str, str]]], request: Json, ctx: CallContext
+    ) -> AsyncGenerator[SSEEvent]:
         translator: ChatStreamTranslator | None = None
         client_model = str(request.get("model", ""))
         done = False
@@ -103,15 +140,7 @@ class OpenAIProvider:
                     continue
                 chunk = load_json_object(payload, "stream chunk", provider=self.name, request_id=ctx.request_id)
                 if "error" in chunk and not chunk.get("choices"):
-                    documented = _documented(chunk["error"])
-                    message = f"upstream {self.name!r} reported an error mid-stream"
-                    raise UpstreamError(
-                        500,
-                        "api_error",
-                        capped(documented.message) if documented else message,
-                        upstream_request_id=_request_id(headers),
-                        retryable=False,
-                    )
+                    raise self._reported(chunk, headers)
                 if translator is None:
                     translator = ChatStreamTranslator(
                         client_model, message_id_for(chunk.get("id")), estimate_input_tokens(request)
@@ -125,3 +154,4 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self._endpoint.aclose()

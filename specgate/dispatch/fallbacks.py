@@ -53,6 +53,22 @@ def _may_fall_back(exc: GatewayError) -> bool:
     return exc.status_code >= 500 or exc.status_code == 429
 
 
+def _budget_allows(ctx: CallContext, target: Target) -> bool:
+    """The request's retry budget (``providers.budget``) has room for the next route."""
+    ctx.budget.failed()  # (again, if the transport said so): a 2xx that failed later counts too
+    if ctx.budget.allows_fallback():
+        return True
+    if ctx.observer is not None:
+        ctx.observer.budget_refused(target.provider.name, "fallback")
+    log.warning(
+        "request %s: %s failed; retry budget spent (%s), no fallback",
+        ctx.request_id,
+        target.provider.name,
+        ctx.budget.describe(),
+    )
+    return False
+
+
 def _failed(ctx: CallContext, target: Target, exc: GatewayError, started: float, *, fallback: bool) -> None:
     if fallback:
         log.warning("request %s: %s failed (%s), falling back", ctx.request_id, target.provider.name, exc.type)
@@ -97,7 +113,7 @@ async def create(
         except GatewayError as exc:
             if _passed_over(ctx, target, exc, failure):
                 continue
-            fallback = position + 1 < len(targets) and _may_fall_back(exc)
+            fallback = position + 1 < len(targets) and _may_fall_back(exc) and _budget_allows(ctx, target)
             _failed(ctx, target, exc, started, fallback=fallback)
             if fallback:
                 failure = exc
@@ -140,7 +156,7 @@ async def open_stream(
             await _aclose(stream)
             if _passed_over(ctx, target, exc, failure):
                 continue
-            fallback = position + 1 < len(targets) and _may_fall_back(exc)
+            fallback = position + 1 < len(targets) and _may_fall_back(exc) and _budget_allows(ctx, target)
             _failed(ctx, target, exc, started, fallback=fallback)
             if fallback:
                 failure = exc

@@ -92,6 +92,12 @@ class Metrics:
             ("provider", "reason"),
             registry=r,
         )
+        self.stream_as_json = Counter(
+            "specgate_upstream_stream_as_json",
+            "Stream requests the upstream answered with one JSON message, turned into an event stream, by provider",
+            ("provider",),
+            registry=r,
+        )
         self.fallbacks = Counter(
             "specgate_fallbacks",
             "Requests moved to the next route after a provider failed, by failed provider and reason",

@@ -58,6 +58,9 @@ class RequestRecord:
             self.fallbacks += 1
             self.metrics.fallbacks.labels(provider, reason).inc()
 
+    def budget_refused(self, provider: str, what: str) -> None:
+        """Nothing without tracing (the log says it; ``TracedRecord`` marks the attempt's span)."""
+
     def upstream_done(self, provider: str, seconds: float, *, ok: bool) -> None:
         self.metrics.upstream_duration.labels(provider, "ok" if ok else "error").observe(seconds)
 
@@ -74,6 +77,9 @@ class RequestRecord:
     def first_token(self) -> None:
         if self.first_token_s is None:
             self.first_token_s = time.perf_counter() - self.started
+
+    def stream_as_json(self, provider: str) -> None:
+        self.metrics.stream_as_json.labels(provider).inc()
 
 
 def record_of(scope: MutableMapping[str, Any]) -> RequestRecord | None:

@@ -109,6 +109,10 @@ class TracedRecord(RequestRecord):
         self._end_attempt(reason)
         self._open_attempt(reason)
 
+    def budget_refused(self, provider: str, what: str) -> None:
+        if self._attempt is not None:  # the attempt that failed: its span ends with the failure
+            self._attempt.set_attribute("specgate.retry_budget_refused", what)
+
     def failed(self, provider: str, reason: str, *, fallback: bool) -> None:
         super().failed(provider, reason, fallback=fallback)
         self._end_attempt(reason, {"specgate.fallback": fallback})

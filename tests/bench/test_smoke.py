@@ -34,6 +34,8 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path) -> None:
         "streams-50",
         "openai-json-c1",
         "openai-stream-c16",
+        "bedrock-json-c1",
+        "bedrock-stream-c16",
         "json-c64-w2",
         "json-c16-traced",
         "stream-c16-traced",

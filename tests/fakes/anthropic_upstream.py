@@ -86,7 +86,7 @@ class FakeAnthropic(FakeServer):
         body = recorded.body
         n = next(self._ids)
         headers = {"request-id": f"req_fake_{n}"}
-        if not body.get("stream"):
+        if not body.get("stream") or self.ignore_stream:
             return web.json_response(self.message(body["model"], f"msg_fake_{n}"), headers=headers, dumps=dumps)
         return await self.respond_stream(request, step, self.frames(body["model"], f"msg_fake_{n}"), headers)
 

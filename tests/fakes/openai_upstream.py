@@ -83,7 +83,8 @@ class FakeOpenAI(FakeServer):
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat_completions)
 
-    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+    async def chat_completions(self, request: web.Request, scenario: str | None = None) -> web.StreamResponse:
+        """``scenario``: the answer to give instead of the body's ``model`` (Azure's deployment)."""
         recorded = await self.record(request)
         step, answered = await self.next_step(request)
         if answered is not None:
@@ -93,9 +94,9 @@ class FakeOpenAI(FakeServer):
             reply = openai_error(400, "model and messages are required")
             return web.json_response(reply.body, status=400, headers=reply.headers, dumps=dumps)
         cid = f"chatcmpl-fake{next(self._ids)}"
-        model = str(body["model"])
+        model = scenario or str(body["model"])
         headers = {"x-request-id": f"req_{cid}"}
-        if not body.get("stream"):
+        if not body.get("stream") or self.ignore_stream:
             message, finish = scenario_message(model)
             completion = {
                 "id": cid,

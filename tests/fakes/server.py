@@ -4,7 +4,8 @@ port that records every request and follows a per-request script of faults.
 A script is a queue: each incoming request takes the next step (if any), otherwise it gets the
 fake's normal answer. Steps:
 
-* ``Reply(status, body, headers)``: answer exactly this (``body``: JSON value or raw bytes);
+* ``Reply(status, body, headers, delay_s=0)``: answer exactly this (``body``: JSON value or raw
+  bytes), after ``delay_s`` (an upstream that is slow to fail: a gateway retrying inside);
 * ``Reset()``: read the request, then abort the TCP connection without answering;
 * ``Delay(seconds)``: wait before answering normally (a slow first byte);
 * ``Cut(after, clean=False)``: stream normally but stop after ``after`` events/chunks, aborting
@@ -35,6 +36,7 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class FakeServer:
         self.disconnects = 0  # requests whose client went away mid-stream or during a Delay
         self.disconnected = asyncio.Event()
         self.chunk_delay_s = 0.0
+        self.ignore_stream = False  # answer a stream request with the whole JSON answer (a proxy that drops "stream")
         self._script: deque[Step] = deque()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -128,14 +131,15 @@ class FakeServer:
     async def next_step(self, request: web.Request) -> tuple[Step | None, web.StreamResponse | None]:
         """The step for this request; a response if the step answers by itself."""
         step = self._script.popleft() if self._script else None
-        if isinstance(step, Delay):
+        wait = step.seconds if isinstance(step, Delay) else step.delay_s if isinstance(step, Reply) else 0.0
+        if wait:
             try:
-                await asyncio.sleep(step.seconds)
+                await asyncio.sleep(wait)
             except asyncio.CancelledError:  # the client (the gateway) went away while we waited
                 self.disconnects += 1
                 self.disconnected.set()
                 raise
-        elif isinstance(step, Reset):
+        if isinstance(step, Reset):
             assert request.transport is not None
             request.transport.abort()
             return step, web.Response(status=500)

@@ -190,7 +190,8 @@ async def test_slow_first_byte_times_out_within_the_deadline(anthropic_upstream:
     assert (info.value.status_code, info.value.type) == (504, "timeout_error")
 
 
-async def test_slow_read_is_retried_then_succeeds(anthropic_upstream: FakeAnthropic) -> None:
+async def test_read_timeout_does_not_cut_a_whole_answer(anthropic_upstream: FakeAnthropic) -> None:
+    """read_timeout_s is the longest silence of a stream; a JSON answer has until timeout_s."""
     anthropic_upstream.script(Delay(1.0))
     made = await make(anthropic_upstream, read_timeout_s=0.3)
     try:
@@ -198,6 +199,17 @@ async def test_slow_read_is_retried_then_succeeds(anthropic_upstream: FakeAnthro
     finally:
         await made.aclose()
     assert message["type"] == "message"
+    assert len(anthropic_upstream.requests) == 1
+
+
+async def test_slow_stream_start_is_retried_then_succeeds(anthropic_upstream: FakeAnthropic) -> None:
+    anthropic_upstream.script(Delay(1.0))
+    made = await make(anthropic_upstream, read_timeout_s=0.3)
+    try:
+        events = await collect(made.stream_message({**REQUEST, "stream": True}, "m", ctx(deadline_in=3.0)), [])
+    finally:
+        await made.aclose()
+    assert events[-1].event == "message_stop"
     assert len(anthropic_upstream.requests) == 2
 
 

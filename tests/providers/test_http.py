@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from providers.http import KeyPool, retry_after_s
+from providers.retrypolicy import KeyPool, retry_after_s
 
 
 class Clock:

@@ -11,11 +11,38 @@ from specgate.core.config.access import LimitsConfig, VirtualKeySpec
 
 
 @dataclass(frozen=True, slots=True)
+class EntraConfig:
+    """Microsoft Entra ID client credentials (``azure_openai``): a bearer token for the
+    ``https://cognitiveservices.azure.com/.default`` scope from ``{authority_url}/{tenant_id}``."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    authority_url: str = "https://login.microsoftonline.com"
+
+
+@dataclass(frozen=True, slots=True)
+class CloudConfig:
+    """The keys of the cloud provider types (``bedrock``, ``vertex``, ``azure_openai``); each type
+    accepts only its own (``specgate.core.config.cloud``)."""
+
+    region: str | None = None  # bedrock: the AWS region; vertex: the location (us-east5, global)
+    project: str | None = None  # vertex: the Google Cloud project id
+    aws_profile: str | None = None  # bedrock: a profile of the shared AWS config; None: the default chain
+    credentials_file: str | None = None  # vertex: a service-account JSON file; None: Application Default
+    api_version: str | None = None  # azure_openai: the api-version query parameter
+    entra: EntraConfig | None = None  # azure_openai: Entra ID bearer tokens instead of api-key
+    # the upstream id of a model name (after the route's upstream_model): a Bedrock model id or
+    # inference-profile ARN, a Vertex model version, an Azure deployment; unlisted names pass as is
+    model_ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderConfig:
     """One entry of the config file's ``providers:`` list, already validated and interpolated."""
 
     name: str
-    type: str  # "echo" | "anthropic" | "openai"
+    type: str  # "echo" | "anthropic" | "openai" | "bedrock" | "vertex" | "azure_openai"
     base_url: str | None = None
     api_keys: tuple[str, ...] = ()
     timeout_s: float = 600.0  # total deadline of one upstream call, retries included
@@ -29,6 +56,22 @@ class ProviderConfig:
     # send top-level fields spec/ does not know upstream unvalidated; None: the type's default
     # (on for anthropic; the config refuses true for any other type)
     forward_unknown_fields: bool | None = None
+    cloud: CloudConfig = field(default_factory=CloudConfig)  # bedrock, vertex, azure_openai
+    # sent upstream on every call (values may hold secrets: never in a repr or a log)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    # client request headers passed upstream: lower-case names or globs (x-portkey-*); an auth
+    # header (specgate.core.config.upstream.AUTH_HEADERS) only when named exactly
+    forward_headers: tuple[str, ...] = ()
+    proxy: str | None = field(default=None, repr=False)  # None: direct; "env": HTTPS_PROXY etc.; else a URL
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudgetConfig:
+    """``server.retry_budget``: what one client request may spend on upstream attempts, counted
+    across retries and fallbacks (``providers.budget.RetryBudget`` applies it)."""
+
+    max_attempts: int | None = 10  # upstream attempts in all; None: unbounded
+    max_seconds: float | None = 120.0  # no retry or fallback starts later than this after the request; None: unbounded
 
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -45,6 +88,7 @@ class ServerConfig:
     metrics_token: str | None = field(default=None, repr=False)  # /metrics requires Bearer <token>; None: open
     header_timeout_s: float = 10.0  # request line + headers must arrive within this (else 408, closed)
     max_connections: int = 1000  # open connections per process; more are refused with 529
+    retry_budget: RetryBudgetConfig = field(default_factory=RetryBudgetConfig)
 
 
 @dataclass(frozen=True, slots=True)

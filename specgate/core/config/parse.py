@@ -26,6 +26,7 @@ from specgate.core.config.models import (
 )
 from specgate.core.config.reader import ConfigError, Reader
 from specgate.core.config.routes import parse_models, parse_providers
+from specgate.core.config.upstream import parse_retry_budget
 
 
 def parse_config(
@@ -107,6 +108,7 @@ def _server(r: Reader, raw: Any) -> ServerConfig:
         metrics_token=r.get(s, "metrics_token", "server", str, None),
         header_timeout_s=r.get(s, "header_timeout_s", "server", float, 10.0),
         max_connections=r.get(s, "max_connections", "server", int, 1000),
+        retry_budget=parse_retry_budget(r, s.get("retry_budget"), "server.retry_budget"),
     )
     if not 0 < server.port < 65536:
         raise r.fail("server.port", "must be between 1 and 65535")

@@ -11,8 +11,10 @@ from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any, overload
 
+from specgate.core.config.cloud import CLOUD_KEYS, check_signed_headers, parse_cloud
 from specgate.core.config.models import ModelRoute, Price, ProviderConfig
 from specgate.core.config.reader import Reader
+from specgate.core.config.upstream import parse_outbound
 
 _PROVIDER_KEYS = (
     "name",
@@ -28,6 +30,9 @@ _PROVIDER_KEYS = (
     "key_cooldown_s",
     "options",
     "forward_unknown_fields",
+    "headers",
+    "forward_headers",
+    "proxy",
 )
 # provider types that may relay top-level request fields spec/ does not declare (passthroughs)
 FORWARDING_TYPES = ("anthropic",)
@@ -62,7 +67,7 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
     providers: list[ProviderConfig] = []
     for i, item in enumerate(raw_providers):
         p = f"providers[{i}]"
-        d = r.mapping(item, p, _PROVIDER_KEYS)
+        d = r.mapping(item, p, _PROVIDER_KEYS + tuple(CLOUD_KEYS))
         name = r.get(d, "name", p, str, None)
         ptype = r.get(d, "type", p, str, None)
         if not name:
@@ -89,8 +94,10 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
                 f"spec/ does not know (type {ptype!r} must interpret every field it is sent)",
             )
         base_url = r.get(d, "base_url", p, str, None)
-        if ptype in ("anthropic", "openai") and not base_url:
+        if ptype in ("anthropic", "openai", "azure_openai") and not base_url:
             raise r.fail(f"{p}.base_url", f"is required for type {ptype!r}")
+        outbound = parse_outbound(r, d, p)
+        check_signed_headers(r, ptype, outbound["headers"], p)
         providers.append(
             ProviderConfig(
                 name=name,
@@ -106,6 +113,8 @@ def parse_providers(r: Reader, raw_providers: Any, known_provider_types: tuple[s
                 key_cooldown_s=r.get(d, "key_cooldown_s", p, float, 60.0),
                 options=r.get(d, "options", p, dict, {}),
                 forward_unknown_fields=forward,
+                cloud=parse_cloud(r, d, p, ptype),
+                **outbound,
             )
         )
     return providers

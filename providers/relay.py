@@ -1,0 +1,168 @@
+"""Relaying Anthropic Messages answers that are already in the client's shape: the ``anthropic``
+provider and Claude on Bedrock and Vertex AI share it.
+
+``parse_error`` reads Anthropic's error body; ``relay_event`` turns one upstream event payload
+into an ``SSEEvent`` whose raw frame is the upstream's bytes (only ``message_start`` is rewritten,
+to carry the client's model name); ``relay_sse`` relays a whole ``text/event-stream`` body, line
+by line as it arrives, and insists on ``message_stop``; a JSON Message answered to the stream
+request (``JsonAnswer``: a proxy or mock that ignores ``stream``) is turned into its events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any
+
+import orjson
+
+from providers.base import CallContext
+from providers.events import message_to_events
+from providers.faults import Malformed, ProviderError, capped, map_fault
+from providers.http import JsonAnswer, load_json_object, note_upstream
+from specgate.core import deepjson
+from specgate.core.errors import ApiError, UpstreamError
+from specgate.core.types import Json, SSEEvent
+
+STATUS_BY_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def parse_error(raw: bytes) -> ProviderError | None:
+    """An Anthropic error body (``{"type": "error", "error": {"type", "message"}}``), or None
+    for anything else (an HTML page, a proxy's text, another API's JSON)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return error_of(body)
+
+
+def error_of(body: Any) -> ProviderError | None:
+    """``parse_error`` for an already parsed body."""
+    if not isinstance(body, dict) or body.get("type", "error") != "error":
+        return None
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None
+    error_type, message = error.get("type"), error.get("message")
+    if not isinstance(error_type, str) or not error_type or not isinstance(message, str):
+        return None
+    return ProviderError(error_type, message)
+
+
+def relay_event(name: str | None, payload: bytes, client_model: str, provider: str, request_id: str) -> SSEEvent:
+    """One upstream event (its name, if the framing carries one, and its JSON payload)."""
+    data = load_json_object(payload, "stream event", provider=provider, request_id=request_id)
+    if not name:
+        name = str(data.get("type", ""))
+    if name == "message_start" and isinstance(data.get("message"), dict):
+        data = {**data, "message": {**data["message"], "model": client_model}}
+        payload = deepjson.dumps(data)
+    raw = b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"
+    return SSEEvent(name, data, raw=raw)
+
+
+def stream_error(data: Json, request_id: str | None) -> UpstreamError:
+    """An ``error`` event of the upstream's stream, as the error the client's stream ends with."""
+    error = data.get("error") or {}
+    error_type = str(error.get("type") or "api_error")
+    message = capped(str(error.get("message") or "upstream stream error"))
+    status = STATUS_BY_TYPE.get(error_type, 500)
+    return UpstreamError(status, error_type, message, upstream_request_id=request_id, retryable=False)
+
+
+class _Frame:
+    """Accumulates the lines of one SSE frame."""
+
+    def __init__(self) -> None:
+        self.event: bytes | None = None
+        self.data: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        if line.startswith(b":"):
+            return  # comment
+        field, _, value = line.partition(b":")
+        value = value.removeprefix(b" ")
+        if field == b"event":
+            self.event = value
+        elif field == b"data":
+            self.data.append(value)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def to_event(self, client_model: str, provider: str, request_id: str) -> SSEEvent:
+        name = self.event.decode() if self.event else None
+        return relay_event(name, b"\n".join(self.data), client_model, provider, request_id)
+
+
+async def relay_sse(
+    lines: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, provider: str, ctx: CallContext
+) -> AsyncIterator[SSEEvent]:
+    """Relay an Anthropic ``text/event-stream`` body (``UpstreamClient.stream_lines``) event by
+    event; an ``error`` event raises, and a body that ends without ``message_stop`` raises.
+    A JSON answer (raised before any line) is relayed as the events of its Message."""
+    try:
+        async with aclosing(_relay_frames(lines, client_model, provider, ctx)) as relay:
+            async for event in relay:
+                yield event
+    except JsonAnswer as answer:
+        for event in json_as_events(answer, client_model, provider, ctx):
+            yield event
+
+
+def json_as_events(answer: JsonAnswer, client_model: str, provider: str, ctx: CallContext) -> list[SSEEvent]:
+    """The events of a Message the upstream answered as one JSON body to a stream request."""
+    note_upstream(ctx.response_headers, answer.headers)
+    data = load_json_object(answer.body, "message body", provider=provider, request_id=ctx.request_id)
+    if data.get("type") == "error":
+        raise stream_error(data, answer.headers.get("request-id"))
+    if data.get("type") != "message" or not isinstance(data.get("content"), list):
+        fault = map_fault(provider, Malformed("message body", answer.body, "not a Message"))
+        fault.log(ctx.request_id)
+        raise fault.error
+    if ctx.observer is not None:
+        ctx.observer.stream_as_json(provider)
+    return list(message_to_events({**data, "model": client_model}))
+
+
+async def _relay_frames(
+    lines: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, provider: str, ctx: CallContext
+) -> AsyncGenerator[SSEEvent]:
+    stopped = False
+    frame = _Frame()
+    async with aclosing(lines):
+        async for line, headers in lines:
+            if not ctx.response_headers:
+                note_upstream(ctx.response_headers, headers)
+            if line:
+                frame.add(line)
+                continue
+            if not frame or stopped:
+                frame = _Frame()
+                continue
+            event = frame.to_event(client_model, provider, ctx.request_id)
+            frame = _Frame()
+            if event.event == "error":
+                raise stream_error(event.data, headers.get("request-id"))
+            stopped = event.event == "message_stop"
+            yield event
+    if frame and not stopped:  # a last frame without its blank line: dispatch it anyway
+        event = frame.to_event(client_model, provider, ctx.request_id)
+        if event.event == "error":
+            raise stream_error(event.data, None)
+        stopped = event.event == "message_stop"
+        yield event
+    if not stopped:
+        raise ApiError("upstream stream ended before message_stop")

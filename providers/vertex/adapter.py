@@ -1,0 +1,103 @@
+"""Transport for ``type: vertex``: POST ``:rawPredict`` (JSON) or ``:streamRawPredict`` (SSE)
+with a google-auth bearer token, and relay the Anthropic answers. Translation lives in
+``providers.vertex.translate``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from providers.anthropic import merge_betas
+from providers.base import CallContext, Provider
+from providers.http import UpstreamClient, load_json_object, note_upstream
+from providers.relay import relay_sse
+from providers.vertex import translate
+from providers.vertex.credentials import GoogleTokens
+from specgate.core import deepjson
+from specgate.core.config import ProviderConfig
+from specgate.core.errors import ApiError
+from specgate.core.types import Json, SSEEvent
+
+
+class VertexProvider:
+    type = "vertex"
+    relays_upstream_shapes = True  # Vertex answers in the Anthropic shapes already
+
+    def __init__(self, config: ProviderConfig) -> None:
+        cloud = config.cloud
+        if not cloud.project or not cloud.region:
+            raise ValueError(f"provider {config.name!r} (type vertex) needs a project and a region")
+        self.name = config.name
+        self._project = cloud.project
+        self._region = cloud.region
+        self._endpoint = translate.endpoint(cloud.region, config.base_url)
+        self._model_ids = dict(cloud.model_ids)
+        self._tokens = GoogleTokens(config.name, cloud.credentials_file, translate.SCOPES)
+        self._client = UpstreamClient(config, auth=lambda _key: {}, parse_error=translate.parse_error)
+
+    @property
+    def client(self) -> UpstreamClient:
+        return self._client
+
+    def _url(self, model: str, method: str) -> str:
+        return translate.model_url(self._endpoint, self._project, self._region, model, method)
+
+    async def _headers(self, request: Json, ctx: CallContext) -> dict[str, str]:
+        return {
+            "content-type": "application/json",
+            "accept": "application/json",
+            **translate.beta_header(merge_betas(ctx.anthropic_beta, request.get("betas"))),
+            **await self._tokens.headers(ctx.request_id),
+        }
+
+    async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
+        model = self._model_ids.get(upstream_model, upstream_model)
+        resp = await self._client.request(
+            self._url(model, "rawPredict"),
+            deepjson.dumps(translate.predict_body(request, stream=False)),
+            await self._headers(request, ctx),
+            self._client.deadline(ctx.deadline),
+            ctx.observer,
+            request_id=ctx.request_id,
+            ctx=ctx,
+        )
+        note_upstream(ctx.response_headers, resp.headers)
+        message = load_json_object(resp.body, "message body", provider=self.name, request_id=ctx.request_id)
+        message["model"] = request.get("model", upstream_model)
+        return message
+
+    async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
+        model = self._model_ids.get(upstream_model, upstream_model)
+        lines = self._client.stream_lines(
+            self._url(model, "streamRawPredict"),
+            deepjson.dumps(translate.predict_body(request, stream=True)),
+            await self._headers(request, ctx),
+            self._client.deadline(ctx.deadline),
+            ctx.observer,
+            request_id=ctx.request_id,
+            ctx=ctx,
+        )
+        async for event in relay_sse(lines, str(request.get("model", upstream_model)), self.name, ctx):
+            yield event
+
+    async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int:
+        model = self._model_ids.get(upstream_model, upstream_model)
+        resp = await self._client.request(
+            self._url("count-tokens", "rawPredict"),
+            deepjson.dumps(translate.count_tokens_body(request, model)),
+            await self._headers(request, ctx),
+            self._client.deadline(ctx.deadline),
+            request_id=ctx.request_id,
+            ctx=ctx,
+        )
+        answer = load_json_object(resp.body, "count_tokens body", provider=self.name, request_id=ctx.request_id)
+        counted = answer.get("input_tokens")
+        if not isinstance(counted, int) or isinstance(counted, bool):
+            raise ApiError("upstream count_tokens response has no integer input_tokens")
+        return counted
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def create(config: ProviderConfig) -> Provider:
+    return VertexProvider(config)
