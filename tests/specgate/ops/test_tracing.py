@@ -1,7 +1,7 @@
 """OpenTelemetry tracing end to end: a real OTLP/HTTP receiver on loopback decodes what the
 gateway exports (protobuf, opentelemetry-proto), for a JSON call continuing the client's W3C
 traceparent, a stream, a call retried and then served by its fallback, an async job and a batch;
-and tracing off loads no OpenTelemetry module at all."""
+the retry budget refusing a retry and a fallback; and tracing off loads no OpenTelemetry module."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anthropic
 import pytest
 
 from tests.fakes.anthropic_upstream import FakeAnthropic, anthropic_error
-from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.openai_upstream import FakeOpenAI, openai_error
 from tests.fakes.otlp_receiver import OTLPReceiver, ReceivedSpan
 from tests.handlers.upstreams import CLIENT_KEY, config, sdk
 
@@ -160,6 +161,40 @@ async def test_spans_for_json_stream_fallback_job_and_batch(
     for span in receiver.spans:
         for value in span.attributes.values():
             assert "Secret prompt" not in str(value) and CLIENT_KEY not in str(value)
+
+
+def refusals(attempts: list[ReceivedSpan]) -> list[tuple[Any, Any]]:
+    return [(a.attributes["specgate.provider"], a.attributes.get("specgate.retry_budget_refused")) for a in attempts]
+
+
+async def test_attempt_spans_show_the_retry_budget_refusing(
+    gateway_factory: Any, anthropic_upstream: FakeAnthropic, openai_upstream: FakeOpenAI, receiver: OTLPReceiver
+) -> None:
+    """Budget of 3 attempts: ant, ant, then the fallback oai whose retry the budget refuses; and
+    oai, oai, oai, whose fallback to ant it refuses. The refusing attempt's span says which."""
+    routes = [
+        {"match": "ant-model", "provider": "ant", "upstream_model": "claude-upstream", "fallbacks": ["oai-text"]},
+        {"match": "oai-first", "provider": "oai", "upstream_model": "fake-text", "fallbacks": ["ant-model"]},
+    ]
+    cfg = config(
+        anthropic_upstream.url, openai_upstream.url, ant={"max_retries": 1}, oai={"max_retries": 2}, models=routes
+    )
+    cfg["server"] = {"retry_budget": {"max_attempts": 3}}
+    cfg["tracing"] = {"endpoint": receiver.endpoint, "sample_ratio": 1.0, "export_interval_s": 0.1}
+    gw = gateway_factory(cfg)
+    anthropic_upstream.script(*[anthropic_error(503, "api_error", "primary down")] * 2)
+    openai_upstream.script(*[openai_error(503, "down")] * 4)
+    async with sdk(gw.url) as client:
+        for model in ("ant-model", "oai-first"):
+            with pytest.raises(anthropic.APIStatusError):
+                await client.messages.create(model=model, **HI)
+    spans = await spans_until(receiver, lambda s: len(servers(s)) == 2)
+    by_model = {s.attributes["gen_ai.request.model"]: s for s in servers(spans)}
+    attempts = children(spans, by_model["ant-model"])
+    assert refusals(attempts) == [("ant", None), ("ant", None), ("oai", "retry")]
+    attempts = children(spans, by_model["oai-first"])
+    assert refusals(attempts) == [("oai", None), ("oai", None), ("oai", "fallback")]
+    assert len(anthropic_upstream.requests) == 2 and len(openai_upstream.requests) == 4
 
 
 def test_tracing_off_loads_no_opentelemetry() -> None:
