@@ -103,11 +103,14 @@ async def start_upstream(logs: Path, *, chunks: int, chunk_delay_ms: float, dela
     return process
 
 
-def gateway_config(upstream_url: str) -> dict[str, object]:
+def gateway_config(upstream_url: str, *, tracing: bool = False) -> dict[str, object]:
     """An ``anthropic``, an ``openai`` and a ``bedrock`` provider, all pointing at the fake upstream.
-    The upstream pool is sized for the 1,000-stream scenario (the default is 100 connections)."""
+    The upstream pool is sized for the 1,000-stream scenario (the default is 100 connections).
+    ``tracing``: every request traced (ratio 1.0), exported to the fake upstream's OTLP sink."""
     common = {"api_keys": [UPSTREAM_KEY], "max_retries": 0, "options": {"max_connections": 2048}}
+    traced = {"tracing": {"endpoint": upstream_url + "/v1/traces", "sample_ratio": 1.0}} if tracing else {}
     return {
+        **traced,
         "server": {"host": "127.0.0.1"},
         "auth": {"api_keys": [GATEWAY_KEY]},
         "providers": [
@@ -149,13 +152,15 @@ def granian_available() -> bool:
     return True
 
 
-async def start_gateway(logs: Path, upstream_url: str, *, workers: int = 1, server: str = "uvicorn") -> Process:
+async def start_gateway(
+    logs: Path, upstream_url: str, *, workers: int = 1, server: str = "uvicorn", tracing: bool = False
+) -> Process:
     """``specgate serve`` (uvicorn), or with ``server="granian"`` the same app factory under granian
     (measurement only: granian has none of specgate.wire.serving's guards)."""
     port = free_port()
-    config = logs / f"gateway-w{workers}.yaml"
-    config.write_text(yaml.safe_dump(gateway_config(upstream_url), sort_keys=False))
-    name = f"gateway-w{workers}" if server == "uvicorn" else f"gateway-{server}"
+    name = (f"gateway-w{workers}" if server == "uvicorn" else f"gateway-{server}") + ("-traced" if tracing else "")
+    config = logs / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(gateway_config(upstream_url, tracing=tracing), sort_keys=False))
     if server == "granian":
         args = ["-m", "granian", "--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port)]
         args += ["--workers", str(workers), "--loop", "uvloop", "--no-ws", "--log-level", "warning"]

@@ -74,6 +74,7 @@ class Row:
             "ttfb_p99_ms": diff(b.ttfb_p99_ms, g.ttfb_p99_ms),
             "rps_ratio": round(g.rps / b.rps, 3) if b.rps else None,
             "cpu_vs_base": ratio(b.cpu_ms_per_request, g.cpu_ms_per_request) if b.target != "direct" else None,
+            "cpu_ratio": round(g.cpu_ms_per_request / b.cpu_ms_per_request, 3) if b.cpu_ms_per_request else None,
         }
         if f is not None:
             added |= {

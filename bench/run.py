@@ -131,7 +131,18 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
         for scenario in chosen:
             print(f"[bench] {scenario.name}: {scenario.what}, concurrency {scenario.concurrency}", flush=True)
             lowest: Measurement | None = None
-            if scenario.server != "uvicorn" or scenario.workers > 1:
+            if scenario.traced:  # the same load through a gateway that traces every request, vs this one
+                baseline = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
+                traced = await procs.start_gateway(logs, upstream.url, tracing=True)
+                started.append(traced)
+                try:
+                    await _quiet(1.0)
+                    through = await measure(
+                        "gateway-traced", traced, scenario, timing, gateway=True, ours=[*ours, traced.pid]
+                    )
+                finally:
+                    traced.stop()
+            elif scenario.server != "uvicorn" or scenario.workers > 1:
                 # the same gateway two ways, one after the other: uvicorn with 1 worker, then the other
                 placement = pinning() if scenario.pinned else None
                 if placement is not None:
@@ -215,5 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(document["table"] + "\n")
     print(document["table"])
+    for row in document["rows"]:
+        if row["gateway"]["target"] == "gateway-traced":
+            print(f"{row['scenario']}: CPU per request, tracing on / off = {row['added']['cpu_ratio']}x")
     print(f"gateway RSS: {document['gateway_memory']}  wall: {document['settings']['wall_s']}s  json: {args.out}")
     return 0

@@ -49,6 +49,7 @@ class Scenario:
     client: str = "plain"  # "plain", "claude-code" (its real request) or "sdk-beta" (client.beta.messages)
     server: str = "uvicorn"  # "granian": the same gateway app under granian, against uvicorn
     pinned: bool = False  # the load generator and the upstream on one CPU, the gateway on the other(s)
+    traced: bool = False  # tracing on (ratio 1.0) against the same gateway with tracing off
 
 
 @cache
@@ -184,4 +185,6 @@ def _scenarios(*, smoke: bool) -> list[Scenario]:
             "bedrock-stream-c16", "bedrock provider (SigV4, event stream), streaming", 16, stream=True, api="bedrock"
         ),
         Scenario("json-c64-w2", "non-streaming, --workers 2 vs 1, load generator pinned", 64, workers=2, pinned=True),
+        Scenario("json-c16-traced", "non-streaming, tracing on (ratio 1.0) vs off", 16, traced=True),
+        Scenario("stream-c16-traced", "streaming, tracing on (ratio 1.0) vs off", 16, stream=True, traced=True),
     ]

@@ -64,6 +64,7 @@ class FakeUpstream:
         self.pieces = [(" " if i else "") + WORDS[i % len(WORDS)] for i in range(shape.chunks)]
         self.text = "".join(self.pieces)
         self._ids = itertools.count(1)
+        self.spans_bytes = 0  # OTLP exports received (the tracing rows)
 
     async def _body(self, request: web.Request) -> Json:
         body = orjson.loads(await request.read())
@@ -250,6 +251,12 @@ class FakeUpstream:
     async def health(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    async def traces(self, request: web.Request) -> web.Response:
+        """An OTLP/HTTP sink for the tracing rows: read the export, answer an empty
+        ``ExportTraceServiceResponse`` (zero protobuf bytes)."""
+        self.spans_bytes += len(await request.read())
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
 
 def build_app(shape: Shape) -> web.Application:
     fake = FakeUpstream(shape)
@@ -259,6 +266,7 @@ def build_app(shape: Shape) -> web.Application:
     app.router.add_post("/model/{model_id}/invoke", fake.bedrock)
     app.router.add_post("/model/{model_id}/invoke-with-response-stream", fake.bedrock)
     app.router.add_get("/health", fake.health)
+    app.router.add_post("/v1/traces", fake.traces)
     return app
 
 

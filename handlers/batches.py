@@ -31,8 +31,9 @@ from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import GatewayError, InvalidRequestError, NotFoundError
 from specgate.core.scope import new_request_id, scope_state
 from specgate.core.types import Json
-from specgate.dispatch import admission, exchange
+from specgate.dispatch import admission, exchange, traces
 from specgate.gateway import Gateway, gateway_of
+from specgate.wire.observe import record_of
 from specgate.wire.pagination import page
 
 from .messages import split_beta
@@ -67,7 +68,9 @@ def _requests(scope: Any, body: Json, max_requests: int) -> list[tuple[str, Json
     return [(str(item["custom_id"]), item["params"]) for item in items]
 
 
-def _executor(gateway: Gateway, key: VirtualKeySpec | None, version: str, beta: tuple[str, ...]) -> Execute:
+def _executor(
+    gateway: Gateway, key: VirtualKeySpec | None, owner: str, version: str, beta: tuple[str, ...], link: Any
+) -> Execute:
     async def execute(params: Json) -> bytes:
         # no client headers: an item runs long after the request, which is not kept (it holds credentials)
         ctx = CallContext(
@@ -80,7 +83,10 @@ def _executor(gateway: Gateway, key: VirtualKeySpec | None, version: str, beta: 
             rules.check_message(params, version)
             # a batch is paced by its key's per-minute limit, not failed by it; a used-up budget errors it
             ticket = await admission.admit_paced(gateway.governance, key, params)
-            answer = await exchange.serve(gateway.router, ticket, exchange.Call(params, ctx))
+            account = admission.account_for(gateway, owner, str(params.get("model", "")))
+            call = exchange.Call(params, ctx, account=account)
+            async with traces.background(gateway, call, "specgate.batch_item", link, owner) as item_call:
+                answer = await exchange.serve(gateway.router, ticket, item_call)
         except GatewayError as exc:
             return model.errored_result(exc.to_body(ctx.request_id))
         message = answer.message
@@ -101,7 +107,8 @@ def resumed_executor(gateway: Gateway) -> Callable[[Batch], Execute]:
         context = batch.context
         key = gateway.governance.key_for(None if batch.job.owner == _async.ANONYMOUS else batch.job.owner)
         version = context.get("anthropic_version") or DEFAULT_VERSION
-        return _executor(gateway, key, version, split_beta(context.get("anthropic_beta")))
+        betas = split_beta(context.get("anthropic_beta"))
+        return _executor(gateway, key, batch.job.owner, version, betas, None)
 
     return factory
 
@@ -114,9 +121,11 @@ async def create_message_batch(user: str | None = None) -> Response:
     version = request.headers.get("anthropic-version") or DEFAULT_VERSION
     key = admission.virtual_key_of(scope)
     betas = split_beta(request.headers.get("anthropic-beta"))
-    execute = _executor(gateway, key, version, betas)
+    owner = user or _async.ANONYMOUS
+    link = traces.link_of(record_of(scope))  # the items' spans are linked to this request's
+    execute = _executor(gateway, key, owner, version, betas, link)
     context = {"anthropic_version": version, "anthropic_beta": ",".join(betas)}
-    batch = await gateway.batches.create(user or _async.ANONYMOUS, requests, execute, context)
+    batch = await gateway.batches.create(owner, requests, execute, context)
     return _json(model.render(batch, _collection_url()))
 
 

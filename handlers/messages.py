@@ -33,7 +33,7 @@ from specgate.core.errors import ApiError, NotFoundError
 from specgate.core.responses import envelope_success
 from specgate.core.scope import request_id_of, scope_state
 from specgate.core.types import Json, SSEEvent
-from specgate.dispatch import admission, exchange, forwarding
+from specgate.dispatch import admission, exchange, forwarding, traces
 from specgate.gateway import Gateway, gateway_of
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
@@ -119,7 +119,8 @@ def _call(scope: Scope, headers: Headers, body: Json) -> exchange.Call:
         client_headers=headers,  # for providers' forward_headers
         budget=RetryBudget(gateway.config.server.retry_budget),
     )
-    return exchange.Call(body, ctx, stream=body.get("stream") is True, route=route)
+    account = admission.account_of(scope, body)
+    return exchange.Call(body, ctx, stream=body.get("stream") is True, route=route, account=account)
 
 
 async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | None) -> Response:
@@ -140,8 +141,11 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
         call = replace(call, overhead=overhead_of(scope), client=client)
         return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
 
+    link = traces.link_of(call.ctx.observer)
+
     async def run() -> Response:  # later, in the background: no client waits
-        return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
+        async with traces.background(gateway, call, "specgate.job", link, owner) as job_call:
+            return _respond(await exchange.serve(gateway.router, ticket, job_call), job_call, envelope=envelope)
 
     async with exchange.refund_on_error(ticket):  # refused (full queue, shutting down)
         placeholder = await _async.submit(
@@ -192,9 +196,11 @@ def resumed_job(gateway: Gateway) -> Resume:
                 anthropic_version=str(p["anthropic_version"]),
                 anthropic_beta=tuple(p["anthropic_beta"]),
                 beta=bool(p["beta"]),
+                budget=RetryBudget(gateway.config.server.retry_budget),
             )
             route = forwarding.plan(gateway.router, body, p["unknown"])
-            call = exchange.Call(body, ctx, stream=False, route=route)
+            account = admission.account_for(gateway, job.owner, str(body.get("model", "")))
+            call = exchange.Call(body, ctx, stream=False, route=route, account=account)
             key = gateway.governance.key_for(None if job.owner == _async.ANONYMOUS else job.owner)
             ticket = await admission.admit_paced(gateway.governance, key, body)
             return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=bool(p["envelope"]))

@@ -19,11 +19,21 @@ class CallObserver(Protocol):
 
     Implementations must be cheap and must not raise."""
 
+    def attempting(self, provider: str, system: str, model: str, upstream_model: str) -> None:
+        """A route is tried: ``provider`` (of type ``system``) is asked for ``upstream_model``."""
+
+    def trace_headers(self) -> Mapping[str, str]:
+        """Headers for the next upstream HTTP attempt (the W3C ``traceparent``; empty when not tracing)."""
+        ...
+
     def retried(self, provider: str, reason: str) -> None:
         """An upstream attempt failed and is retried (reason: timeout, connection or HTTP status)."""
 
     def failed(self, provider: str, reason: str, *, fallback: bool) -> None:
         """A provider call failed for good; ``fallback``: the next route is tried."""
+
+    def budget_refused(self, provider: str, what: str) -> None:
+        """The retry budget refused a ``retry`` or a ``fallback`` after ``provider``'s failed attempt."""
 
     def upstream_done(self, provider: str, seconds: float, *, ok: bool) -> None:
         """A provider answered (a whole message, or a stream's first event) or failed."""

@@ -11,7 +11,8 @@ timeouts, 408, 409, 429, 5xx and 529 are retried with exponential backoff and ji
 started. A stream is retried only until its response status is known: once ``stream_lines`` has
 yielded anything, errors are raised. A stream request answered with a JSON body raises
 ``JsonAnswer`` (the provider turns it into events); any other non-SSE type is a 502.
-The outgoing headers and the proxy are ``providers.outbound``'s.
+The outgoing headers and the proxy are ``providers.outbound``'s; each attempt adds the
+observer's ``trace_headers()`` (its span's ``traceparent``), then ``sign`` (Bedrock's SigV4) signs.
 Keys rotate round-robin; a key answered with 401/403/429 sits out ``key_cooldown_s``.
 What the client is told about a failure is decided by ``providers.faults.map_fault``; the full
 detail is logged (at warning when the call gives up) with the gateway's request id.
@@ -23,7 +24,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ from specgate.core.responses import UPSTREAM_REQUEST_ID_HEADER, header_safe
 log = logging.getLogger(__name__)
 
 AuthHeaders = Callable[[str], dict[str, str]]
+# (url, body, headers, request id) -> the headers as sent: Bedrock's SigV4, applied to each attempt's final headers
+Signer = Callable[[str, bytes, Mapping[str, str], str], Awaitable[dict[str, str]]]
 
 _KEY_FAILURE_STATUSES = (401, 403, 429)
 
@@ -78,9 +81,12 @@ class _Failed(Exception):
 
 
 class UpstreamClient:
-    def __init__(self, config: ProviderConfig, *, auth: AuthHeaders, parse_error: ErrorParser) -> None:
+    def __init__(
+        self, config: ProviderConfig, *, auth: AuthHeaders, parse_error: ErrorParser, sign: Signer | None = None
+    ) -> None:
         self._config = config
         self._auth = auth
+        self._sign = sign
         self._parse_error = parse_error
         self._keys = KeyPool(config.api_keys, config.key_cooldown_s)
         self._outbound = Outbound(config)
@@ -97,11 +103,6 @@ class UpstreamClient:
     @property
     def keys(self) -> KeyPool:
         return self._keys
-
-    @property
-    def outbound(self) -> Outbound:
-        """The provider's outgoing headers and proxy (Bedrock signs the merged headers itself)."""
-        return self._outbound
 
     async def aclose(self) -> None:
         await self._session.close()
@@ -264,7 +265,7 @@ class UpstreamClient:
             if budget is not None:
                 budget.spend()
             try:
-                return await self._attempt(url, body, headers, deadline, key, read_body, proxy)
+                return await self._attempt(url, body, headers, deadline, key, read_body, observer, proxy, request_id)
             except _Failed as failure:
                 attempt += 1
                 if budget is not None:
@@ -273,6 +274,8 @@ class UpstreamClient:
                 gives_up = not failure.retryable or attempt > self._config.max_retries
                 if not gives_up and budget is not None and not budget.allows_retry(wait):
                     log.info("request %s: retry budget spent (%s); not retrying", request_id, budget.describe())
+                    if observer is not None:
+                        observer.budget_refused(self._config.name, "retry")
                     gives_up = True
                 if gives_up or time.monotonic() + wait >= deadline:
                     failure.fault.log(request_id)
@@ -301,7 +304,9 @@ class UpstreamClient:
         deadline: float,
         key: str | None,
         read_body: bool,
+        observer: CallObserver | None = None,
         proxy: str | None = None,
+        request_id: str | None = None,
     ) -> aiohttp.ClientResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -313,6 +318,10 @@ class UpstreamClient:
             sock_read=None if read_body else self._config.read_timeout_s,
         )
         all_headers = {**headers, **(self._auth(key) if key is not None else {})}
+        if observer is not None:
+            all_headers.update(observer.trace_headers())  # traceparent: this attempt's span
+        if self._sign is not None:  # last, per attempt (botocore itself leaves trace headers unsigned)
+            all_headers = await self._sign(url, body, all_headers, request_id or "")
         try:
             resp = await self._session.post(url, data=body, headers=all_headers, timeout=timeout, proxy=proxy)
             if 200 <= resp.status < 300:

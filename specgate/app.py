@@ -6,6 +6,7 @@ lifespan (inside the event loop) and reached by handlers through the request sta
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import logging
@@ -106,7 +107,10 @@ class _ErrorMapper:
         error = _as_gateway_error(exc, str(scope.get("method", "")), path, self.allow)
         if isinstance(error, ApiError) and not isinstance(exc, GatewayError):
             log.error("unhandled error in request %s", request_id_of(scope), exc_info=exc)
-        return error_parts(error, request_id_of(scope), envelope=path in self.envelope_paths)
+        status, body, headers = error_parts(error, request_id_of(scope), envelope=path in self.envelope_paths)
+        if status == 401 and path == "/ui":  # a browser asks for the key (HTTP Basic: the password)
+            headers = {**headers, "www-authenticate": 'Basic realm="specgate operator page"'}
+        return status, body, headers
 
     async def connexion_handler(self, request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         status, body, headers = self.render(request.scope, exc)
@@ -187,6 +191,11 @@ def create_app(
         readiness.register("providers", routes_check(config, lambda: set(providers)))
         readiness.register("jobs_store", store_check(store))
         metrics = Metrics()
+        tracing = None
+        if config.tracing is not None:  # OpenTelemetry is imported only then
+            from specgate.ops.tracing import Tracing
+
+            tracing = Tracing(config.tracing, log_bodies=config.log_bodies)
         gateway = Gateway(
             config=config,
             providers=providers,
@@ -203,6 +212,7 @@ def create_app(
             metrics=metrics,
             readiness=readiness,
             governance=build_governance(config, clock),
+            tracing=tracing,
         )
         # work left by stopped processes (durable stores) runs here, rebuilt from what was stored
         registry.resume("message", resumed_job(gateway))
@@ -223,6 +233,8 @@ def create_app(
             await gateway.governance.close()
             await close_providers(providers)
             metrics.close()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.close)  # the last spans are exported
 
     middlewares = [
         functools.partial(ServerErrorMiddleware, handler=mapper.last_resort) if m is ServerErrorMiddleware else m

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobs.batches.service import BatchService
 from jobs.registry import JobRegistry
@@ -20,6 +20,9 @@ from specgate.core.config import Config
 from specgate.core.scope import STATE_KEY, scope_state
 from specgate.ops.health import Readiness
 from specgate.ops.metrics import Metrics
+
+if TYPE_CHECKING:  # imported only when tracing is configured (it imports OpenTelemetry)
+    from specgate.ops.tracing import Tracing
 
 
 @dataclass
@@ -33,7 +36,8 @@ class Gateway:
     envelope_paths: frozenset[str] = field(default_factory=frozenset)
     metrics: Metrics = field(default_factory=Metrics)
     readiness: Readiness = field(default_factory=Readiness)
-    governance: Governance = field(default_factory=Governance)  # virtual keys, limits, auth guard
+    governance: Governance = field(default_factory=Governance)  # virtual keys, limits, auth guard, usage
+    tracing: Tracing | None = None  # None: tracing off
 
 
 def gateway_of(scope: MutableMapping[str, Any]) -> Gateway:

@@ -58,6 +58,16 @@ class BatchService:
         await self.take_over(at_start=True)
         self._adopter = asyncio.create_task(self._adopt_every(interval), name="batches-take-over")
 
+    @property
+    def running(self) -> int:
+        """Batches this replica is running now."""
+        return len(self._runs)
+
+    @property
+    def pending_requests(self) -> int:
+        """Their requests not yet processed."""
+        return sum(run.remaining for run in self._runs.values())
+
     # -- operations ----------------------------------------------------------------------------
 
     async def create(

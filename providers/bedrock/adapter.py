@@ -32,7 +32,9 @@ class BedrockProvider:
         self._endpoint = translate.endpoint(cloud.region, config.base_url)
         self._model_ids = dict(cloud.model_ids)
         self._signer = AwsSigner(config.name, cloud.region, cloud.aws_profile, translate.SIGNING_SERVICE)
-        self._client = UpstreamClient(config, auth=lambda _key: {}, parse_error=translate.parse_error)
+        self._client = UpstreamClient(
+            config, auth=lambda _key: {}, parse_error=translate.parse_error, sign=self._signer.sign
+        )
 
     @property
     def client(self) -> UpstreamClient:
@@ -44,12 +46,9 @@ class BedrockProvider:
         url = translate.invoke_url(self._endpoint, translate.model_id(upstream_model, self._model_ids), stream=stream)
         body = deepjson.dumps(translate.invoke_body(request, merge_betas(ctx.anthropic_beta, request.get("betas"))))
         accept = translate.STREAM_CONTENT_TYPE if stream else "application/json"
-        # the forwarded and fixed headers are signed too (AWS refuses an unsigned x-amz-* header);
-        # the transport merges them again unchanged, under the signature's own headers
-        own = {"content-type": "application/json", "accept": accept}
-        outgoing = self._client.outbound.headers(own, ctx.client_headers)
-        headers = await self._signer.sign(url, body, outgoing, ctx.request_id)
-        return url, body, headers
+        # the transport adds the forwarded and fixed headers and the attempt's traceparent, then
+        # signs each attempt with them all (AWS refuses an unsigned x-amz-* header)
+        return url, body, {"content-type": "application/json", "accept": accept}
 
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
         url, body, headers = await self._post(request, upstream_model, ctx, stream=False)

@@ -5,6 +5,8 @@
 * ``governance``-- the virtual keys by principal, model access, and the limiter
 * ``limiter``   -- admission (check and reserve), usage correction, rate-limit headers
 * ``usage``     -- the usage a message or a stream reports, for the correction
+* ``ledger``    -- usage accounting per principal and model (``GET /v1/usage``), memory store
+* ``redis_ledger`` -- the same ledger in Redis, on the limits store's connection
 * ``guard``     -- failed-authentication counting per client address (brute-force brake)
 * ``windows``   -- the time windows counters live in (minute, UTC day / month, lifetime)
 * ``counters``  -- the counter store protocol and its in-memory implementation

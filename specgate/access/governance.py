@@ -8,6 +8,7 @@ from fnmatch import fnmatchcase
 
 from specgate.access.counters import MemoryCounterStore
 from specgate.access.guard import AuthGuard
+from specgate.access.ledger import Ledger, MemoryUsageStore
 from specgate.access.limiter import Limiter
 from specgate.access.windows import Clock, system_clock
 from specgate.core.config import VirtualKeySpec
@@ -22,6 +23,7 @@ class Governance:
     keys: dict[str, VirtualKeySpec] = field(default_factory=dict)  # principal id -> virtual key
     limiter: Limiter = field(default_factory=lambda: Limiter(MemoryCounterStore(system_clock), system_clock))
     guard: AuthGuard = field(default_factory=lambda: AuthGuard(system_clock, max_failures=0, window_s=60.0))
+    ledger: Ledger = field(default_factory=lambda: Ledger(MemoryUsageStore(system_clock), system_clock))  # usage
 
     @classmethod
     def build(
@@ -34,4 +36,5 @@ class Governance:
         return self.keys.get(principal) if principal is not None else None
 
     async def close(self) -> None:
+        await self.ledger.close()
         await self.limiter.close()

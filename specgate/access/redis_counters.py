@@ -71,6 +71,15 @@ class RedisCounterStore:
         )
         return cls(aioredis.Redis(connection_pool=pool), prefix=prefix)
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The connection (the usage ledger shares it)."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     def _key(self, name: str) -> str:
         return f"{self._prefix}:{name}"
 

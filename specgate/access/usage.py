@@ -1,12 +1,15 @@
-"""Token usage from a response, for correcting a reservation: a Message's ``usage``, or the
-usage seen in a stream (``message_start``, then the cumulative ``message_delta``)."""
+"""Token usage from a response, for correcting a reservation and for the usage ledger: a
+Message's ``usage``, or the usage seen in a stream (``message_start``, then the cumulative
+``message_delta``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
 
+from specgate.access.ledger import Account
 from specgate.access.limiter import Ticket
+from specgate.core.config import Price
 from specgate.core.types import SSEEvent
 
 INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -50,17 +53,33 @@ class StreamUsage:
             self.output = _int(usage["output_tokens"])
 
     @property
+    def reported(self) -> dict[str, int] | None:
+        """The usage seen, as a Message's ``usage`` (None when the stream reported none)."""
+        return {**self.input, "output_tokens": self.output} if self.seen else None
+
+    @property
     def tokens(self) -> int | None:
         return sum(self.input.values()) + self.output if self.seen else None
 
 
-async def settling(rest: AsyncIterator[SSEEvent], usage: StreamUsage, ticket: Ticket) -> AsyncIterator[SSEEvent]:
+async def settling(
+    rest: AsyncIterator[SSEEvent],
+    usage: StreamUsage,
+    ticket: Ticket,
+    account: Account | None = None,
+    price: Price | None = None,
+) -> AsyncIterator[SSEEvent]:
     """Pass ``rest`` through, recording its usage; when it ends (completed, failed or cancelled by
-    a client disconnect), correct the reservation with what was seen (nothing seen: give it back)."""
+    a client disconnect), correct the reservation with what was seen (nothing seen: give it back)
+    and write the call to the usage ledger (an error if the stream failed)."""
+    failed = False
     try:
         async for event in rest:
             usage.update(event)
             yield event
+    except Exception:
+        failed = True
+        raise
     finally:
         try:
             close = getattr(rest, "aclose", None)
@@ -68,3 +87,5 @@ async def settling(rest: AsyncIterator[SSEEvent], usage: StreamUsage, ticket: Ti
                 await close()
         finally:
             await ticket.settle(usage.tokens)
+            if account is not None:
+                await account.settle(usage.reported, price, error=failed)

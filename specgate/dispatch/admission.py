@@ -1,7 +1,8 @@
 """Admission: the principal's virtual key -> model access (403) and limits (429), or a ticket.
 
 The ticket holds the reservation and the rate-limit headers; ``specgate.dispatch.exchange``
-settles it with the real usage on the way back.
+settles it with the real usage on the way back, and writes the call to the usage ledger under
+its ``Account`` (``account_of``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from typing import Any
 
 from providers.tokens import estimate_input_tokens
 from specgate.access.governance import Governance, model_allowed
+from specgate.access.ledger import Account
 from specgate.access.limiter import UNLIMITED, Ticket, WindowFull
 from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import PermissionDeniedError
 from specgate.core.types import Json
-from specgate.gateway import gateway_of
+from specgate.gateway import Gateway, gateway_of
+from specgate.ops.metrics import ANONYMOUS
+from specgate.wire.observe import model_label
 
 Scope = MutableMapping[str, Any]
 
@@ -74,3 +78,13 @@ async def admit_paced(governance: Governance, key: VirtualKeySpec | None, body: 
             return await admit_key(governance, key, body)
         except WindowFull as full:
             await asyncio.sleep(full.retry_after_s)
+
+
+def account_for(gateway: Gateway, principal: str | None, model: str) -> Account:
+    """The usage ledger's account of a call: the principal (``anonymous`` on an open server) and
+    the bounded model label of ``/metrics``."""
+    return Account(gateway.governance.ledger, principal or ANONYMOUS, model_label(gateway.router, model))
+
+
+def account_of(scope: Scope, body: Json) -> Account:
+    return account_for(gateway_of(scope), principal_of(scope), str(body.get("model", "")))

@@ -7,7 +7,8 @@ batch item) makes the same two calls:
     answer = await exchange.serve(router, ticket, call)  # fallbacks, provider, settlement
 
 ``serve`` settles the ticket once, here: after a message, when a stream ends (finished, cut or
-abandoned), or when the call fails (the reservation is given back). ``refund_on_error`` gives it
+abandoned), or when the call fails (the reservation is given back); and it writes the call to
+the usage ledger (``Call.account``: requests, errors, tokens, cost) at the same moments. ``refund_on_error`` gives it
 back when the request never reaches ``serve`` (a job the queue would not take). What the caller
 does with the answer (JSON, SSE, the platform envelope, a batch result) is its own business.
 """
@@ -23,6 +24,7 @@ from starlette.types import Receive
 
 from providers.base import CallContext
 from providers.router import Router, Target
+from specgate.access.ledger import Account
 from specgate.access.limiter import UNLIMITED, Ticket
 from specgate.access.usage import StreamUsage, settling, usage_tokens
 from specgate.core.types import Json, SSEEvent
@@ -42,6 +44,7 @@ class Call:
     route: Forwarding = NOTHING  # forwarded unknown fields, and the targets that accept them
     overhead: Overhead | None = None  # the gateway's own time, measured around the upstream's
     client: Receive | None = None  # the waiting client: its hang-up cancels the call
+    account: Account | None = None  # whose call it is, for the usage ledger (None: not counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +65,15 @@ async def serve(router: Router, ticket: Ticket, call: Call) -> Answer:
     try:
         # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
         message, target = await (unless_disconnected(call.client, created) if call.client is not None else created)
-    except BaseException:
+    except BaseException as exc:
         await ticket.settle(None)
+        if call.account is not None:
+            await call.account.settle(None, None, error=isinstance(exc, Exception))
         raise
-    await ticket.settle(usage_tokens(message.get("usage")))
+    usage = message.get("usage")
+    await ticket.settle(usage_tokens(usage))
+    if call.account is not None:
+        await call.account.settle(usage if isinstance(usage, dict) else None, target.route.price, error=False)
     return Answer(target, _headers(target, call, ticket), message=message)
 
 
@@ -73,13 +81,15 @@ async def _stream(router: Router, ticket: Ticket, call: Call) -> Answer:
     opened = fallbacks.open_stream(router, call.body, call.ctx, call.overhead, targets=call.route.targets)
     try:
         first, rest, target = await opened
-    except BaseException:
+    except BaseException as exc:
         await ticket.settle(None)
+        if call.account is not None:
+            await call.account.settle(None, None, error=isinstance(exc, Exception))
         raise
-    if ticket is not UNLIMITED:  # nothing to settle for an unlimited key: the stream as it is
+    if ticket is not UNLIMITED or call.account is not None:  # else nothing to settle: the stream as it is
         usage = StreamUsage()
         usage.update(first)
-        rest = settling(rest, usage, ticket)
+        rest = settling(rest, usage, ticket, call.account, target.route.price)
     return Answer(target, _headers(target, call, ticket), first=first, rest=rest)
 
 

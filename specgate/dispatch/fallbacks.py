@@ -58,6 +58,8 @@ def _budget_allows(ctx: CallContext, target: Target) -> bool:
     ctx.budget.failed()  # (again, if the transport said so): a 2xx that failed later counts too
     if ctx.budget.allows_fallback():
         return True
+    if ctx.observer is not None:
+        ctx.observer.budget_refused(target.provider.name, "fallback")
     log.warning(
         "request %s: %s failed; retry budget spent (%s), no fallback",
         ctx.request_id,
@@ -75,6 +77,11 @@ def _failed(ctx: CallContext, target: Target, exc: GatewayError, started: float,
         obs.upstream_done(target.provider.name, time.perf_counter() - started, ok=False)
         # the status's standard type, not the upstream's own string: metric labels stay bounded
         obs.failed(target.provider.name, error_type_for_status(exc.status_code), fallback=fallback)
+
+
+def _attempting(ctx: CallContext, target: Target, body: Json) -> None:
+    if ctx.observer is not None:
+        ctx.observer.attempting(target.provider.name, target.provider.type, str(body["model"]), target.upstream_model)
 
 
 def _served(ctx: CallContext, target: Target, started: float) -> None:
@@ -99,6 +106,7 @@ async def create(
     failure: GatewayError | None = None
     for position, target in enumerate(targets):
         ctx.response_headers.clear()  # a fallback must not show the failed route's request id
+        _attempting(ctx, target, body)
         started = time.perf_counter()
         try:
             message = await target.provider.create_message(body, target.upstream_model, ctx)
@@ -137,6 +145,7 @@ async def open_stream(
     failure: GatewayError | None = None
     for position, target in enumerate(targets):
         ctx.response_headers.clear()
+        _attempting(ctx, target, body)
         started = time.perf_counter()
         stream = aiter(target.provider.stream_message(body, target.upstream_model, ctx))
         try:

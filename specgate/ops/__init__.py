@@ -1,8 +1,10 @@
-"""Operations: what an operator reads: Prometheus metrics, the JSON logs, readiness checks.
+"""Operations: what an operator reads: Prometheus metrics, the JSON logs, readiness checks, traces.
 
 * ``metrics`` -- the Prometheus registry of one process (and the multiprocess mode of workers)
 * ``logs``    -- the logging config and its JSON and text formatters
 * ``health``  -- readiness: named async checks, each bounded by a timeout (``GET /readyz``)
+* ``tracing`` -- the OpenTelemetry tracer and OTLP/HTTP exporter (imported only when configured)
+* ``snapshot``-- the operator page's numbers, read from the ``/metrics`` exposition
 
 What a request records is decided where the request is: ``specgate.wire.observe``.
 

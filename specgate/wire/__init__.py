@@ -6,6 +6,8 @@
   with the same compiled checks
 * ``security``   -- the spec's four security schemes and the metrics token (connexion calls these)
 * ``observe``    -- one access-log line and the metrics of each request
+* ``record``     -- what happened while serving one request (the providers' observer)
+* ``traced``     -- with tracing on: the same record, plus the request's and attempts' spans
 * ``sse``        -- Server-Sent Events framing (and the platform envelope's)
 * ``disconnect`` -- a client hang-up cancels the work done for it
 * ``timing``     -- the gateway's own time, measured apart from the upstream's

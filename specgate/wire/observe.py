@@ -1,7 +1,8 @@
 """Per-request observation: the request log line and the request metrics.
 
 The outermost layer (``specgate.wire.middleware``, through ``Observation``) observes the whole
-app (a 413 is counted too). It puts a ``RequestRecord`` in the request state; handlers pass it to providers as
+app (a 413 is counted too). It puts a ``RequestRecord`` (``specgate.wire.record``; with tracing
+on, a ``specgate.wire.traced.TracedRecord``) in the request state; handlers pass it to providers as
 ``CallContext.observer``, so retries, fallbacks, upstream latency, usage and the first streamed
 token land in it. When the response is done (a stream's last byte included) it counts the
 request and writes one log line. Keys never reach the record: the key id is the opaque
@@ -20,7 +21,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
@@ -30,22 +30,16 @@ from providers.router import Router
 from specgate.contract.validation import BODY_STATE_KEY
 from specgate.core.errors import error_type_for_status
 from specgate.core.scope import REQUEST_ID_KEY, STATE_KEY, scope_state
-from specgate.core.types import Json
 from specgate.gateway import Gateway
-from specgate.ops.metrics import ANONYMOUS, NONE, OTHER, Metrics
+from specgate.ops.metrics import ANONYMOUS, NONE, OTHER
+from specgate.wire.record import RECORD_KEY, RequestRecord, record_of
 
 log = logging.getLogger("specgate.access")
 
-RECORD_KEY = "specgate.record"
 BODY_LOG_LIMIT = 64 * 1024
 DOCS_ROUTE = "/docs"
-PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})  # polled every few seconds: debug level
-_USAGE_FIELDS = {
-    "input_tokens": "input",
-    "output_tokens": "output",
-    "cache_read_input_tokens": "cache_read",
-    "cache_creation_input_tokens": "cache_creation",
-}
+UI_ASSETS = "/ui/assets/"  # the operator page's files: one route label, apart from the traffic
+PROBE_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/ui/data"})  # polled every few seconds: debug level
 
 
 ERROR_BODY_LIMIT = 16 * 1024  # of an error body, read for its type and message
@@ -110,55 +104,6 @@ def model_label(router: Router, model: str) -> str:
     return model if target.route.match == model else target.route.match
 
 
-class RequestRecord:
-    """What happened while serving one request (a ``providers.base.CallObserver``)."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-        self.started = time.perf_counter()
-        self.provider: str | None = None
-        self.upstream_model: str | None = None
-        self.retries = 0
-        self.fallbacks = 0
-        self.tokens: dict[str, int] = {}  # by metrics.TOKEN_TYPES name
-        self.first_token_s: float | None = None
-
-    def retried(self, provider: str, reason: str) -> None:
-        self.retries += 1
-        self.metrics.upstream_retries.labels(provider, reason).inc()
-
-    def failed(self, provider: str, reason: str, *, fallback: bool) -> None:
-        self.metrics.upstream_errors.labels(provider, reason).inc()
-        if fallback:
-            self.fallbacks += 1
-            self.metrics.fallbacks.labels(provider, reason).inc()
-
-    def upstream_done(self, provider: str, seconds: float, *, ok: bool) -> None:
-        self.metrics.upstream_done(provider, ok, seconds)
-
-    def served(self, provider: str, upstream_model: str) -> None:
-        self.provider = provider
-        self.upstream_model = upstream_model
-
-    def usage(self, usage: Json) -> None:
-        for field, kind in _USAGE_FIELDS.items():
-            value = usage.get(field)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                self.tokens[kind] = value  # stream usage is cumulative: the last value wins
-
-    def first_token(self) -> None:
-        if self.first_token_s is None:
-            self.first_token_s = time.perf_counter() - self.started
-
-    def stream_as_json(self, provider: str) -> None:
-        self.metrics.stream_as_json.labels(provider).inc()
-
-
-def record_of(scope: MutableMapping[str, Any]) -> RequestRecord | None:
-    record = scope_state(scope).get(RECORD_KEY)
-    return record if isinstance(record, RequestRecord) else None
-
-
 class Observation:
     """What the outermost layer (``specgate.wire.middleware``) needs to observe requests: the
     spec's routes (label values) and ``finish``, called once the response is done."""
@@ -171,6 +116,8 @@ class Observation:
             return path
         if path == "/openapi.json" or path == DOCS_ROUTE or path.startswith(DOCS_ROUTE + "/"):
             return DOCS_ROUTE
+        if path.startswith(UI_ASSETS):
+            return UI_ASSETS + "{name}"
         return OTHER
 
     @staticmethod
@@ -180,7 +127,12 @@ class Observation:
         gateway = scope_state(scope).get(STATE_KEY)
         if not isinstance(gateway, Gateway):
             return None
-        record = RequestRecord(gateway.metrics)
+        if gateway.tracing is None:
+            record = RequestRecord(gateway.metrics)
+        else:  # only then is anything of OpenTelemetry imported
+            from specgate.wire.traced import server_record
+
+            record = server_record(gateway.tracing, gateway.metrics, scope)
         scope_state(scope)[RECORD_KEY] = record
         context: dict[str, Any] = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
         return gateway, record, context
@@ -211,7 +163,8 @@ class Observation:
         if record.tokens:
             metrics.count_tokens(model, key_id, record.tokens)
         level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
-        if not log.isEnabledFor(level):
+        traced = gateway.tracing is not None
+        if not traced and not log.isEnabledFor(level):
             return
         fields: dict[str, Any] = {
             "request_id": state.get(REQUEST_ID_KEY),
@@ -243,4 +196,9 @@ class Observation:
         if response_body is not None:
             fields["request_body"] = body
             fields["response_body"] = response_body.decode("utf-8", "replace")
+        if traced:
+            record.ended(status, fields)
         log.log(level, "request", extra={"fields": fields})
+
+
+__all__ = ["RECORD_KEY", "Observation", "RequestRecord", "model_label", "record_of"]

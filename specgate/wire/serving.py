@@ -149,7 +149,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
-
     def data_received(self, data: bytes) -> None:
         if self._in_head and self._head_bytes + len(data) > MAX_HEAD_BYTES:
             # The bound is on the head only: a read often carries the head and the body's start,

@@ -41,6 +41,8 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path) -> None:
         "sdk-beta-stream-c16",
         "json-c16-granian",
         "json-c64-w2",
+        "json-c16-traced",
+        "stream-c16-traced",
     ]
     for row in document["rows"]:
         for side in ("baseline", "gateway"):
@@ -49,11 +51,15 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path) -> None:
         assert row["gateway"]["header_overhead_p50_ms"] is not None  # x-specgate-overhead-ms was sent
         if "stream" in row["scenario"]:
             assert row["added"]["ttfb_p50_ms"] is not None
-        if row["baseline"]["target"] == "direct" and not row["scenario"].startswith("openai"):
+        if row["baseline"]["target"] == "direct" and not row["scenario"].startswith(("openai", "bedrock")):
             assert row["floor"]["requests"] > 0 and row["floor"]["errors"] == {}, row  # the floor, same run
             assert "cpu_vs_floor" in row["added"]  # (None when a 0.2 s window saw no CPU tick of the floor)
-    assert document["rows"][-2]["gateway"]["target"] == "gw-granian"
-    assert document["rows"][-1]["gateway"]["target"] == "gateway-w2"
+    by_name = {row["scenario"]: row for row in document["rows"]}
+    assert by_name["json-c64-w2"]["gateway"]["target"] == "gateway-w2"
+    for name in ("json-c16-traced", "stream-c16-traced"):  # tracing on vs off, gateway against gateway
+        assert by_name[name]["baseline"]["target"] == "gateway"
+        assert by_name[name]["gateway"]["target"] == "gateway-traced"
+        assert by_name[name]["added"]["cpu_ratio"] is not None
     assert document["gateway_memory"]["idle_rss_mb_at_start"] > 0
     assert (tmp_path / "bench.md").read_text() == document["table"] + "\n"
     assert document["table"] in done.stdout

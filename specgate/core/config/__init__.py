@@ -29,9 +29,11 @@ from specgate.core.config.models import (
     EntraConfig,
     JobsConfig,
     ModelRoute,
+    Price,
     ProviderConfig,
     RetryBudgetConfig,
     ServerConfig,
+    TracingConfig,
     default_config,
 )
 from specgate.core.config.parse import load_config, parse_config
@@ -55,9 +57,11 @@ __all__ = [
     "JobsConfig",
     "LimitsConfig",
     "ModelRoute",
+    "Price",
     "ProviderConfig",
     "RetryBudgetConfig",
     "ServerConfig",
+    "TracingConfig",
     "VirtualKeySpec",
     "default_config",
     "load_config",

@@ -106,6 +106,27 @@ class AuthConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Price:
+    """What a route's tokens cost, in USD per million tokens (``models[].price``): the usage
+    accounting (``GET /v1/usage``) adds up the cost of what each route served."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cache_read: float = 0.0
+    cache_write: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class TracingConfig:
+    """``tracing:``: OpenTelemetry spans exported over OTLP/HTTP (absent: no tracing, nothing imported)."""
+
+    endpoint: str  # the OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces
+    sample_ratio: float = 1.0  # of the traces that start here; a client's sampled traceparent is followed
+    service_name: str = "specgate"
+    export_interval_s: float = 5.0  # the batch span processor's delay between exports
+
+
+@dataclass(frozen=True, slots=True)
 class ModelRoute:
     match: str  # exact name or glob (claude-*, *)
     provider: str
@@ -118,6 +139,7 @@ class ModelRoute:
     retires_at: str | None = None  # RFC 3339; the scheduled retirement, if any
     max_input_tokens: int | None = None  # GET /v1/models; None: not stated
     max_tokens: int | None = None  # GET /v1/models; None: not stated
+    price: Price | None = None  # None: usage is counted, its cost is not
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +177,7 @@ class Config:
     log_level: str = "info"
     log_format: str = "auto"  # auto: text on a terminal, else JSON lines
     log_bodies: bool = False  # debug only: put request and response bodies in the request log
+    tracing: TracingConfig | None = None  # None: no tracing
     source: str | None = None  # the file it came from; None for the embedded default
 
     @property

@@ -1,6 +1,6 @@
 """Building a ``Config``: ``load_config`` reads the YAML file (or gives the embedded default),
 ``parse_config`` validates the parsed data section by section (``server``, ``auth``, ``limits``,
-``providers``, ``models``, ``jobs``, ``batches``, ``logging``) after ``${ENV}`` interpolation.
+``providers``, ``models``, ``jobs``, ``batches``, ``logging``, ``tracing``) after ``${ENV}`` interpolation.
 Every error names the file and the key path (``config.yaml: providers[1].type: ...``)."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from specgate.core.config.models import (
     Config,
     JobsConfig,
     ServerConfig,
+    TracingConfig,
     default_config,
 )
 from specgate.core.config.reader import ConfigError, Reader
@@ -36,7 +37,9 @@ def parse_config(
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     r = Reader(source, os.environ if environ is None else environ)
-    root = r.mapping(data, "", ("server", "auth", "limits", "providers", "models", "jobs", "batches", "logging"))
+    root = r.mapping(
+        data, "", ("server", "auth", "limits", "providers", "models", "jobs", "batches", "logging", "tracing")
+    )
     root = r.interpolate(root, "")
 
     server = _server(r, root.get("server"))
@@ -64,8 +67,29 @@ def parse_config(
         log_level=level,
         log_format=log_format,
         log_bodies=r.get(lg, "log_bodies", "logging", bool, False),
+        tracing=_tracing(r, root.get("tracing")),
         source=source,
     )
+
+
+def _tracing(r: Reader, raw: Any) -> TracingConfig | None:
+    """``tracing: {endpoint, sample_ratio, service_name, export_interval_s}``; absent: off."""
+    if raw is None:
+        return None
+    t = r.mapping(raw, "tracing", tuple(f.name for f in fields(TracingConfig)))
+    endpoint = r.get(t, "endpoint", "tracing", str, None)
+    if not endpoint or not endpoint.startswith(("http://", "https://")):
+        raise r.fail("tracing.endpoint", "is required: the OTLP/HTTP traces URL (http://host:4318/v1/traces)")
+    ratio = r.get(t, "sample_ratio", "tracing", float, 1.0)
+    if not 0.0 <= ratio <= 1.0:
+        raise r.fail("tracing.sample_ratio", "must be between 0 and 1")
+    interval = r.get(t, "export_interval_s", "tracing", float, 5.0)
+    if not 0.0 < interval <= 3600.0:
+        raise r.fail("tracing.export_interval_s", "must be between 0 and 3600 seconds")
+    name = r.get(t, "service_name", "tracing", str, "specgate")
+    if not name:
+        raise r.fail("tracing.service_name", "must not be empty")
+    return TracingConfig(endpoint=endpoint, sample_ratio=ratio, service_name=name, export_interval_s=interval)
 
 
 def _server(r: Reader, raw: Any) -> ServerConfig:

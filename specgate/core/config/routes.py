@@ -1,16 +1,18 @@
 """The ``providers:`` and ``models:`` sections: provider entries (type, base URL, keys, timeouts,
-retries) and model routes (match, provider, fallbacks, and the ``GET /v1/models`` fields), each
+retries) and model routes (match, provider, fallbacks, price, and the ``GET /v1/models`` fields), each
 validated with the key path in its errors."""
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
+from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any, overload
 
 from specgate.core.config.cloud import CLOUD_KEYS, check_signed_headers, parse_cloud
-from specgate.core.config.models import ModelRoute, ProviderConfig
+from specgate.core.config.models import ModelRoute, Price, ProviderConfig
 from specgate.core.config.reader import Reader
 from specgate.core.config.upstream import parse_outbound
 
@@ -45,6 +47,7 @@ _ROUTE_KEYS = (
     "upstream_model",
     "fallbacks",
     "display_name",
+    "price",
     "created_at",
     "lifecycle",
     "deprecated_at",
@@ -144,6 +147,7 @@ def parse_models(r: Reader, raw_models: Any, providers: list[ProviderConfig]) ->
                 upstream_model=r.get(d, "upstream_model", p, str, None),
                 fallbacks=r.strings(d, "fallbacks", p),
                 display_name=r.get(d, "display_name", p, str, None),
+                price=_price(r, d.get("price"), f"{p}.price"),
                 **_model_info(r, d, p),
             )
         )
@@ -153,6 +157,20 @@ def parse_models(r: Reader, raw_models: Any, providers: list[ProviderConfig]) ->
             if not any(pattern.match(name) for pattern in patterns):
                 raise r.fail(f"models[{i}].fallbacks[{j}]", f"no route matches model {name!r}")
     return models
+
+
+def _price(r: Reader, raw: Any, path: str) -> Price | None:
+    """``price: {input, output, cache_read, cache_write}`` in USD per million tokens (each >= 0)."""
+    if raw is None:
+        return None
+    d = r.mapping(raw, path, tuple(f.name for f in fields(Price)))
+    values: dict[str, float] = {}
+    for name in (f.name for f in fields(Price)):
+        value = float(r.get(d, name, path, float, 0.0))
+        if not math.isfinite(value) or value < 0:
+            raise r.fail(f"{path}.{name}", "must be a number >= 0 (USD per million tokens)")
+        values[name] = value
+    return Price(**values)
 
 
 def _model_info(r: Reader, d: dict[str, Any], path: str) -> dict[str, Any]:

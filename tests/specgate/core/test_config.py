@@ -153,6 +153,37 @@ logging: {level: WARNING}
             {},
             "gw.yaml: models[0].provider: is required",
         ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "tracing": {"sample_ratio": 0.5}},
+            {},
+            "gw.yaml: tracing.endpoint: is required",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "tracing": {"endpoint": "http://c:4318", "sample_ratio": 2}},
+            {},
+            "gw.yaml: tracing.sample_ratio: must be between 0 and 1",
+        ),
+        (
+            {"providers": [{"name": "a", "type": "echo"}], "tracing": {"endpoint": "http://c:4318", "headers": {}}},
+            {},
+            "gw.yaml: tracing.headers: unknown key",
+        ),
+        (
+            {
+                "providers": [{"name": "a", "type": "echo"}],
+                "models": [{"match": "*", "provider": "a", "price": {"input": -1}}],
+            },
+            {},
+            "gw.yaml: models[0].price.input: must be a number >= 0",
+        ),
+        (
+            {
+                "providers": [{"name": "a", "type": "echo"}],
+                "models": [{"match": "*", "provider": "a", "price": {"in": 1}}],
+            },
+            {},
+            "gw.yaml: models[0].price.in: unknown key",
+        ),
     ],
 )
 def test_errors_name_the_key(data: Any, env: dict[str, str], message: str) -> None:
