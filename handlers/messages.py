@@ -164,12 +164,12 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
 
 
 def _payload(call: exchange.Call, unknown: Sequence[str], *, envelope: bool) -> bytes:
-    """What another process needs to make this job's call (``resumed_job``): the body and the
-    request's context; the principal is the job's owner."""
+    """What another process needs to make this job's call (``resumed_job``): the request's context
+    on one line, then the body (apart, so a body nested to the parser's limit still reads back);
+    the principal is the job's owner."""
     ctx = call.ctx
-    return deepjson.dumps(
+    context = deepjson.dumps(
         {
-            "body": call.body,
             "unknown": list(unknown),
             "envelope": envelope,
             "request_id": ctx.request_id,
@@ -178,6 +178,14 @@ def _payload(call: exchange.Call, unknown: Sequence[str], *, envelope: bool) -> 
             "beta": ctx.beta,
         }
     )
+    return context + b"\n" + deepjson.dumps(call.body)
+
+
+def _unpacked(payload: bytes) -> Json:
+    context, _, body = payload.partition(b"\n")  # JSON text holds no raw newline
+    unpacked: Json = orjson.loads(context)
+    unpacked["body"] = orjson.loads(body)
+    return unpacked
 
 
 def resumed_job(gateway: Gateway) -> Resume:
@@ -185,7 +193,7 @@ def resumed_job(gateway: Gateway) -> Resume:
     the same call, admitted again under the owner's key (paced by its per-minute limit)."""
 
     def factory(job: Job) -> Work:
-        p: Json | None = orjson.loads(job.payload) if job.payload else None
+        p: Json | None = _unpacked(job.payload) if job.payload else None
 
         async def run() -> Response:
             if p is None:

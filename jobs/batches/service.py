@@ -25,6 +25,7 @@ from jobs.batches.model import Batch
 from jobs.batches.runner import BatchRun, Execute
 from jobs.model import ACTIVE, Job, JobStatus
 from jobs.store import JobStore
+from specgate.core import deepjson
 from specgate.core.config import BatchesConfig
 from specgate.core.errors import InvalidRequestError, OverloadedError
 
@@ -98,7 +99,7 @@ class BatchService:
                 completed_at=now,
                 expires_at=keep_until,
                 result_ttl_s=int(keep_until - now),
-                result=orjson.dumps([custom_id for custom_id, _ in requests]),
+                result=deepjson.dumps([custom_id for custom_id, _ in requests]),
             )
         )
         await self._store.create(
@@ -111,7 +112,7 @@ class BatchService:
                 completed_at=now,
                 expires_at=keep_until,
                 result_ttl_s=int(keep_until - now),
-                result=orjson.dumps([params for _, params in requests]),
+                result=deepjson.dumps([params for _, params in requests]),  # as deep as a request may be
             )
         )
         meta = {"count": str(len(requests)), "expires_at": repr(expires_at)}
