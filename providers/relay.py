@@ -166,3 +166,12 @@ async def _relay_frames(
         yield event
     if not stopped:
         raise ApiError("upstream stream ended before message_stop")
+
+
+def input_tokens_of(raw: bytes, *, provider: str, request_id: str | None) -> int:
+    """The ``input_tokens`` of an Anthropic count_tokens answer (the API's, or Vertex's)."""
+    answer = load_json_object(raw, "count_tokens body", provider=provider, request_id=request_id)
+    counted = answer.get("input_tokens")
+    if not isinstance(counted, int) or isinstance(counted, bool):
+        raise ApiError("upstream count_tokens response has no integer input_tokens")
+    return counted

@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 from providers.anthropic import merge_betas
 from providers.base import CallContext, Provider
 from providers.http import UpstreamClient, load_json_object, note_upstream
-from providers.relay import relay_sse
+from providers.relay import input_tokens_of, relay_sse
 from providers.vertex import translate
 from providers.vertex.credentials import GoogleTokens
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig
-from specgate.core.errors import ApiError
 from specgate.core.types import Json, SSEEvent
 
 
@@ -89,11 +88,7 @@ class VertexProvider:
             request_id=ctx.request_id,
             ctx=ctx,
         )
-        answer = load_json_object(resp.body, "count_tokens body", provider=self.name, request_id=ctx.request_id)
-        counted = answer.get("input_tokens")
-        if not isinstance(counted, int) or isinstance(counted, bool):
-            raise ApiError("upstream count_tokens response has no integer input_tokens")
-        return counted
+        return input_tokens_of(resp.body, provider=self.name, request_id=ctx.request_id)
 
     async def aclose(self) -> None:
         await self._client.aclose()
