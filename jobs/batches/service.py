@@ -89,32 +89,25 @@ class BatchService:
         batch_id = model.new_batch_id()
         expires_at = now + self._config.expires_after_s
         keep_until = expires_at + self._config.retention_s
-        await self._store.create(
-            Job(
-                id=model.ids_record_id(batch_id),
-                owner=model.items_owner(batch_id),
-                kind=model.IDS_KIND,
-                status=JobStatus.COMPLETED,
-                created_at=now,
-                completed_at=now,
-                expires_at=keep_until,
-                result_ttl_s=int(keep_until - now),
-                result=deepjson.dumps([custom_id for custom_id, _ in requests]),
+        ids = deepjson.dumps([custom_id for custom_id, _ in requests])
+        bodies = deepjson.dumps([params for _, params in requests])  # as deep as a request may be
+        for record_id, kind, result in (
+            (model.ids_record_id(batch_id), model.IDS_KIND, ids),
+            (model.params_record_id(batch_id), model.PARAMS_KIND, bodies),
+        ):
+            await self._store.create(
+                Job(
+                    id=record_id,
+                    owner=model.items_owner(batch_id),
+                    kind=kind,
+                    status=JobStatus.COMPLETED,
+                    created_at=now,
+                    completed_at=now,
+                    expires_at=keep_until,
+                    result_ttl_s=int(keep_until - now),
+                    result=result,
+                )
             )
-        )
-        await self._store.create(
-            Job(
-                id=model.params_record_id(batch_id),
-                owner=model.items_owner(batch_id),
-                kind=model.PARAMS_KIND,
-                status=JobStatus.COMPLETED,
-                created_at=now,
-                completed_at=now,
-                expires_at=keep_until,
-                result_ttl_s=int(keep_until - now),
-                result=deepjson.dumps([params for _, params in requests]),  # as deep as a request may be
-            )
-        )
         meta = {"count": str(len(requests)), "expires_at": repr(expires_at)}
         meta.update({model.CONTEXT_PREFIX + k: v for k, v in (context or {}).items()})
         job = Job(
@@ -131,19 +124,7 @@ class BatchService:
         )
         await self._store.create(job)
         batch = Batch(job)
-        run = BatchRun(
-            batch,
-            [params for _, params in requests],
-            execute,
-            store=self._store,
-            clock=self._clock,
-            per_batch=self._config.max_concurrency,
-            total=self._total,
-            keep_until=keep_until,
-            holder=self._replica_id,
-        )
-        self._runs[batch_id] = run
-        self._spawn(self._run(run), name=f"batch {batch_id}")
+        self._start(batch, [params for _, params in requests], execute, keep_until)
         return batch
 
     async def get(self, owner: str, batch_id: str) -> Batch | None:
@@ -274,10 +255,22 @@ class BatchService:
                     else:
                         errored += 1
         keep_until = batch.expires_at + self._config.retention_s
+        return self._start(batch, params, self._resume(batch), keep_until, succeeded, errored).remaining
+
+    def _start(
+        self,
+        batch: Batch,
+        params: list[dict[str, Any] | None],
+        execute: Execute,
+        keep_until: float,
+        succeeded: int = 0,
+        errored: int = 0,
+    ) -> BatchRun:
+        """Run ``params`` (None: an item already done) of ``batch`` in the background, as ours."""
         run = BatchRun(
             batch,
             params,
-            self._resume(batch),
+            execute,
             store=self._store,
             clock=self._clock,
             per_batch=self._config.max_concurrency,
@@ -289,7 +282,7 @@ class BatchService:
         )
         self._runs[batch.id] = run
         self._spawn(self._run(run), name=f"batch {batch.id}")
-        return run.remaining
+        return run
 
     def _spawn(self, coro: Any, *, name: str) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
