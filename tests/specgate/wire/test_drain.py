@@ -97,7 +97,10 @@ def test_streams_open_at_the_end_of_the_grace_get_an_error_event_and_no_tracebac
     finally:
         for sock in socks:
             sock.close()
-    code, log = served.stop(signal.SIGTERM)
+    # one SIGTERM only: a second one sent while the process finalises (Python has put the default
+    # handlers back by then) kills it with -15 on a loaded machine
+    code = served.proc.wait(timeout=30)
+    log = served.log.read_text()
     assert code == 0
     for body in bodies:
         assert body.endswith(b"0\r\n\r\n"), body[-200:]  # a clean end of the chunked response
