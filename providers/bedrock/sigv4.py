@@ -105,7 +105,7 @@ def signing_key(secret_key: str, day: str, region: str, service: str) -> bytes:
     """The derived key of a secret for a day (``YYYYMMDD``), region and service."""
     key = f"AWS4{secret_key}".encode()
     for part in (day, region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        key = hmac.digest(key, part.encode(), "sha256")
     return key
 
 
@@ -149,7 +149,7 @@ def sign(
     )
     scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
     to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    signature = hmac.digest(key, to_sign.encode(), "sha256").hex()  # one C call, not an HMAC object
     credential = f"{credentials.access_key}/{scope}"
     out["authorization"] = f"{ALGORITHM} Credential={credential}, SignedHeaders={signed}, Signature={signature}"
     return out
