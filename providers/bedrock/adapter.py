@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 
+from providers.answers import load_json_object, note_upstream, upstream_request_id
 from providers.anthropic import merge_betas
 from providers.base import CallContext, Provider
 from providers.bedrock import translate
 from providers.bedrock.signing import AwsSigner
 from providers.faults import Malformed, map_fault
-from providers.http import UpstreamClient, load_json_object, note_upstream, upstream_request_id
+from providers.http import UpstreamClient
 from providers.relay import relay_event, stream_error
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig
