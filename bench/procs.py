@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,15 @@ class Process:
             self.popen.wait(timeout=5)
 
 
-def _spawn(name: str, args: list[str], url: str, logs: Path, extra_env: dict[str, str] | None = None) -> Process:
+def _spawn(
+    name: str,
+    args: list[str],
+    url: str,
+    logs: Path,
+    extra_env: dict[str, str] | None = None,
+    *,
+    wrapper: Sequence[str] = (),  # a command that runs the interpreter (valgrind: bench.instructions)
+) -> Process:
     log = logs / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", **AWS_ENV, **(extra_env or {})}
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(logs / "no-aws-config")
@@ -70,7 +79,12 @@ def _spawn(name: str, args: list[str], url: str, logs: Path, extra_env: dict[str
         env.pop(proxy, None)
     with log.open("wb") as out:
         popen = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            [*wrapper, sys.executable, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     return Process(name, popen, url, log)
 

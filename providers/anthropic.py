@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
+from providers.answers import load_json_object, note_upstream
 from providers.base import CallContext, Provider
-from providers.http import UpstreamClient, load_json_object, note_upstream
+from providers.http import UpstreamClient
 from providers.relay import input_tokens_of, parse_error, relay_sse
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig

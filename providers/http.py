@@ -12,7 +12,9 @@ started. A stream is retried only until its response status is known: once ``str
 yielded anything, errors are raised. A stream request answered with a JSON body raises
 ``JsonAnswer`` (the provider turns it into events); any other non-SSE type is a 502.
 The outgoing headers and the proxy are ``providers.outbound``'s; each attempt adds the
-observer's ``trace_headers()`` (its span's ``traceparent``), then ``sign`` (Bedrock's SigV4) signs.
+observer's ``trace_headers()`` (its span's ``traceparent``), then ``sign`` completes them (Bedrock's
+SigV4, Vertex's bearer token). With ``reauth``, an attempt answered 401 calls it (with the headers
+it sent) and is made once more at once, outside ``max_retries`` (a token revoked before expiry).
 Keys rotate round-robin; a key answered with 401/403/429 sits out ``key_cooldown_s``.
 What the client is told about a failure is decided by ``providers.faults.map_fault``; the full
 detail is logged (at warning when the call gives up) with the gateway's request id.
@@ -24,27 +26,27 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
-import orjson
 
+from providers.answers import upstream_request_id
 from providers.base import CallContext, CallObserver
-from providers.faults import Answer, ErrorParser, Fault, Malformed, map_fault
+from providers.faults import Answer, ErrorParser, Fault, map_fault
 from providers.outbound import Outbound
 from providers.retrypolicy import KeyPool, retry_after_s, should_retry
 from specgate.core.config import ProviderConfig
 from specgate.core.errors import UpstreamError, is_retryable_status
-from specgate.core.responses import UPSTREAM_REQUEST_ID_HEADER, header_safe
+from specgate.core.responses import header_safe
 
 log = logging.getLogger(__name__)
 
 AuthHeaders = Callable[[str], dict[str, str]]
 # (url, body, headers, request id) -> the headers as sent: Bedrock's SigV4, applied to each attempt's final headers
 Signer = Callable[[str, bytes, Mapping[str, str], str], Awaitable[dict[str, str]]]
+Reauth = Callable[[Mapping[str, str], str], Awaitable[None]]  # (the refused attempt's headers, request id)
 
 _KEY_FAILURE_STATUSES = (401, 403, 429)
 
@@ -72,21 +74,31 @@ def media_type(headers: Mapping[str, str]) -> str:
 class _Failed(Exception):
     """One failed attempt: the fault to report if we give up, and how to retry."""
 
-    def __init__(self, fault: Fault, retryable: bool, wait_s: float | None = None, *, reason: str) -> None:
+    def __init__(
+        self, fault: Fault, retryable: bool, wait_s: float | None = None, *, reason: str, sent: Mapping[str, str] = {}
+    ) -> None:
         super().__init__(fault.detail)
         self.fault = fault
         self.retryable = retryable
         self.wait_s = wait_s
         self.reason = reason  # bounded, for metrics: timeout, connection or the HTTP status
+        self.sent = sent  # the headers of an attempt the upstream answered
 
 
 class UpstreamClient:
     def __init__(
-        self, config: ProviderConfig, *, auth: AuthHeaders, parse_error: ErrorParser, sign: Signer | None = None
+        self,
+        config: ProviderConfig,
+        *,
+        auth: AuthHeaders,
+        parse_error: ErrorParser,
+        sign: Signer | None = None,
+        reauth: Reauth | None = None,
     ) -> None:
         self._config = config
         self._auth = auth
         self._sign = sign
+        self._reauth = reauth
         self._parse_error = parse_error
         self._keys = KeyPool(config.api_keys, config.key_cooldown_s)
         self._outbound = Outbound(config)
@@ -260,6 +272,7 @@ class UpstreamClient:
         headers = self._outbound.headers(headers, ctx.client_headers if ctx is not None else None)
         proxy = self._outbound.proxy_for(url)
         attempt = 0
+        reauth = self._reauth  # once per call
         while True:
             key = self._keys.pick()
             if budget is not None:
@@ -267,9 +280,16 @@ class UpstreamClient:
             try:
                 return await self._attempt(url, body, headers, deadline, key, read_body, observer, proxy, request_id)
             except _Failed as failure:
-                attempt += 1
                 if budget is not None:
                     budget.failed()
+                if failure.reason == "401" and reauth is not None and (budget is None or budget.allows_retry(0.0)):
+                    log.info("request %s: upstream %s refused the credentials (401); renewing them", request_id, url)
+                    await reauth(failure.sent, request_id or "")
+                    reauth = None
+                    if observer is not None:
+                        observer.retried(self._config.name, failure.reason)
+                    continue
+                attempt += 1
                 wait = failure.wait_s if failure.wait_s is not None else self._backoff(attempt)
                 gives_up = not failure.retryable or attempt > self._config.max_retries
                 if not gives_up and budget is not None and not budget.allows_retry(wait):
@@ -354,47 +374,4 @@ class UpstreamClient:
             status in (401, 403) and key is not None and self._keys.has_fresh_key()
         )
         retryable = should_retry(status, resp.headers, default=retryable)
-        raise _Failed(fault, retryable, retry_after_s(resp.headers), reason=str(status))
-
-
-_REQUEST_ID_NAMES = ("request-id", "x-request-id", "x-amzn-requestid")
-
-
-def upstream_request_id(headers: Mapping[str, str]) -> str | None:
-    """The upstream's own request id (Anthropic ``request-id``, OpenAI ``x-request-id``,
-    Bedrock ``x-amzn-RequestId``), if it is a
-    short printable-ASCII token that is safe to repeat in a response header."""
-    for name in _REQUEST_ID_NAMES:
-        value = headers.get(name)
-        if value and header_safe(value):
-            return value
-    return None
-
-
-def note_upstream(ctx_headers: dict[str, str], headers: Mapping[str, str]) -> None:
-    """Record the upstream request id for the client's response headers."""
-    rid = upstream_request_id(headers)
-    if rid is not None:
-        ctx_headers[UPSTREAM_REQUEST_ID_HEADER] = rid
-
-
-def forwardable_headers(headers: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
-    """Copy the named response headers that are present (case-insensitive lookups)."""
-    return {name: headers[name] for name in names if name in headers}
-
-
-def load_json_object(raw: bytes, what: str, *, provider: str, request_id: str | None) -> dict[str, Any]:
-    """Parse an upstream body that must be a JSON object; anything else is an ApiError naming the
-    provider (the body itself goes to the log only)."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        value = None
-        reason = "not JSON"
-    else:
-        reason = "not a JSON object"
-    if isinstance(value, dict):
-        return value
-    fault = map_fault(provider, Malformed(what, raw, reason))
-    fault.log(request_id)
-    raise fault.error
+        raise _Failed(fault, retryable, retry_after_s(resp.headers), reason=str(status), sent=all_headers)

@@ -16,10 +16,11 @@ from typing import Any
 
 import orjson
 
+from providers.answers import load_json_object, note_upstream
 from providers.base import CallContext
 from providers.events import message_to_events
 from providers.faults import Malformed, ProviderError, capped, map_fault
-from providers.http import JsonAnswer, load_json_object, note_upstream
+from providers.http import JsonAnswer
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, UpstreamError
 from specgate.core.types import Json, SSEEvent

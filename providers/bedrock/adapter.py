@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 
+from providers.answers import load_json_object, note_upstream, upstream_request_id
 from providers.anthropic import merge_betas
 from providers.base import CallContext, Provider
 from providers.bedrock import translate
 from providers.bedrock.signing import AwsSigner
 from providers.faults import Malformed, map_fault
-from providers.http import UpstreamClient, load_json_object, note_upstream, upstream_request_id
+from providers.http import UpstreamClient
 from providers.relay import relay_event, stream_error
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig
@@ -101,13 +102,14 @@ class BedrockProvider:
         resp_headers: Mapping[str, str],
     ) -> SSEEvent | None:
         """One event-stream message: an Anthropic event, None for a message to skip, or raise."""
-        rid = upstream_request_id(resp_headers)
         kind = headers.get(":message-type")
         if kind == "exception":
-            raise translate.stream_exception(str(headers.get(":exception-type") or ""), payload, self.name, rid)
+            name = str(headers.get(":exception-type") or "")
+            raise translate.stream_exception(name, payload, self.name, upstream_request_id(resp_headers))
         if kind == "error":  # the event-stream protocol's own errors: code and message in headers
             message = deepjson.dumps({"message": str(headers.get(":error-message") or "")})
-            raise translate.stream_exception(str(headers.get(":error-code") or ""), message, self.name, rid)
+            code = str(headers.get(":error-code") or "")
+            raise translate.stream_exception(code, message, self.name, upstream_request_id(resp_headers))
         if headers.get(":event-type") != "chunk":
             return None  # an event type this gateway does not know: Bedrock may add some
         inner = translate.chunk_payload(payload)
@@ -115,7 +117,7 @@ class BedrockProvider:
             raise self._malformed("stream chunk (no base64 bytes)", payload, ctx)
         event = relay_event(None, inner, client_model, self.name, ctx.request_id)
         if event.event == "error":
-            raise stream_error(event.data, rid)
+            raise stream_error(event.data, upstream_request_id(resp_headers))
         return event
 
     def _malformed(self, what: str, raw: bytes, ctx: CallContext) -> Exception:

@@ -1,22 +1,23 @@
-"""SigV4 signing with credentials from the standard AWS chain, via botocore.
+"""SigV4 signing with credentials from the standard AWS chain (botocore's resolver).
 
 botocore's resolver walks the chain (environment, shared credentials and config files with
 ``aws_profile``, ``credential_process``, web identity, SSO, container and instance roles). It
 blocks (files, subprocesses, STS and IMDS calls), so resolving and refreshing run in a worker
-thread, never on the event loop: credentials are resolved at the first call, and refreshed
-when botocore says they are about to expire (its advisory window, 15 minutes before expiry).
-Signing itself is pure computation and runs inline.
+thread, never on the event loop: credentials are resolved at the first call and kept frozen;
+static ones are used as they are from then on, refreshable ones are refreshed when botocore
+says so (``refresh_needed``: its advisory window, 15 minutes before expiry), which is asked,
+without a lock, at each signature. The signature itself is ``providers.bedrock.sigv4`` (pure,
+inline), with the derived key kept while the credential, day and region stay the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import hmac
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from providers.bedrock import sigv4
 from providers.faults import Fault
 from specgate.core.errors import UpstreamError
 
@@ -29,34 +30,48 @@ class AwsSigner:
         self._region = region
         self._profile = profile
         self._service = service
-        self._credentials: Any = None  # botocore Credentials (possibly refreshable), once resolved
-        self._keys: dict[tuple[str, str], bytes] = {}  # (secret, day) -> derived signing key, the current only
+        self._source: Any = None  # botocore's Credentials (possibly refreshable), once resolved
+        self._refreshable = False
+        self._frozen: sigv4.Credentials | None = None  # the keys in use
+        self._key: tuple[str, str, bytes] = ("", "", b"")  # (secret, day, derived signing key)
+        self._stamp: tuple[int, str] = (-1, "")  # (epoch second, its X-Amz-Date)
         self._lock = asyncio.Lock()
 
     async def sign(self, url: str, body: bytes, headers: Mapping[str, str], request_id: str) -> dict[str, str]:
-        """``headers`` plus ``Host``, ``X-Amz-Date``, ``X-Amz-Security-Token`` (temporary
-        credentials) and ``Authorization`` for a POST of ``body`` to ``url``."""
-        frozen = await self._frozen(request_id)
-        request = _SignedRequest(url, body, {"host": _host(url), **headers})
-        signer = _sigv4()(frozen, self._service, self._region)
-        signer.keys = self._keys
-        signer.add_auth(request)
-        # lower-case names, so a forwarded client header of the same name is replaced, not doubled
-        return {name.lower(): str(value) for name, value in request.headers.items()}
+        """``headers`` (lower-case names, so a forwarded client header of the same name is
+        replaced, not doubled) plus ``host``, ``x-amz-date``, ``x-amz-security-token``
+        (temporary credentials) and ``authorization`` for a POST of ``body`` to ``url``."""
+        frozen = self._frozen
+        if frozen is None or (self._refreshable and self._source.refresh_needed()):
+            frozen = await self._refresh(request_id)
+        now = int(time.time())
+        second, amz_date = self._stamp
+        if second != now:
+            amz_date = sigv4.timestamp(now)
+            self._stamp = (now, amz_date)
+        secret, day, key = self._key
+        if secret != frozen.secret_key or day != amz_date[:8]:
+            day = amz_date[:8]
+            key = sigv4.signing_key(frozen.secret_key, day, self._region, self._service)
+            self._key = (frozen.secret_key, day, key)
+        return sigv4.sign(frozen, key, self._region, self._service, url, body, dict(headers), amz_date)
 
-    async def _frozen(self, request_id: str) -> Any:
-        credentials = self._credentials
-        if credentials is not None and not _needs_refresh(credentials):
-            return credentials.get_frozen_credentials()
+    async def _refresh(self, request_id: str) -> sigv4.Credentials:
         async with self._lock:  # one resolution or refresh at a time; the others wait for it
+            current = self._frozen
+            if current is not None and not (self._refreshable and self._source.refresh_needed()):
+                return current  # another request refreshed them while this one waited
             try:
-                if self._credentials is None:
-                    self._credentials = await asyncio.to_thread(self._resolve)
-                return await asyncio.to_thread(self._credentials.get_frozen_credentials)
+                if self._source is None:
+                    self._source = await asyncio.to_thread(self._resolve)
+                    self._refreshable = _is_refreshable(self._source)
+                frozen: sigv4.Credentials = await asyncio.to_thread(self._source.get_frozen_credentials)
             except UpstreamError:
                 raise
             except Exception as exc:  # botocore raises many kinds (profile, process, STS, IMDS)
                 raise self._failure(f"{type(exc).__name__}: {exc}", request_id) from None
+            self._frozen = frozen
+            return frozen
 
     def _resolve(self) -> Any:
         import botocore.session
@@ -75,56 +90,7 @@ class AwsSigner:
         return error
 
 
-class _SignedRequest:
-    """The attributes botocore's ``SigV4Auth`` reads and writes, without ``AWSRequest``'s
-    per-access preparation (the signer needs no more for a POST with a bytes body)."""
-
-    def __init__(self, url: str, body: bytes, headers: Mapping[str, str]) -> None:
-        from botocore.compat import HTTPHeaders
-
-        self.method = "POST"
-        self.url = url
-        self.body = body
-        self.params: dict[str, str] = {}
-        self.context: dict[str, Any] = {}
-        self.headers = HTTPHeaders()
-        for name, value in headers.items():
-            self.headers[name] = value
-
-
-@functools.cache
-def _host(url: str) -> str:
-    """The Host header botocore would derive from the URL (port only when not the default)."""
-    from botocore.auth import _host_from_url
-
-    host: str = _host_from_url(url)
-    return host
-
-
-@functools.cache
-def _sigv4() -> Any:
-    """botocore's SigV4 signer, reusing the derived signing key while the secret and day stay
-    the same (``keys``: the owning ``AwsSigner``'s cache) instead of four HMACs per request."""
-    from botocore.auth import SigV4Auth
-
-    class SigV4(SigV4Auth):  # type: ignore[misc]
-        keys: dict[tuple[str, str], bytes]
-
-        def signature(self, string_to_sign: str, request: Any) -> str:
-            secret, day = self.credentials.secret_key, request.context["timestamp"][0:8]
-            key = self.keys.get((secret, day))
-            if key is None:
-                key = f"AWS4{secret}".encode()
-                for part in (day, self._region_name, self._service_name, "aws4_request"):
-                    key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-                self.keys.clear()
-                self.keys[(secret, day)] = key
-            return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-
-    return SigV4
-
-
-def _needs_refresh(credentials: Any) -> bool:
+def _is_refreshable(credentials: Any) -> bool:
     from botocore.credentials import RefreshableCredentials
 
-    return isinstance(credentials, RefreshableCredentials) and bool(credentials.refresh_needed())
+    return isinstance(credentials, RefreshableCredentials)

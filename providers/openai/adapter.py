@@ -9,10 +9,11 @@ from contextlib import aclosing
 
 import orjson
 
+from providers.answers import load_json_object, note_upstream
 from providers.base import CallContext, CallObserver
 from providers.events import message_to_events
 from providers.faults import ProviderError, capped
-from providers.http import JsonAnswer, UpstreamClient, load_json_object, note_upstream
+from providers.http import JsonAnswer, UpstreamClient
 from providers.openai.endpoint import ChatEndpoint, OpenAIEndpoint
 from providers.openai.translate import (
     ChatStreamTranslator,

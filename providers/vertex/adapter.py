@@ -4,14 +4,15 @@ with a google-auth bearer token, and relay the Anthropic answers. Translation li
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
+from providers.answers import load_json_object, note_upstream
 from providers.anthropic import merge_betas
 from providers.base import CallContext, Provider
-from providers.http import UpstreamClient, load_json_object, note_upstream
+from providers.http import UpstreamClient
 from providers.relay import input_tokens_of, relay_sse
 from providers.vertex import translate
-from providers.vertex.credentials import GoogleTokens
+from providers.vertex.credentials import REFRESH_TIMEOUT_S, GoogleTokens
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig
 from specgate.core.types import Json, SSEEvent
@@ -30,8 +31,16 @@ class VertexProvider:
         self._region = cloud.region
         self._endpoint = translate.endpoint(cloud.region, config.base_url)
         self._model_ids = dict(cloud.model_ids)
-        self._tokens = GoogleTokens(config.name, cloud.credentials_file, translate.SCOPES)
-        self._client = UpstreamClient(config, auth=lambda _key: {}, parse_error=translate.parse_error)
+        timeout_s = min(REFRESH_TIMEOUT_S, config.timeout_s)
+        self._tokens = GoogleTokens(config.name, cloud.credentials_file, translate.SCOPES, timeout_s)
+        # the bearer token goes on each attempt (a retry takes the current one); a 401 renews it once
+        self._client = UpstreamClient(
+            config,
+            auth=lambda _key: {},
+            parse_error=translate.parse_error,
+            sign=self._bearer,
+            reauth=self._tokens.reject,
+        )
 
     @property
     def client(self) -> UpstreamClient:
@@ -40,20 +49,22 @@ class VertexProvider:
     def _url(self, model: str, method: str) -> str:
         return translate.model_url(self._endpoint, self._project, self._region, model, method)
 
-    async def _headers(self, request: Json, ctx: CallContext) -> dict[str, str]:
+    def _headers(self, request: Json, ctx: CallContext) -> dict[str, str]:
         return {
             "content-type": "application/json",
             "accept": "application/json",
             **translate.beta_header(merge_betas(ctx.anthropic_beta, request.get("betas"))),
-            **await self._tokens.headers(ctx.request_id),
         }
+
+    async def _bearer(self, _url: str, _body: bytes, headers: Mapping[str, str], request_id: str) -> dict[str, str]:
+        return {**headers, **await self._tokens.headers(request_id)}
 
     async def create_message(self, request: Json, upstream_model: str, ctx: CallContext) -> Json:
         model = self._model_ids.get(upstream_model, upstream_model)
         resp = await self._client.request(
             self._url(model, "rawPredict"),
             deepjson.dumps(translate.predict_body(request, stream=False)),
-            await self._headers(request, ctx),
+            self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             ctx.observer,
             request_id=ctx.request_id,
@@ -69,7 +80,7 @@ class VertexProvider:
         lines = self._client.stream_lines(
             self._url(model, "streamRawPredict"),
             deepjson.dumps(translate.predict_body(request, stream=True)),
-            await self._headers(request, ctx),
+            self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             ctx.observer,
             request_id=ctx.request_id,
@@ -83,7 +94,7 @@ class VertexProvider:
         resp = await self._client.request(
             self._url("count-tokens", "rawPredict"),
             deepjson.dumps(translate.count_tokens_body(request, model)),
-            await self._headers(request, ctx),
+            self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
             request_id=ctx.request_id,
             ctx=ctx,

@@ -5,15 +5,17 @@ plus the OAuth 2.0 token endpoint a service account's ``token_uri`` names (``POS
 The token endpoint takes Google's JWT-bearer grant: it verifies the assertion's RS256
 signature with the service account's public key (``service_account`` makes one with a fresh
 RSA key), its audience (Google's token endpoint, whatever ``token_uri`` says) and its
-cloud-platform scope, and issues ``ya29.fake-N`` tokens valid ``token_lifetime_s``. Model calls
-need ``Authorization: Bearer`` with an unexpired token (else Google's 401 ``UNAUTHENTICATED``),
-Vertex's body (``anthropic_version: vertex-2023-10-16``, no ``model``; ``stream: true`` exactly
-on ``:streamRawPredict``), and get the answers of ``tests.fakes.claude_answers`` as JSON or
+cloud-platform scope, and issues ``ya29.fake-N`` tokens valid ``token_lifetime_s`` (answered
+after ``token_delay_s``; ``revoke`` ends one early). Model calls need ``Authorization: Bearer``
+with an unexpired, unrevoked token (else Google's 401 ``UNAUTHENTICATED``), Vertex's body
+(``anthropic_version: vertex-2023-10-16``, no ``model``; ``stream: true`` exactly on
+``:streamRawPredict``), and get the answers of ``tests.fakes.claude_answers`` as JSON or
 Anthropic SSE.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from pathlib import Path
@@ -44,7 +46,12 @@ class FakeVertex(FakeServer):
         self._public_keys: dict[str, bytes] = {}  # key id -> PEM
         self._tokens: dict[str, float] = {}  # issued token -> monotonic expiry
         self.token_lifetime_s = 3600
+        self.token_delay_s = 0.0  # the token endpoint answers after this long (a hanging one: long)
         self.token_requests = 0
+
+    def revoke(self, token: str) -> None:
+        """Revoke an issued token before its expiry: its next use is a 401."""
+        self._tokens.pop(token, None)
 
     @property
     def token_uri(self) -> str:
@@ -80,6 +87,8 @@ class FakeVertex(FakeServer):
 
     async def token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
+        if self.token_delay_s:
+            await asyncio.sleep(self.token_delay_s)  # cancelled when the client gives up
         form = await request.post()
         if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return web.json_response({"error": "unsupported_grant_type"}, status=400)

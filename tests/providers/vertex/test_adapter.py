@@ -3,6 +3,8 @@ service account's JWT grant, ``:rawPredict`` and ``:streamRawPredict``)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -154,3 +156,72 @@ async def test_a_key_the_token_endpoint_does_not_trust_is_a_502(vertex: FakeVert
         await made.aclose()
     assert (info.value.status_code, info.value.message) == (502, "upstream 'up' could not obtain Google credentials")
     assert vertex.requests == []
+
+
+async def test_a_revoked_token_is_renewed_once_and_the_call_made_again(vertex: FakeVertex, provider: Provider) -> None:
+    """Tokens can be revoked before they expire: the 401 renews the token at once (whatever
+    google-auth thinks of its expiry) and the same call goes again with the new one."""
+    await provider.create_message(REQUEST, MODEL, ctx())
+    vertex.revoke("ya29.fake-1")
+    message = await provider.create_message(REQUEST, MODEL, ctx())
+    assert message["type"] == "message" and vertex.token_requests == 2
+    vertex.revoke("ya29.fake-2")
+    streamed = check_stream(await collect(provider.stream_message(REQUEST, "sonnet", ctx()), []))
+    assert streamed["content"][0]["text"] == "".join(TEXT_PIECES)
+    assert [r.headers["authorization"].removeprefix("Bearer ya29.") for r in vertex.requests] == [
+        "fake-1",
+        "fake-1",
+        "fake-2",
+        "fake-2",
+        "fake-3",
+    ]
+
+
+async def test_a_second_401_is_the_clients_502_after_one_renewal(vertex: FakeVertex, provider: Provider) -> None:
+    refused = google_error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
+    vertex.script(refused, refused, refused)
+    with pytest.raises(UpstreamError) as info:
+        await provider.create_message(REQUEST, MODEL, ctx())
+    assert (info.value.status_code, info.value.message) == (
+        502,
+        "upstream 'up' refused the gateway's credentials (HTTP 401)",
+    )
+    assert len(vertex.requests) == 2 and vertex.token_requests == 2  # one renewal, not max_retries of them
+
+
+async def test_concurrent_401s_share_one_renewal(vertex: FakeVertex, provider: Provider) -> None:
+    await provider.create_message(REQUEST, MODEL, ctx())
+    vertex.revoke("ya29.fake-1")
+    answers = await asyncio.gather(*[provider.create_message(REQUEST, MODEL, ctx()) for _ in range(4)])
+    assert all(a["type"] == "message" for a in answers)
+    assert vertex.token_requests == 2
+
+
+async def test_a_hanging_token_endpoint_is_a_503_within_the_bound(vertex: FakeVertex, service_account: Path) -> None:
+    """A token (or metadata) server that never answers cannot hang requests: each waits at most
+    the bound (the provider's timeout_s here), the refresh in flight is joined, not started again,
+    and once the server answers the next call gets a token."""
+    made = create(
+        config(vertex.url, "vertex", api_keys=(), cloud=vertex_config(vertex, service_account).cloud, timeout_s=1.0)
+    )
+    vertex.token_delay_s = 30.0
+    try:
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *[made.create_message(REQUEST, MODEL, ctx()) for _ in range(3)], return_exceptions=True
+        )
+        elapsed = time.monotonic() - started
+        assert all(isinstance(r, UpstreamError) for r in results)
+        error = results[0]
+        assert isinstance(error, UpstreamError)
+        assert (error.status_code, error.type, error.message) == (
+            503,
+            "api_error",
+            "upstream 'up' could not obtain Google credentials in time (1 s)",
+        )
+        assert elapsed < 2.5 and vertex.token_requests == 1 and vertex.requests == []
+        vertex.token_delay_s = 0.0
+        await asyncio.sleep(1.2)  # the stuck refresh ends at its own HTTP timeout (the same bound)
+        assert (await made.create_message(REQUEST, MODEL, ctx()))["type"] == "message"
+    finally:
+        await made.aclose()
