@@ -1,0 +1,109 @@
+"""What tracing costs per request, in-process: CPU per request with tracing off and on.
+
+Drives the ASGI app directly (no sockets on the request path; the echo provider answers in
+process), so the figure is the gateway's own CPU; ``time.process_time`` counts every thread, the
+exporter's included: each round ends by flushing what was traced to an OTLP sink (another
+process, on loopback). Best of ``--rounds`` rounds of ``--requests`` requests each, so a busy
+machine inflates the figures less. ``python -m bench.tracing_cost --sink http://127.0.0.1:P/v1/traces``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from specgate.app import create_app
+from specgate.core.config import parse_config
+
+BODY = orjson.dumps({"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello there"}]})
+
+
+def app_for(sink: str | None) -> Any:
+    raw: dict[str, Any] = {
+        "providers": [{"name": "echo", "type": "echo"}],
+        "models": [{"match": "*", "provider": "echo"}],
+    }
+    if sink is not None:
+        raw["tracing"] = {"endpoint": sink, "sample_ratio": 1.0, "export_interval_s": 3600}
+    return create_app(parse_config(raw, source="bench", known_provider_types=("echo",)))
+
+
+async def request(app: Any, state: dict[str, Any], path: str = "/v1/messages") -> int:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())],
+        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "state": dict(state),
+    }  # fmt: skip
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)
+        sent = True
+        return {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def lifespan(app: Any, state: dict[str, Any]) -> tuple[asyncio.Queue[Any], asyncio.Task[None]]:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    started = asyncio.Event()
+    await queue.put({"type": "lifespan.startup"})
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}, queue.get, send))
+    await started.wait()
+    return queue, task
+
+
+async def measure(sink: str | None, requests: int, rounds: int) -> float:
+    app = app_for(sink)
+    state: dict[str, Any] = {}
+    queue, task = await lifespan(app, state)
+    tracing = next((v.tracing for v in state.values() if hasattr(v, "tracing")), None)
+    for _ in range(200):  # warm up
+        assert await request(app, state) == 200
+    if tracing is not None:
+        await asyncio.to_thread(tracing.flush)
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        for _ in range(requests):
+            await request(app, state)
+        if tracing is not None:
+            tracing.flush()  # the export's CPU counts (blocking here, on purpose)
+        best = min(best, (time.process_time() - start) / requests)
+    await queue.put({"type": "lifespan.shutdown"})
+    await task
+    return best * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sink", required=True)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    off = asyncio.run(measure(None, args.requests, args.rounds))
+    on = asyncio.run(measure(args.sink, args.requests, args.rounds))
+    print(f"CPU per request: tracing off {off:.0f} us, on {on:.0f} us ({(on / off - 1) * 100:+.0f}%)")
+
+
+if __name__ == "__main__":
+    main()
