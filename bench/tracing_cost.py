@@ -1,10 +1,12 @@
 """What tracing costs per request, in-process: CPU per request with tracing off and on.
 
-Drives the ASGI app directly (no sockets on the request path; the echo provider answers in
-process), so the figure is the gateway's own CPU; ``time.process_time`` counts every thread, the
-exporter's included: each round ends by flushing what was traced to an OTLP sink (another
-process, on loopback). Best of ``--rounds`` rounds of ``--requests`` requests each, so a busy
-machine inflates the figures less. ``python -m bench.tracing_cost --sink http://127.0.0.1:P/v1/traces``.
+Drives two ASGI apps directly, one tracing every request (``sample_ratio: 1.0``) and one not,
+their rounds alternating so both see the same machine. No sockets on the request path (the echo
+provider answers in process), so the figure is the gateway's own CPU; ``time.process_time``
+counts every thread, the exporter's included: each round ends by flushing what was traced to an
+OTLP sink (another process, on loopback). Best of ``--rounds`` rounds of ``--requests`` requests
+each, so a busy machine inflates the figures less.
+``python -m bench.tracing_cost --sink http://127.0.0.1:P/v1/traces``.
 """
 
 from __future__ import annotations
@@ -72,37 +74,59 @@ async def lifespan(app: Any, state: dict[str, Any]) -> tuple[asyncio.Queue[Any],
     return queue, task
 
 
-async def measure(sink: str | None, requests: int, rounds: int) -> float:
-    app = app_for(sink)
-    state: dict[str, Any] = {}
-    queue, task = await lifespan(app, state)
-    tracing = next((v.tracing for v in state.values() if hasattr(v, "tracing")), None)
-    for _ in range(200):  # warm up
-        assert await request(app, state) == 200
-    if tracing is not None:
-        await asyncio.to_thread(tracing.flush)
-    best = float("inf")
-    for _ in range(rounds):
+class Subject:
+    """One app (tracing off or on), started, and the best CPU per request seen so far."""
+
+    def __init__(self, sink: str | None) -> None:
+        self.app = app_for(sink)
+        self.state: dict[str, Any] = {}
+        self.best = float("inf")
+
+    async def start(self) -> None:
+        self.queue, self.task = await lifespan(self.app, self.state)
+        self.tracing = next((v.tracing for v in self.state.values() if hasattr(v, "tracing")), None)
+        for _ in range(200):  # warm up
+            assert await request(self.app, self.state) == 200
+        self.flush()
+
+    def flush(self) -> None:
+        if self.tracing is not None:
+            self.tracing.flush()  # the export's CPU counts (blocking here, on purpose)
+
+    async def round(self, requests: int) -> None:
         start = time.process_time()
         for _ in range(requests):
-            await request(app, state)
-        if tracing is not None:
-            tracing.flush()  # the export's CPU counts (blocking here, on purpose)
-        best = min(best, (time.process_time() - start) / requests)
-    await queue.put({"type": "lifespan.shutdown"})
-    await task
-    return best * 1e6
+            await request(self.app, self.state)
+        self.flush()
+        self.best = min(self.best, (time.process_time() - start) / requests * 1e6)
+
+    async def stop(self) -> None:
+        await self.queue.put({"type": "lifespan.shutdown"})
+        await self.task
+
+
+async def measure(sink: str, requests: int, rounds: int) -> tuple[float, float]:
+    """Rounds alternate between the two apps, so both see the same machine."""
+    off, on = Subject(None), Subject(sink)
+    for subject in (off, on):
+        await subject.start()
+    for _ in range(rounds):
+        for subject in (off, on):
+            await subject.round(requests)
+    for subject in (off, on):
+        await subject.stop()
+    return off.best, on.best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sink", required=True)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
-    off = asyncio.run(measure(None, args.requests, args.rounds))
-    on = asyncio.run(measure(args.sink, args.requests, args.rounds))
-    print(f"CPU per request: tracing off {off:.0f} us, on {on:.0f} us ({(on / off - 1) * 100:+.0f}%)")
+    off, on = asyncio.run(measure(args.sink, args.requests, args.rounds))
+    extra = f"{on - off:+.0f} us, {(on / off - 1) * 100:+.0f}%"
+    print(f"CPU per request: tracing off {off:.0f} us, on {on:.0f} us ({extra})")
 
 
 if __name__ == "__main__":

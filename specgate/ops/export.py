@@ -2,20 +2,21 @@
 
 The request path only appends a span to a deque (``add``: atomic, no lock). A daemon thread
 wakes every ``interval_s`` (or when a batch is full), encodes what has ended
-(``specgate.ops.otlp``) and POSTs it (``application/x-protobuf``). As the SDK's batch processor
-does, spans beyond ``max_queue`` are dropped (counted, and said in a warning at the next export)
-rather than held without bound when the endpoint is slow or down; a failed POST is retried
-with backoff on 429, 502, 503, 504 and connection errors, then the batch is dropped.
+(``specgate.ops.otlp``) and POSTs it (``application/x-protobuf``, on a connection kept alive
+between exports). As the SDK's batch processor does, spans beyond ``max_queue`` are dropped
+(counted, and said in a warning at the next export) rather than held without bound when the
+endpoint is slow or down; a failed POST is retried with backoff on 429, 502, 503, 504 and
+connection errors, then the batch is dropped.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
+from urllib.parse import urlsplit
 
 from specgate.ops.otlp import Encoder
 from specgate.ops.spans import Span
@@ -37,6 +38,12 @@ class BatchExporter:
         attempts: int = 3,
     ) -> None:
         self.endpoint = endpoint
+        url = urlsplit(endpoint)
+        self._https = url.scheme == "https"
+        self._host = url.hostname or "localhost"
+        self._port = url.port
+        self._path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        self._connection: http.client.HTTPConnection | None = None  # kept alive between exports
         self.encoder = encoder
         self.interval_s = interval_s
         self.timeout_s = timeout_s
@@ -79,25 +86,40 @@ class BatchExporter:
                 dropped, self.dropped = self.dropped, 0
                 log.warning("tracing: %d spans dropped (the export queue was full)", dropped)
 
+    def _post(self, body: bytes) -> int:
+        connection = self._connection
+        if connection is None:
+            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            connection = self._connection = kind(self._host, self._port, timeout=self.timeout_s)
+        try:
+            connection.request("POST", self._path, body, {"Content-Type": "application/x-protobuf"})
+            response = connection.getresponse()
+            response.read()
+        except BaseException:
+            connection.close()
+            self._connection = None
+            raise
+        if response.will_close:
+            connection.close()
+            self._connection = None
+        return response.status
+
     def _send(self, body: bytes, count: int) -> None:
-        request = urllib.request.Request(
-            self.endpoint, data=body, method="POST", headers={"Content-Type": "application/x-protobuf"}
-        )
         problem = ""
         for attempt in range(self.attempts):
             if attempt:
                 time.sleep(min(0.5 * 2 ** (attempt - 1), self.timeout_s))
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    response.read()
+                status = self._post(body)
+            except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, garbled
+                problem = type(exc).__name__
+                continue
+            if 200 <= status < 300:
                 self.sent += count
                 return
-            except urllib.error.HTTPError as exc:
-                problem = f"HTTP {exc.code}"
-                if exc.code not in RETRYABLE:
-                    break
-            except OSError as exc:  # refused, reset, timed out
-                problem = type(exc).__name__
+            problem = f"HTTP {status}"
+            if status not in RETRYABLE:
+                break
         log.warning("tracing: %d spans not exported to the OTLP endpoint (%s)", count, problem)
 
     def close(self) -> None:
@@ -106,3 +128,5 @@ class BatchExporter:
         self._wake.set()
         self._thread.join(self.timeout_s * self.attempts + 5)
         self.flush()
+        if self._connection is not None:
+            self._connection.close()
