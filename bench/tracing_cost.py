@@ -24,14 +24,20 @@ from specgate.core.config import parse_config
 BODY = orjson.dumps({"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello there"}]})
 
 
-def app_for(sink: str | None) -> Any:
+def app_for(sink: str | None, upstream: str | None = None) -> Any:
+    """Every model to the echo provider, or (``upstream``) to an ``anthropic`` provider at that URL
+    (``python -m bench.upstream``, another process: an aiohttp client call per request, as served)."""
+    provider: dict[str, Any] = {"name": "echo", "type": "echo"}
+    if upstream is not None:
+        provider = {"name": "echo", "type": "anthropic", "base_url": upstream, "api_keys": ["sk-bench-upstream"]}
     raw: dict[str, Any] = {
-        "providers": [{"name": "echo", "type": "echo"}],
+        "providers": [provider],
         "models": [{"match": "*", "provider": "echo"}],
+        "logging": {"level": "warning"},
     }
     if sink is not None:
         raw["tracing"] = {"endpoint": sink, "sample_ratio": 1.0, "export_interval_s": 3600}
-    return create_app(parse_config(raw, source="bench", known_provider_types=("echo",)))
+    return create_app(parse_config(raw, source="bench", known_provider_types=("echo", "anthropic")))
 
 
 async def request(app: Any, state: dict[str, Any], path: str = "/v1/messages") -> int:
@@ -77,8 +83,8 @@ async def lifespan(app: Any, state: dict[str, Any]) -> tuple[asyncio.Queue[Any],
 class Subject:
     """One app (tracing off or on), started, and the best CPU per request seen so far."""
 
-    def __init__(self, sink: str | None) -> None:
-        self.app = app_for(sink)
+    def __init__(self, sink: str | None, upstream: str | None = None) -> None:
+        self.app = app_for(sink, upstream)
         self.state: dict[str, Any] = {}
         self.best = float("inf")
 
@@ -105,9 +111,9 @@ class Subject:
         await self.task
 
 
-async def measure(sink: str, requests: int, rounds: int) -> tuple[float, float]:
+async def measure(sink: str, requests: int, rounds: int, upstream: str | None = None) -> tuple[float, float]:
     """Rounds alternate between the two apps, so both see the same machine."""
-    off, on = Subject(None), Subject(sink)
+    off, on = Subject(None, upstream), Subject(sink, upstream)
     for subject in (off, on):
         await subject.start()
     for _ in range(rounds):
@@ -123,8 +129,9 @@ def main() -> None:
     parser.add_argument("--sink", required=True)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--upstream", help="an Anthropic-compatible upstream (default: the echo provider)")
     args = parser.parse_args()
-    off, on = asyncio.run(measure(args.sink, args.requests, args.rounds))
+    off, on = asyncio.run(measure(args.sink, args.requests, args.rounds, args.upstream))
     extra = f"{on - off:+.0f} us, {(on / off - 1) * 100:+.0f}%"
     print(f"CPU per request: tracing off {off:.0f} us, on {on:.0f} us ({extra})")
 
