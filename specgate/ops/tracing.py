@@ -48,6 +48,7 @@ class Tracing:
         self.resource = Resource.create({"service.name": config.service_name, "service.version": __version__})
         self.root_sampler = TraceIdRatioBased(config.sample_ratio)
         self.sampler = ParentBased(self.root_sampler)  # what decides a trace with a remote parent
+        self._always = config.sample_ratio >= 1.0
         self.ids = RandomIdGenerator()
         self.exporter = BatchExporter(
             config.endpoint,
@@ -65,11 +66,15 @@ class Tracing:
         if remote is not None and remote.is_valid:
             trace_id, parent_id = remote.trace_id, remote.span_id
             result = self.sampler.should_sample(parent, trace_id, name, _KINDS[kind], attributes)
+        elif self._always:  # what TraceIdRatioBased(1.0) answers for every root, without asking it
+            trace_id, parent_id, result = self.ids.generate_trace_id(), 0, None
         else:
             trace_id, parent_id = self.ids.generate_trace_id(), 0
             result = self.root_sampler.should_sample(None, trace_id, name, _KINDS[kind], attributes)
-        sampled = result.decision is Decision.RECORD_AND_SAMPLE
-        state = result.trace_state.to_header() if result.trace_state else ""
+        sampled = result is None or result.decision is Decision.RECORD_AND_SAMPLE
+        state = result.trace_state.to_header() if result is not None and result.trace_state else ""
+        if result is not None and result.attributes:  # what a sampler adds
+            attributes = {**attributes, **result.attributes}
         return Span(
             trace_id,
             self.ids.generate_span_id(),
@@ -79,7 +84,7 @@ class Tracing:
             remote_parent=parent_id != 0,
             trace_flags=SAMPLED if sampled else 0,
             trace_state=state,
-            attributes={**attributes, **dict(result.attributes or {})} if sampled else None,
+            attributes=dict(attributes) if sampled else None,
             links=links if sampled else None,
             sink=self._sink if sampled else None,
         )
