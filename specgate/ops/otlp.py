@@ -27,6 +27,14 @@ _FIXED32 = struct.Struct("<I")
 _HAS_IS_REMOTE = 0x100  # SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _IS_REMOTE = 0x200  # SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _FLAGS = (_FIXED32.pack(_HAS_IS_REMOTE), _FIXED32.pack(_HAS_IS_REMOTE | _IS_REMOTE))
+_KIND_TIMES = struct.Struct("<BBBQBQ")  # kind (6, varint < 128), start (7, fixed64), end (8, fixed64)
+_IDS = b"\x0a\x10", b"\x12\x08", b"\x22\x08"  # trace_id (1), span_id (2), parent_span_id (4): bytes
+# status (15: an empty Status, or code ERROR) then flags (16, fixed32), by (status code, remote parent)
+_TAILS = {
+    (code, remote): (b"\x7a\x00" if code == 0 else b"\x7a\x02\x18" + bytes((code,))) + b"\x85\x01" + _FLAGS[remote]
+    for code in (0, 1, 2)
+    for remote in (False, True)
+}
 _CACHE_LIMIT = 4096  # encoded key/value pairs kept (a span's attributes repeat across spans)
 
 
@@ -112,19 +120,14 @@ class Encoder:
         return b"".join(parts)
 
     def span(self, span: FinishedSpan) -> bytes:
-        parts = [
-            b"\x0a\x10" + span.trace_id.to_bytes(16, "big"),
-            b"\x12\x08" + span.span_id.to_bytes(8, "big"),
-        ]
+        parts = [_IDS[0], span.trace_id.to_bytes(16, "big"), _IDS[1], span.span_id.to_bytes(8, "big")]
         if span.trace_state:
             parts.append(field(0x1A, span.trace_state.encode()))
         if span.parent_id:
-            parts.append(b"\x22\x08" + span.parent_id.to_bytes(8, "big"))
+            parts += (_IDS[2], span.parent_id.to_bytes(8, "big"))
         if span.name:
             parts.append(field(0x2A, span.name.encode()))
-        parts.append(bytes((0x30, span.kind)))
-        parts.append(b"\x39" + _FIXED64.pack(span.start_ns))
-        parts.append(b"\x41" + _FIXED64.pack(span.end_ns))
+        parts.append(_KIND_TIMES.pack(0x30, span.kind, 0x39, span.start_ns, 0x41, span.end_ns))
         parts.append(self.attributes(0x4A, span.attributes))
         for event_name, event_ns, event_attributes in span.events:
             event = b"\x09" + _FIXED64.pack(event_ns)
@@ -133,11 +136,12 @@ class Encoder:
         for link_trace, link_span, link_remote in span.links:
             link = b"\x0a\x10" + link_trace.to_bytes(16, "big") + b"\x12\x08" + link_span.to_bytes(8, "big")
             parts.append(field(0x6A, link + b"\x35" + _FLAGS[link_remote]))
-        status = field(0x12, span.status_message.encode()) if span.status_message else b""
-        if span.status_code:
-            status += bytes((0x18, span.status_code))
-        parts.append(field(0x7A, status))
-        parts.append(b"\x85\x01" + _FLAGS[span.remote_parent])  # field 16, fixed32
+        if span.status_message:
+            status = field(0x12, span.status_message.encode())
+            status += bytes((0x18, span.status_code)) if span.status_code else b""
+            parts += (field(0x7A, status), b"\x85\x01", _FLAGS[span.remote_parent])
+        else:
+            parts.append(_TAILS[(span.status_code, span.remote_parent)])
         return field(0x12, b"".join(parts))  # ScopeSpans.spans
 
     def request(self, spans: Iterable[FinishedSpan]) -> bytes:
