@@ -82,8 +82,8 @@ def _executor(
         try:
             rules.check_message(params, version)
             # a batch is paced by its key's per-minute limit, not failed by it; a used-up budget errors it
-            ticket = await admission.admit_paced(gateway.governance, key, params)
             account = admission.account_for(gateway, owner, str(params.get("model", "")))
+            ticket = await admission.admit_paced(gateway.governance, key, params, account)
             call = exchange.Call(params, ctx, account=account)
             async with traces.background(gateway, call, "specgate.batch_item", link, owner) as item_call:
                 answer = await exchange.serve(gateway.router, ticket, item_call)

@@ -35,6 +35,20 @@ async def _count(scope: Scope, client: Receive, user: str | None) -> Response:
     route = forwarding.plan(router, body, state.get(UNKNOWN_FIELDS_STATE_KEY, ()))
     version = request_headers.get("anthropic-version") or DEFAULT_VERSION
     rules.check_message(body, version)
+    account = admission.account_of(scope, body)  # counted apart from Messages calls, never as tokens
+    try:
+        response = await _answer(scope, request_headers, body, route, version)
+    except Exception:  # refused (403, 429) or the provider failed
+        await account.counted(error=True)
+        raise
+    await account.counted(error=False)
+    return response
+
+
+async def _answer(
+    scope: Scope, request_headers: Headers, body: Json, route: forwarding.Forwarding, version: str
+) -> Response:
+    router = gateway_of(scope).router
     ticket = await admission.admit(scope, body, count_tokens=False)  # model access; counts against rpm only
     target = (route.targets or targets_for(router, str(body["model"])))[0]
     betas = split_beta(request_headers.get("anthropic-beta"))

@@ -136,7 +136,8 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     if is_async:
         rules.check_async(body)
     ttl = _async.result_ttl(headers) if is_async else None
-    ticket = await admission.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
+    # 403 for a model the key may not use, 429 over its limits (counted in the ledger as refused)
+    ticket = await admission.admit(scope, body, account=call.account)
     if not is_async:
         call = replace(call, overhead=overhead_of(scope), client=client)
         return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
@@ -210,7 +211,7 @@ def resumed_job(gateway: Gateway) -> Resume:
             account = admission.account_for(gateway, job.owner, str(body.get("model", "")))
             call = exchange.Call(body, ctx, stream=False, route=route, account=account)
             key = gateway.governance.key_for(None if job.owner == _async.ANONYMOUS else job.owner)
-            ticket = await admission.admit_paced(gateway.governance, key, body)
+            ticket = await admission.admit_paced(gateway.governance, key, body, account)
             return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=bool(p["envelope"]))
 
         request_id, envelope = (str(p["request_id"]), bool(p["envelope"])) if p else (job.id, False)

@@ -69,8 +69,8 @@ def _rows(items: list[dict[str, Any]], columns: tuple[str, ...], key: tuple[str,
     return "\n".join(out)
 
 
-USAGE_COLUMNS = ("key_id", "model", "requests", "errors", "input_tokens", "output_tokens",
-                 "cache_read_input_tokens", "cache_creation_input_tokens", "cost_usd")  # fmt: skip
+USAGE_COLUMNS = ("key_id", "model", "requests", "errors", "refused", "input_tokens", "output_tokens",
+                 "cache_read_input_tokens", "cache_creation_input_tokens", "count_tokens", "cost_usd")  # fmt: skip
 PROVIDER_COLUMNS = ("provider", "requests", "share", "upstream_ok", "upstream_failed", "retries", "fallbacks", "health")
 
 

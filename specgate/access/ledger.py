@@ -3,7 +3,11 @@
 Every Messages call that reaches ``specgate.dispatch.exchange.serve`` (JSON, a stream, a background
 job, a batch item) is written here once, when it settles: one request, an error if the provider
 call or the stream failed, the tokens the usage reported, and the cost when the route that
-served it has a ``price``. The model is the bounded label of ``/metrics`` (a configured exact
+served it has a ``price``. A Messages call refused before any provider (``admission``: 403 for a
+model the key may not use, 429 over its limits) is one request, one error and one ``refused``,
+with no tokens. ``count_tokens`` calls are counted apart (``count_tokens``,
+``count_tokens_errors``: refused or failed), and the tokens they count never join the totals
+(nothing was generated or billed). The model is the bounded label of ``/metrics`` (a configured exact
 name, else the route pattern that matched), so client input never becomes a key of its own.
 
 The ledger lives in the limits store (``limits.store``: memory for one process, Redis for
@@ -27,7 +31,11 @@ from specgate.core.config import Price
 log = logging.getLogger("specgate.usage")
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-FIELDS = ("requests", "errors", *TOKEN_FIELDS, "priced", "cost_nusd")
+FIELDS = ("requests", "errors", "refused", *TOKEN_FIELDS, "count_tokens", "count_tokens_errors", "priced", "cost_nusd")
+SHOWN = ("requests", "errors", "refused", *TOKEN_FIELDS, "count_tokens", "count_tokens_errors")  # as integers
+REFUSED: Mapping[str, int] = {"requests": 1, "errors": 1, "refused": 1}
+COUNTED: Mapping[str, int] = {"count_tokens": 1}
+COUNT_FAILED: Mapping[str, int] = {"count_tokens": 1, "count_tokens_errors": 1}
 HOUR_MINUTES = 60
 Amounts = dict[str, int]
 Rows = dict[tuple[str, str], Amounts]  # (principal, model) -> field -> value
@@ -78,7 +86,7 @@ def render(rows: Rows) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for (principal, model), values in sorted(rows.items()):
         row: dict[str, Any] = {"key_id": principal, "model": model}
-        for name in ("requests", "errors", *TOKEN_FIELDS):
+        for name in SHOWN:
             row[name] = int(values.get(name, 0))
         row["cost_usd"] = round(values.get("cost_nusd", 0) / 1e9, 9) if values.get("priced", 0) else None
         out.append(row)
@@ -95,9 +103,12 @@ class Ledger:
     async def record(
         self, principal: str, model: str, usage: Mapping[str, Any] | None, price: Price | None, *, error: bool
     ) -> None:
+        await self.add(principal, model, amounts_of(usage, price, error=error))
+
+    async def add(self, principal: str, model: str, amounts: Mapping[str, int]) -> None:
         minute = int(self.clock() // 60)
         try:
-            await self.store.add(principal, model, amounts_of(usage, price, error=error), minute)
+            await self.store.add(principal, model, amounts, minute)
         except Exception as exc:  # the response is done: a lost count must not fail it
             log.warning("usage: write failed: %s", type(exc).__name__)
 
@@ -122,6 +133,14 @@ class Account:
 
     async def settle(self, usage: Mapping[str, Any] | None, price: Price | None, *, error: bool) -> None:
         await self.ledger.record(self.principal, self.model, usage, price, error=error)
+
+    async def refused(self) -> None:
+        """A Messages call refused before any provider (403, 429): a request and an error, no tokens."""
+        await self.ledger.add(self.principal, self.model, REFUSED)
+
+    async def counted(self, *, error: bool) -> None:
+        """A ``count_tokens`` call, answered or not (refused, or the provider failed)."""
+        await self.ledger.add(self.principal, self.model, COUNT_FAILED if error else COUNTED)
 
 
 class MemoryUsageStore:

@@ -2,7 +2,8 @@
 
 The ticket holds the reservation and the rate-limit headers; ``specgate.dispatch.exchange``
 settles it with the real usage on the way back, and writes the call to the usage ledger under
-its ``Account`` (``account_of``).
+its ``Account`` (``account_of``). A call refused here is written to the ledger here, when the
+caller passes its ``account`` (a request, an error and a ``refused``; no tokens).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from specgate.access.governance import Governance, model_allowed
 from specgate.access.ledger import Account
 from specgate.access.limiter import UNLIMITED, Ticket, WindowFull
 from specgate.core.config import VirtualKeySpec
-from specgate.core.errors import PermissionDeniedError
+from specgate.core.errors import GatewayError, PermissionDeniedError
 from specgate.core.types import Json
 from specgate.gateway import Gateway, gateway_of
 from specgate.ops.metrics import ANONYMOUS
@@ -54,9 +55,15 @@ def estimate_tokens(body: Json) -> int:
     return estimate_input_tokens(body) + int(body.get("max_tokens") or 0)
 
 
-async def admit(scope: Scope, body: Json, *, count_tokens: bool = True) -> Ticket:
-    """Model access, then limits, for the request's own principal; the ticket's headers go on the response."""
-    return await admit_key(gateway_of(scope).governance, virtual_key_of(scope), body, count_tokens=count_tokens)
+async def admit(scope: Scope, body: Json, *, count_tokens: bool = True, account: Account | None = None) -> Ticket:
+    """Model access, then limits, for the request's own principal; the ticket's headers go on the
+    response. A refusal (403, 429, the limits store down) is counted in ``account``'s ledger."""
+    try:
+        return await admit_key(gateway_of(scope).governance, virtual_key_of(scope), body, count_tokens=count_tokens)
+    except GatewayError:
+        if account is not None:
+            await account.refused()
+        raise
 
 
 async def admit_key(
@@ -70,14 +77,18 @@ async def admit_key(
     return await governance.limiter.admit(key, tokens, count_tokens=count_tokens)
 
 
-async def admit_paced(governance: Governance, key: VirtualKeySpec | None, body: Json) -> Ticket:
+async def admit_paced(governance: Governance, key: VirtualKeySpec | None, body: Json, account: Account) -> Ticket:
     """Admission under a known key for work no client waits on (a batch item, a resumed job): a
-    per-minute limit holds it back until the window turns; a used-up budget still raises."""
+    per-minute limit holds it back until the window turns; a used-up budget still raises (and is
+    counted in ``account``'s ledger as a refused call)."""
     while True:
         try:
             return await admit_key(governance, key, body)
         except WindowFull as full:
             await asyncio.sleep(full.retry_after_s)
+        except GatewayError:
+            await account.refused()
+            raise
 
 
 def account_for(gateway: Gateway, principal: str | None, model: str) -> Account:

@@ -2,36 +2,41 @@
 
 This module imports the OpenTelemetry SDK at its top, and nothing imports it unless ``tracing``
 is configured (``open_tracing``): with tracing off no OpenTelemetry module is ever loaded and
-the request path pays one ``is None`` test. The provider, sampler and exporter belong to the
-gateway (built in the lifespan, shut down with it: the last spans are flushed then); the
-process-global tracer provider is never touched.
+the request path pays one ``is None`` test. What users know from OpenTelemetry comes from the
+SDK: the W3C propagator reads a client's ``traceparent``/``tracestate``, the sampler
+(``ParentBased(TraceIdRatioBased(sample_ratio))``) decides each new trace, the id generator
+makes the ids, the resource says who we are (``service.name``, ``service.version``,
+``telemetry.sdk.*``). The spans themselves are lean records (``specgate.ops.spans``), encoded
+to OTLP/protobuf at export (``specgate.ops.otlp``) by a thread of their own
+(``specgate.ops.export``): the SDK's span objects and the official encoder cost more CPU than
+the rest of a request (README, Performance → the cost of tracing).
 
 What the spans are and which attributes they carry is decided on the request path
 (``specgate.wire.traced``); this module only makes them: server spans continuing a client's W3C
-``traceparent``, child spans, background roots linked to the request that submitted them, and
-the ``traceparent`` header that carries a span upstream.
+``traceparent``, child spans, background roots linked to the request that submitted them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, TraceIdRatioBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from specgate import __version__
 from specgate.core.config import TracingConfig
+from specgate.ops.export import BatchExporter
+from specgate.ops.otlp import Encoder
+from specgate.ops.spans import CLIENT, INTERNAL, SAMPLED, SERVER, Link, Span
 
-__all__ = ["Span", "SpanContext", "SpanKind", "Tracing"]
-Attributes = Mapping[str, str | int | float | bool]
+__all__ = ["CLIENT", "INTERNAL", "SERVER", "Link", "Span", "Tracing"]
 _PROPAGATOR = TraceContextTextMapPropagator()
+_KINDS = {SERVER: trace.SpanKind.SERVER, INTERNAL: trace.SpanKind.INTERNAL}
 
 
 class Tracing:
@@ -40,53 +45,85 @@ class Tracing:
     def __init__(self, config: TracingConfig, *, log_bodies: bool = False) -> None:
         self.config = config
         self.log_bodies = log_bodies  # prompts and completions go into spans only then
-        self.provider = TracerProvider(
-            resource=Resource.create({"service.name": config.service_name, "service.version": __version__}),
-            sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)),
+        self.resource = Resource.create({"service.name": config.service_name, "service.version": __version__})
+        self.root_sampler = TraceIdRatioBased(config.sample_ratio)
+        self.sampler = ParentBased(self.root_sampler)  # what decides a trace with a remote parent
+        self._always = config.sample_ratio >= 1.0
+        self.ids = RandomIdGenerator()
+        self.exporter = BatchExporter(
+            config.endpoint,
+            Encoder(dict(self.resource.attributes), "specgate", __version__),
+            interval_s=config.export_interval_s,
         )
-        exporter = OTLPSpanExporter(endpoint=config.endpoint, timeout=10)
-        self.provider.add_span_processor(
-            BatchSpanProcessor(exporter, schedule_delay_millis=config.export_interval_s * 1000)
+        self._sink = self.exporter.add
+
+    def _root(
+        self, name: str, kind: int, parent: Context | None, attributes: Mapping[str, Any], links: list[Link]
+    ) -> Span:
+        """A span without a local parent: the sampler decides (a remote parent's sampled flag, or
+        the ratio for a new trace; ``ParentBased`` without a parent is its root sampler, asked directly)."""
+        remote = trace.get_current_span(parent).get_span_context() if parent is not None else None
+        if remote is not None and remote.is_valid:
+            trace_id, parent_id = remote.trace_id, remote.span_id
+            result = self.sampler.should_sample(parent, trace_id, name, _KINDS[kind], attributes)
+        elif self._always:  # what TraceIdRatioBased(1.0) answers for every root, without asking it
+            trace_id, parent_id, result = self.ids.generate_trace_id(), 0, None
+        else:
+            trace_id, parent_id = self.ids.generate_trace_id(), 0
+            result = self.root_sampler.should_sample(None, trace_id, name, _KINDS[kind], attributes)
+        sampled = result is None or result.decision is Decision.RECORD_AND_SAMPLE
+        state = result.trace_state.to_header() if result is not None and result.trace_state else ""
+        if result is not None and result.attributes:  # what a sampler adds
+            attributes = {**attributes, **result.attributes}
+        return Span(
+            trace_id,
+            self.ids.generate_span_id(),
+            name,
+            kind,
+            parent_id=parent_id,
+            remote_parent=parent_id != 0,
+            trace_flags=SAMPLED if sampled else 0,
+            trace_state=state,
+            attributes=dict(attributes) if sampled else None,
+            links=links if sampled else None,
+            sink=self._sink if sampled else None,
         )
-        self.tracer = self.provider.get_tracer("specgate", __version__)
 
     def server(self, name: str, carrier: Mapping[str, str]) -> Span:
         """A request's span; ``carrier`` holds the client's ``traceparent``/``tracestate``, if any."""
-        parent = _PROPAGATOR.extract(carrier) if carrier else None
-        return self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
+        return self._root(name, SERVER, _PROPAGATOR.extract(carrier) if carrier else None, {}, [])
 
-    def child(self, parent: Span, name: str, attributes: Attributes, *, kind: SpanKind = SpanKind.CLIENT) -> Span:
-        return self.tracer.start_span(
-            name, context=trace.set_span_in_context(parent), kind=kind, attributes=dict(attributes)
-        )
-
-    def background(self, name: str, links: Sequence[SpanContext], attributes: Attributes) -> Span:
-        """The root of a new trace for work a request left behind (a job, a batch item), linked to it."""
-        return self.tracer.start_span(
+    def child(self, parent: Span, name: str, attributes: dict[str, Any], *, kind: int = CLIENT) -> Span:
+        """A span within ``parent``'s trace, sampled as it is (the ``ParentBased`` rule)."""
+        return Span(
+            parent.trace_id,
+            self.ids.generate_span_id(),
             name,
-            context=Context(),
-            kind=SpanKind.INTERNAL,
-            links=[Link(link) for link in links if link.is_valid],
-            attributes=dict(attributes),
+            kind,
+            parent_id=parent.span_id,
+            trace_flags=parent.trace_flags,
+            trace_state=parent.trace_state,
+            attributes=attributes,
+            sink=self._sink if parent.trace_flags & SAMPLED else None,
         )
+
+    def background(self, name: str, links: Sequence[Link], attributes: Mapping[str, Any]) -> Span:
+        """The root of a new trace for work a request left behind (a job, a batch item), linked to it."""
+        return self._root(name, INTERNAL, None, attributes, list(links))
 
     @staticmethod
     def headers(span: Span) -> dict[str, str]:
-        """The W3C ``traceparent`` that makes the upstream's spans children of ``span`` (written
-        here as the propagator writes it, without building a context for each upstream attempt)."""
-        context = span.get_span_context()
-        if not context.is_valid:
-            return {}
-        headers = {"traceparent": f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"}
-        if context.trace_state:
-            headers["tracestate"] = context.trace_state.to_header()
-        return headers
+        """The W3C ``traceparent`` (and ``tracestate``) that makes the upstream's spans children of ``span``."""
+        return span.traceparent()
 
     @staticmethod
     def failed(span: Span, error_type: str) -> None:
-        span.set_attribute("error.type", error_type)
-        span.set_status(Status(StatusCode.ERROR))
+        span.fail(error_type)
+
+    def flush(self) -> None:
+        """Export what has ended so far (blocking: call it off the event loop)."""
+        self.exporter.flush()
 
     def close(self) -> None:
         """Export what is left and stop the exporter (blocking: call it off the event loop)."""
-        self.provider.shutdown()
+        self.exporter.close()

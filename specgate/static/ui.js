@@ -61,7 +61,7 @@
     text("batches-running", data.work.batches_running);
     text("batch-pending", data.work.batch_requests_pending);
     rows(document.querySelector("#usage tbody"), data.usage_last_hour,
-      ["key_id", "model", "requests", "errors", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "cost_usd"],
+      ["key_id", "model", "requests", "errors", "refused", "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "count_tokens", "cost_usd"],
       ["key_id", "model"]);
     rows(document.querySelector("#providers tbody"), data.providers,
       ["provider", "requests", "share", "upstream_ok", "upstream_failed", "retries", "fallbacks", "health"], ["provider"]);

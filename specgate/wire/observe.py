@@ -104,6 +104,22 @@ def model_label(router: Router, model: str) -> str:
     return model if target.route.match == model else target.route.match
 
 
+def _span_fields(
+    state: dict[str, Any], scope: Scope, route: str, key_id: str, raw_model: Any, body: Any, response_body: bytes | None
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "request_id": state.get(REQUEST_ID_KEY),
+        "method": scope.get("method"),
+        "route": route,
+        "key_id": key_id,
+        "model": raw_model[:200] if isinstance(raw_model, str) else None,
+    }
+    if response_body is not None:  # logging.log_bodies
+        fields["request_body"] = body
+        fields["response_body"] = response_body.decode("utf-8", "replace")
+    return fields
+
+
 class Observation:
     """What the outermost layer (``specgate.wire.middleware``) needs to observe requests: the
     spec's routes (label values) and ``finish``, called once the response is done."""
@@ -164,7 +180,9 @@ class Observation:
             metrics.count_tokens(model, key_id, record.tokens)
         level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
         traced = gateway.tracing is not None
-        if not traced and not log.isEnabledFor(level):
+        if not log.isEnabledFor(level):
+            if traced:  # only what the spans read (``TracedRecord.ended``), not the whole log line
+                record.ended(status, _span_fields(state, scope, route, key_id, raw_model, body, response_body))
             return
         fields: dict[str, Any] = {
             "request_id": state.get(REQUEST_ID_KEY),

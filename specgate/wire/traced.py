@@ -25,7 +25,7 @@ from typing import Any
 from starlette.types import Scope
 
 from specgate.ops.metrics import Metrics
-from specgate.ops.tracing import Span, SpanContext, Tracing
+from specgate.ops.tracing import Link, Span, Tracing
 from specgate.wire.record import RequestRecord
 
 BODY_ATTRIBUTE_LIMIT = 16 * 1024
@@ -63,8 +63,9 @@ class TracedRecord(RequestRecord):
         self._route = 0  # position of the current route in the fallback chain
 
     @property
-    def span_context(self) -> SpanContext:
-        return self.span.get_span_context()
+    def span_context(self) -> Link | None:
+        """What background work this request submits links to (None when the request is not sampled)."""
+        return self.span.link
 
     # -- attempts
 
@@ -144,7 +145,7 @@ class TracedRecord(RequestRecord):
 
     def ended(self, status: int, fields: dict[str, Any]) -> None:
         route = str(fields.get("route"))
-        self.span.update_name(f"{fields.get('method')} {route}")
+        self.span.name = f"{fields.get('method')} {route}"
         attributes: dict[str, Any] = {
             "http.request.method": str(fields.get("method")),
             "http.route": route,
@@ -169,12 +170,12 @@ def server_record(tracing: Tracing, metrics: Metrics, scope: Scope) -> TracedRec
 
 
 def background_record(
-    tracing: Tracing, metrics: Metrics, name: str, link: SpanContext | None, attributes: dict[str, Any]
+    tracing: Tracing, metrics: Metrics, name: str, link: Link | None, attributes: dict[str, Any]
 ) -> TracedRecord:
     span = tracing.background(name, [link] if link is not None else [], attributes)
     return TracedRecord(metrics, tracing, span)
 
 
-def link_of(observer: object) -> SpanContext | None:
+def link_of(observer: object) -> Link | None:
     """The span a background call is linked to: its submitting request's."""
     return observer.span_context if isinstance(observer, TracedRecord) else None

@@ -100,7 +100,7 @@ def test_operator_page_shows_what_metrics_and_usage_say(driver: Any, gateway_fac
     assert set(shown_usage) == {(r["key_id"], r["model"]) for r in rows}
     for row in rows:
         shown = shown_usage[(row["key_id"], row["model"])]
-        for name in ("requests", "errors", "input_tokens", "output_tokens"):
+        for name in ("requests", "errors", "refused", "input_tokens", "output_tokens", "count_tokens"):
             assert int(shown[name]) == row[name], (name, shown, row)
         assert shown["cost_usd"] == ("-" if row["cost_usd"] is None else f"{row['cost_usd']:.6f}")
     assert screenshot.stat().st_size > 10_000

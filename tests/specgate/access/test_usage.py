@@ -143,3 +143,68 @@ async def test_memory_ledger_keeps_the_last_hour_apart_from_the_total() -> None:
     (hour,) = await ledger.last_hour("k")
     assert hour["requests"] == 1 and hour["input_tokens"] == 1 and hour["cost_usd"] is None
     assert await ledger.totals("someone-else") == []
+
+
+SCOPED = "sk-usage-scoped-0123456789"
+USAGE_FIELDS = ("requests", "errors", "refused", *FIELDS[2:], "count_tokens", "count_tokens_errors")
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_refused_calls_and_count_tokens_are_counted_apart(gateway_factory: Any, redis_url: str, store: str) -> None:
+    """Through the SDK: a key limited to ``claude-*`` at 4 requests a minute. A model it may not
+    use (403) and a call over its limit (429) are requests with an error, ``refused``, and no
+    tokens; count_tokens calls (answered, or refused) are counted apart and add no tokens. On
+    Redis, across two replicas."""
+    from tests.support.clock import ManualClock
+
+    clock = ManualClock("2025-03-10T12:00:05Z")  # the minute does not turn mid-test
+    cfg = config(redis_url if store == "redis" else "memory")
+    cfg["auth"]["virtual_keys"] = [{"id": "scoped", "key": SCOPED, "models": ["claude-*"], "rpm": 4}]
+    a = gateway_factory(cfg, clock=clock)
+    b = gateway_factory(cfg, clock=clock) if store == "redis" else a
+    client_a = anthropic.Anthropic(base_url=a.url, api_key=SCOPED, max_retries=0)
+    client_b = anthropic.Anthropic(base_url=b.url, api_key=SCOPED, max_retries=0)
+    seen: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(USAGE_FIELDS, 0))
+
+    def served(model: str, u: Any) -> None:
+        row = seen[model]
+        row["requests"] += 1
+        row["input_tokens"] += u.input_tokens
+        row["output_tokens"] += u.output_tokens
+
+    def refused(model: str) -> None:
+        seen[model]["requests"] += 1
+        seen[model]["errors"] += 1
+        seen[model]["refused"] += 1
+
+    def counted(model: str, *, error: bool = False) -> None:
+        seen[model]["count_tokens"] += 1
+        seen[model]["count_tokens_errors"] += int(error)
+
+    served("claude-*", client_a.messages.create(model="claude-a", **HI).usage)  # rpm 1
+    with pytest.raises(anthropic.PermissionDeniedError):  # before the limiter: no rpm used
+        client_b.messages.create(model="gpt-x", **HI)
+    refused("*")
+    tokens = client_b.messages.count_tokens(model="claude-a", messages=HI["messages"])  # rpm 2
+    assert tokens.input_tokens > 0
+    counted("claude-*")
+    with pytest.raises(anthropic.PermissionDeniedError):
+        client_a.messages.count_tokens(model="gpt-x", messages=HI["messages"])
+    counted("*", error=True)
+    with client_a.messages.stream(model="claude-a", **HI) as stream:  # rpm 3
+        served("claude-*", stream.get_final_message().usage)
+    served("claude-*", client_b.messages.create(model="claude-b", **HI).usage)  # rpm 4
+    with pytest.raises(anthropic.RateLimitError):
+        client_a.messages.create(model="claude-a", **HI)
+    refused("claude-*")
+    with pytest.raises(anthropic.RateLimitError):
+        client_b.messages.count_tokens(model="claude-a", messages=HI["messages"])
+    counted("claude-*", error=True)
+
+    for url in {a.url, b.url}:
+        for window in ("total", "last_hour"):
+            rows = usage(url, SCOPED, window)
+            got = {r["model"]: {f: r[f] for f in USAGE_FIELDS} for r in rows}
+            assert got == dict(seen), (url, window)
+            assert all(r["key_id"] == "scoped" for r in rows)
+    assert seen["claude-*"]["output_tokens"] > 0 and seen["*"]["input_tokens"] == 0

@@ -214,3 +214,38 @@ def test_tracing_off_loads_no_opentelemetry() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0])
+def test_the_sampler_decides_new_traces_and_a_client_sampled_flag_is_followed(ratio: float) -> None:
+    from specgate.core.config import TracingConfig
+    from specgate.ops.tracing import Tracing
+
+    tracing = Tracing(TracingConfig(endpoint="http://127.0.0.1:9/v1/traces", sample_ratio=ratio))
+    try:
+        ended: list[Any] = []
+        tracing._sink = ended.append
+        new = tracing.server("POST request", {})
+        assert new.recording is (ratio == 1.0) and new.parent_id == 0
+        assert new.traceparent()["traceparent"].endswith("-01" if ratio else "-00")  # goes upstream either way
+        attempt = tracing.child(new, "chat m", {"a": 1})
+        assert attempt.recording is new.recording and attempt.trace_id == new.trace_id
+        for flag in ("01", "00"):
+            carrier = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_PARENT}-{flag}", "tracestate": "v=1"}
+            continued = tracing.server("POST request", carrier)
+            assert f"{continued.trace_id:032x}" == CLIENT_TRACE and f"{continued.parent_id:016x}" == CLIENT_PARENT
+            assert continued.recording is (flag == "01") and continued.remote_parent
+            assert continued.traceparent() == {
+                "traceparent": f"00-{CLIENT_TRACE}-{continued.span_id:016x}-{flag}",
+                "tracestate": "v=1",
+            }
+            continued.end()
+        job = tracing.background("specgate.job", [(1, 2, False)], {"specgate.key_id": "k"})
+        assert job.recording is (ratio == 1.0) and job.parent_id == 0
+        for span in (attempt, new, job):
+            span.end()
+        assert len(ended) == (4 if ratio else 1)
+        if ratio:
+            assert ended[-1].links == [(1, 2, False)] and ended[-1].attributes == {"specgate.key_id": "k"}
+    finally:
+        tracing.close()
