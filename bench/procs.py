@@ -60,7 +60,14 @@ class Process:
             self.popen.wait(timeout=5)
 
 
-def _spawn(name: str, args: list[str], url: str, logs: Path, extra_env: dict[str, str] | None = None) -> Process:
+def _spawn(
+    name: str,
+    args: list[str],
+    url: str,
+    logs: Path,
+    extra_env: dict[str, str] | None = None,
+    wrapper: tuple[str, ...] = (),
+) -> Process:
     log = logs / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_PROXY": "127.0.0.1,localhost", **AWS_ENV, **(extra_env or {})}
     env["AWS_CONFIG_FILE"] = env["AWS_SHARED_CREDENTIALS_FILE"] = str(logs / "no-aws-config")
@@ -70,7 +77,12 @@ def _spawn(name: str, args: list[str], url: str, logs: Path, extra_env: dict[str
         env.pop(proxy, None)
     with log.open("wb") as out:
         popen = subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            [*wrapper, sys.executable, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     return Process(name, popen, url, log)
 
@@ -134,13 +146,16 @@ def gateway_config(upstream_url: str, *, tracing: bool = False) -> dict[str, obj
     }
 
 
-async def start_floor(logs: Path, upstream_url: str) -> Process:
-    """The floor (``bench.floor``): the least a Python pass-through does, on the same server stack."""
+async def start_floor(
+    logs: Path, upstream_url: str, *, wrapper: tuple[str, ...] = (), ready_s: float = 60.0
+) -> Process:
+    """The floor (``bench.floor``): the least a Python pass-through does, on the same server stack.
+    ``wrapper``: a command to run it under (``bench.instructions``: valgrind)."""
     port = free_port()
     args = ["-m", "bench.floor", "--port", str(port), "--upstream", upstream_url]
     args += ["--key", GATEWAY_KEY, "--upstream-key", UPSTREAM_KEY]
-    process = _spawn("floor", args, f"http://127.0.0.1:{port}", logs)
-    await wait_ready(process, "/health")
+    process = _spawn("floor", args, f"http://127.0.0.1:{port}", logs, wrapper=wrapper)
+    await wait_ready(process, "/health", ready_s)
     return process
 
 
@@ -153,10 +168,18 @@ def granian_available() -> bool:
 
 
 async def start_gateway(
-    logs: Path, upstream_url: str, *, workers: int = 1, server: str = "uvicorn", tracing: bool = False
+    logs: Path,
+    upstream_url: str,
+    *,
+    workers: int = 1,
+    server: str = "uvicorn",
+    tracing: bool = False,
+    wrapper: tuple[str, ...] = (),
+    ready_s: float = 60.0,
 ) -> Process:
     """``specgate serve`` (uvicorn), or with ``server="granian"`` the same app factory under granian
-    (measurement only: granian has none of specgate.wire.serving's guards)."""
+    (measurement only: granian has none of specgate.wire.serving's guards); ``wrapper`` as for
+    ``start_floor``."""
     port = free_port()
     name = (f"gateway-w{workers}" if server == "uvicorn" else f"gateway-{server}") + ("-traced" if tracing else "")
     config = logs / f"{name}.yaml"
@@ -169,8 +192,8 @@ async def start_gateway(
         process = _spawn(name, args, f"http://127.0.0.1:{port}", logs, env)
     else:
         args = ["-m", "specgate", "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
-        process = _spawn(name, args, f"http://127.0.0.1:{port}", logs)
-    await wait_ready(process, "/healthz")
+        process = _spawn(name, args, f"http://127.0.0.1:{port}", logs, wrapper=wrapper)
+    await wait_ready(process, "/healthz", ready_s)
     if workers > 1:  # every worker must be up, not only the first one to accept
         await asyncio.sleep(1.0)
     return process

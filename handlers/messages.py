@@ -35,6 +35,7 @@ from specgate.core.scope import request_id_of, scope_state
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import admission, exchange, forwarding, traces
 from specgate.gateway import Gateway, gateway_of
+from specgate.wire.disconnect import hangup_of
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
 from specgate.wire.sse import EventStreamResponse, anthropic_stream, envelope_stream
@@ -138,7 +139,7 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     ttl = _async.result_ttl(headers) if is_async else None
     ticket = await admission.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
     if not is_async:
-        call = replace(call, overhead=overhead_of(scope), client=client)
+        call = replace(call, overhead=overhead_of(scope), client=client, hangup=hangup_of(scope))
         return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
 
     link = traces.link_of(call.ctx.observer)

@@ -30,7 +30,7 @@ from specgate.access.usage import StreamUsage, settling, usage_tokens
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import fallbacks
 from specgate.dispatch.forwarding import NOTHING, Forwarding
-from specgate.wire.disconnect import unless_disconnected
+from specgate.wire.disconnect import Hangup, unless_disconnected
 from specgate.wire.timing import Overhead
 
 
@@ -44,6 +44,7 @@ class Call:
     route: Forwarding = NOTHING  # forwarded unknown fields, and the targets that accept them
     overhead: Overhead | None = None  # the gateway's own time, measured around the upstream's
     client: Receive | None = None  # the waiting client: its hang-up cancels the call
+    hangup: Hangup | None = None  # the server's signal of that hang-up, when it gives one
     account: Account | None = None  # whose call it is, for the usage ledger (None: not counted)
 
 
@@ -64,7 +65,9 @@ async def serve(router: Router, ticket: Ticket, call: Call) -> Answer:
     created = fallbacks.create(router, call.body, call.ctx, call.overhead, targets=call.route.targets)
     try:
         # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
-        message, target = await (unless_disconnected(call.client, created) if call.client is not None else created)
+        message, target = await (
+            unless_disconnected(call.client, created, call.hangup) if call.client is not None else created
+        )
     except BaseException as exc:
         await ticket.settle(None)
         if call.account is not None:

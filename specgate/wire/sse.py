@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, GatewayError, error_body
 from specgate.core.types import SSEEvent
-from specgate.wire.disconnect import until_disconnected
+from specgate.wire.disconnect import hangup_of, until_disconnected
 from specgate.wire.drain import DRAIN
 
 log = logging.getLogger("specgate.stream")
@@ -140,8 +140,8 @@ async def _aclose(iterator: AsyncIterator[SSEEvent]) -> None:
 
 
 class EventStreamResponse(StreamingResponse):
-    """A ``StreamingResponse`` that ends when the client leaves through one watcher task
-    (``specgate.wire.disconnect.until_disconnected``), not starlette's anyio task group, which it
+    """A ``StreamingResponse`` that ends when the client leaves (``specgate.wire.disconnect``:
+    the server's hangup signal, else one watcher task), not starlette's anyio task group, which it
     starts per stream for ASGI 2.3 servers such as uvicorn. Cancelling the iteration closes the
     frames' generator and with it the upstream stream, as before."""
 
@@ -149,4 +149,4 @@ class EventStreamResponse(StreamingResponse):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        await until_disconnected(receive, self.stream_response(send))
+        await until_disconnected(receive, self.stream_response(send), hangup_of(scope))
