@@ -169,11 +169,12 @@ class UpstreamClient:
         *,
         request_id: str | None = None,
         ctx: CallContext | None = None,
+        sse: bool = False,
     ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
-        """POST and yield the 2xx body as raw byte chunks as they arrive (binary framings such as
-        AWS event streams), each with the response headers; retries and faults as ``stream_lines``,
-        but any content type is accepted (the caller's framing checks it)."""
-        chunks = self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=False)
+        """POST and yield the 2xx body as raw byte chunks as they arrive, each with the response
+        headers; retries and faults as ``stream_lines``. ``sse``: its content types (and JSON
+        answers) are checked as ``stream_lines`` does; else any is accepted (AWS event streams)."""
+        chunks = self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=sse)
         async with aclosing(chunks):
             async for item in chunks:
                 yield item
@@ -361,9 +362,8 @@ _REQUEST_ID_NAMES = ("request-id", "x-request-id", "x-amzn-requestid")
 
 
 def upstream_request_id(headers: Mapping[str, str]) -> str | None:
-    """The upstream's own request id (Anthropic ``request-id``, OpenAI ``x-request-id``,
-    Bedrock ``x-amzn-RequestId``), if it is a
-    short printable-ASCII token that is safe to repeat in a response header."""
+    """The upstream's own request id (Anthropic ``request-id``, OpenAI ``x-request-id``, Bedrock
+    ``x-amzn-RequestId``), if it is a short printable-ASCII token safe to repeat in a header."""
     for name in _REQUEST_ID_NAMES:
         value = headers.get(name)
         if value and header_safe(value):

@@ -45,8 +45,10 @@ async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent]) -> AsyncIterat
 
 async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str) -> AsyncIterator[bytes]:
     """Frames of a native stream. Client disconnect cancels this generator (and so the upstream)."""
+    watch = DRAIN.watch()  # _events, inlined: one generator step less per event
     try:
-        async for event in _events(first, rest):
+        yield encode(first)
+        while (event := await watch.next(rest)) is not None:
             yield encode(event)
     except GatewayError as exc:
         log.warning("stream %s ended by error: %s %s", request_id, exc.status_code, exc.type)
@@ -55,6 +57,7 @@ async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], reque
         log.exception("stream %s failed", request_id)
         yield error_frame(ApiError(), request_id)
     finally:
+        watch.close()
         await _aclose(rest)
 
 
