@@ -159,7 +159,7 @@ class UpstreamClient:
         if buffer:
             yield buffer.removesuffix(b"\r"), resp_headers
 
-    async def stream_chunks(
+    def stream_chunks(
         self,
         url: str,
         body: bytes,
@@ -174,10 +174,7 @@ class UpstreamClient:
         """POST and yield the 2xx body as raw byte chunks as they arrive, each with the response
         headers; retries and faults as ``stream_lines``. ``sse``: its content types (and JSON
         answers) are checked as ``stream_lines`` does; else any is accepted (AWS event streams)."""
-        chunks = self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=sse)
-        async with aclosing(chunks):
-            async for item in chunks:
-                yield item
+        return self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=sse)
 
     async def _chunks(
         self,
