@@ -9,7 +9,6 @@ envelope. A background job (``x-bf-async``) makes the same call later, without a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 
 import orjson
 from connexion import request
@@ -139,7 +138,7 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     ttl = _async.result_ttl(headers) if is_async else None
     ticket = await admission.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
     if not is_async:
-        call = replace(call, overhead=overhead_of(scope), client=client, hangup=hangup_of(scope))
+        call = call.waited_for(overhead_of(scope), client, hangup_of(scope))
         return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
 
     link = traces.link_of(call.ctx.observer)

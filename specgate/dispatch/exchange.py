@@ -15,6 +15,7 @@ does with the answer (JSON, SSE, the platform envelope, a batch result) is its o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,11 @@ class Call:
     client: Receive | None = None  # the waiting client: its hang-up cancels the call
     hangup: Hangup | None = None  # the server's signal of that hang-up, when it gives one
     account: Account | None = None  # whose call it is, for the usage ledger (None: not counted)
+
+    def waited_for(self, overhead: Overhead | None, client: Receive, hangup: Hangup | None) -> Call:
+        """This call with a waiting client (what ``dataclasses.replace`` would do, without its
+        per-call field introspection)."""
+        return Call(self.body, self.ctx, self.stream, self.route, overhead, client, hangup, self.account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +112,17 @@ async def refund_on_error(ticket: Ticket) -> AsyncIterator[None]:
         raise
 
 
-def _headers(target: Target, call: Call, ticket: Ticket) -> dict[str, str]:
+@functools.lru_cache(maxsize=1024)
+def _header_model(upstream_model: str) -> str:
     # The upstream model can be the client's own model name: percent-encode anything that is not
     # printable ASCII so it can neither break the header nor inject another one.
-    model = quote(target.upstream_model, safe="-._~:/@+=,;!*'()")
+    return quote(upstream_model, safe="-._~:/@+=,;!*'()")
+
+
+def _headers(target: Target, call: Call, ticket: Ticket) -> dict[str, str]:
     return {
         "x-specgate-provider": target.provider.name,
-        "x-specgate-upstream-model": model,
+        "x-specgate-upstream-model": _header_model(target.upstream_model),
         **call.ctx.response_headers,
         **call.route.headers,
         **ticket.headers,
