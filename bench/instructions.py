@@ -1,107 +1,150 @@
-"""Gateway instructions per request under callgrind: a CPU figure that a busy machine does not move.
+"""``python -m bench.instructions``: CPU instructions per request, the floor against the gateway,
+counted by valgrind's callgrind -- repeatable on a busy machine, where CPU seconds are not.
 
-``python -m bench.instructions [--only anthropic bedrock stream bedrock-stream] [--n 200]`` starts
-the bench upstream and one ``specgate serve --workers 1`` (the bench config) under
-``valgrind --tool=callgrind --instr-atstart=no``, then for each path sends ``--warm`` requests,
-zeroes the counters (``callgrind_control -z``), sends ``--n`` requests one at a time and dumps
-(``-d``): the dump's total is the gateway's instructions over exactly those requests (its event
-loop, the server, the providers; not the client's nor the upstream's). Paths: ``anthropic`` and
-``bedrock`` are the ``json-c1`` and ``bedrock-json-c1`` requests, ``stream`` and
-``bedrock-stream`` the streaming ones (20 deltas, no delay between them). Needs valgrind; takes
-about a minute per path. Used for the Bedrock figures of the README's Performance section.
+The fake upstream runs natively; the floor and then the gateway (the bench config, the
+``anthropic`` provider) each run under ``valgrind --tool=callgrind --instr-atstart=no`` (start-up
+is not counted). Per contender and scenario: instrumentation on, ``--warmup`` requests, counters
+zeroed, ``--requests`` requests from ``bench.load`` at ``--concurrency``, counters dumped. The
+figure is the dump's instruction total ÷ requests: everything the process executed (the
+interpreter, uvloop, httptools, aiohttp, the kernel excluded). The dumps are kept
+(``--out``) for ``callgrind_annotate --inclusive=yes``.
+
+``python -m bench.instructions --scenario json --scenario stream --requests 500``;
+Bedrock against the anthropic provider: ``python -m bench.instructions --target gateway
+--scenario json-c1 --scenario bedrock-json-c1 --requests 200 --chunk-delay-ms 0``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import aiohttp
-import yaml
+import uvloop
 
-from bench.procs import _spawn, free_port, gateway_config, start_upstream, wait_ready
-from bench.scenarios import Request, Scenario, gateway_request
+from bench import load, procs
+from bench.scenarios import Scenario, gateway_request
 
-PATHS = {
-    "anthropic": Scenario("json-c1", "", 1),
-    "bedrock": Scenario("bedrock-json-c1", "", 1, api="bedrock"),
-    "stream": Scenario("stream-c1", "", 1, stream=True),
-    "bedrock-stream": Scenario("bedrock-stream-c1", "", 1, stream=True, api="bedrock"),
+SCENARIOS = {
+    "json": Scenario("json", "non-streaming", 16),
+    "stream": Scenario("stream", "streaming", 16, stream=True),
+    "sdk-beta-json": Scenario("sdk-beta-json", "SDK beta call", 16, client="sdk-beta"),
+    "cc-stream": Scenario("cc-stream", "Claude Code's stream", 16, stream=True, client="claude-code"),
+    # one request at a time, the anthropic provider against Bedrock (the floor speaks no Bedrock)
+    "json-c1": Scenario("json-c1", "non-streaming", 1),
+    "stream-c1": Scenario("stream-c1", "streaming", 1, stream=True),
+    "bedrock-json-c1": Scenario("bedrock-json-c1", "Bedrock non-streaming", 1, api="bedrock"),
+    "bedrock-stream-c1": Scenario("bedrock-stream-c1", "Bedrock streaming", 1, stream=True, api="bedrock"),
 }
 
 
-def _control(pid: int, *args: str) -> None:
-    quiet = subprocess.DEVNULL
-    subprocess.run(["callgrind_control", *args, str(pid)], check=True, stdout=quiet, stderr=quiet)
+def control(pid: int, *flags: str) -> None:
+    subprocess.run(["callgrind_control", *flags, str(pid)], check=True, capture_output=True)
 
 
-def _total(dump: Path) -> int:
-    for line in dump.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
+def totals(dump: Path) -> int:
+    for line in dump.read_text(errors="replace").splitlines():
+        if line.startswith(("totals:", "summary:")):
             return int(line.split()[1])
-    raise ValueError(f"{dump}: no totals line")
+    raise RuntimeError(f"no totals in {dump}")
 
 
-async def _send(session: aiohttp.ClientSession, url: str, request: Request, n: int) -> None:
-    for _ in range(n):
-        async with session.post(url + request.path, data=request.body, headers=request.headers) as resp:
-            await resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"{request.path}: HTTP {resp.status}")
+async def drive(process: procs.Process, scenario: Scenario, count: int) -> None:
+    req = gateway_request(scenario)
+    plan = load.Plan(
+        url=process.url + req.path,
+        body=req.body,
+        headers=req.headers,
+        concurrency=min(scenario.concurrency, count),
+        duration_s=3600.0,
+        max_requests=count,
+        stream=scenario.stream,
+    )
+    result = await load.run(plan)
+    if result.error_count or result.count != count:
+        raise RuntimeError(f"{process.name} {scenario.name}: {result.count} answers, errors {result.errors}")
 
 
-async def measure(paths: list[str], n: int, warm: int, logs: Path) -> dict[str, float]:
-    """Instructions per request of each path, in one gateway process."""
-    upstream = await start_upstream(logs, chunks=20, chunk_delay_ms=0, delay_ms=0)
-    config = logs / "gateway.yaml"
-    config.write_text(yaml.safe_dump(gateway_config(upstream.url), sort_keys=False))
-    port = free_port()
-    out = logs / "callgrind"
-    out.mkdir()
-    wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.%p"]
-    args = ["-m", "specgate", "serve", "--config", str(config), "--port", str(port), "--workers", "1"]
-    gateway = _spawn("gateway", args, f"http://127.0.0.1:{port}", logs, wrapper=wrapper)
-    per_request: dict[str, float] = {}
+def dump(pid: int, out: Path, name: str, label: str) -> int:
+    """Dump the counters since the last zeroing to ``out/<name>-<label>.out``; their total."""
+    before = set(out.glob(f"{name}.*"))
+    control(pid, "-d", label)
+    (written,) = set(out.glob(f"{name}.*")) - before
+    named = out / f"{name}-{label}.out"
+    written.rename(named)
+    return totals(named)
+
+
+async def count(process: procs.Process, scenario: Scenario, args: argparse.Namespace, out: Path, label: str) -> float:
+    """Instructions per request: ``--warmup`` requests, counters zeroed, ``--requests`` counted."""
+    await drive(process, scenario, args.warmup)
+    control(process.pid, "-z")
+    await drive(process, scenario, args.requests)
+    requests: int = args.requests
+    return dump(process.pid, out, process.name, label) / requests
+
+
+async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    out = Path(args.out)
+    logs = Path(tempfile.mkdtemp(prefix="specgate-instr-"))
+    results: dict[str, dict[str, float]] = {name: {} for name in args.scenario}
+    upstream = await procs.start_upstream(logs, chunks=20, chunk_delay_ms=args.chunk_delay_ms, delay_ms=0.0)
     try:
-        await wait_ready(gateway, "/healthz", timeout_s=600)
-        _control(gateway.pid, "-i", "on")
-        async with aiohttp.ClientSession() as session:
-            for name in paths:
-                request = gateway_request(PATHS[name])
-                await _send(session, gateway.url, request, warm)
-                _control(gateway.pid, "-z")
-                await _send(session, gateway.url, request, n)
-                _control(gateway.pid, "-d", name)
-                dump = max(out.glob("cg.*"), key=lambda p: p.stat().st_mtime)
-                per_request[name] = _total(dump) / n
+        for target in args.target:
+            wrapper = (
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={args.out}/{target}.%p",
+            )
+            if target == "floor":
+                process = await procs.start_floor(logs, upstream.url, wrapper=wrapper, ready_s=900.0)
+            else:
+                process = await procs.start_gateway(logs, upstream.url, wrapper=wrapper, ready_s=900.0)
+            process.name = target
+            try:
+                control(process.pid, "-i", "on")
+                for name in args.scenario:
+                    if target == "floor" and SCENARIOS[name].api == "bedrock":
+                        continue
+                    per = await count(process, SCENARIOS[name], args, out, name)
+                    results[name][target] = per
+                    print(f"{target:8} {name:14} {per:12,.0f} instructions/request", flush=True)
+            finally:
+                process.stop(grace_s=60.0)
     finally:
-        gateway.stop(60)
         upstream.stop()
-    return per_request
+        shutil.rmtree(logs, ignore_errors=True)
+    for name, row in results.items():
+        if "floor" in row and "gateway" in row:
+            print(f"{name}: gateway / floor = {row['gateway'] / row['floor']:.2f}x")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__)
-    parser.add_argument("--only", nargs="+", choices=sorted(PATHS), default=list(PATHS))
-    parser.add_argument("--n", type=int, default=200, help="requests counted per path")
-    parser.add_argument("--warm", type=int, default=100, help="requests sent first, not counted")
+    parser = argparse.ArgumentParser(prog="python -m bench.instructions")
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    parser.add_argument("--target", action="append", choices=["floor", "gateway"])
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--chunk-delay-ms", type=float, default=5.0, help="the upstream's pause between events")
+    parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "specgate-callgrind"))
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         print("bench.instructions: needs valgrind (callgrind and callgrind_control)", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="specgate-callgrind-") as tmp:
-        result = asyncio.run(measure(args.only, args.n, args.warm, Path(tmp)))
-    first = result[args.only[0]]
-    for name, instructions in result.items():
-        ratio = f"{instructions / first:.2f}x {args.only[0]}"
-        print(f"{name:15s} {instructions / 1e6:7.3f} M instructions/request  ({ratio})")
+    args.scenario = args.scenario or ["json", "stream"]
+    args.target = args.target or ["floor", "gateway"]
+    args.out = str(Path(args.out).resolve())
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    results = uvloop.run(run(args))
+    (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -148,13 +148,16 @@ def gateway_config(upstream_url: str, *, tracing: bool = False) -> dict[str, obj
     }
 
 
-async def start_floor(logs: Path, upstream_url: str) -> Process:
-    """The floor (``bench.floor``): the least a Python pass-through does, on the same server stack."""
+async def start_floor(
+    logs: Path, upstream_url: str, *, wrapper: tuple[str, ...] = (), ready_s: float = 60.0
+) -> Process:
+    """The floor (``bench.floor``): the least a Python pass-through does, on the same server stack.
+    ``wrapper``: a command to run it under (``bench.instructions``: valgrind)."""
     port = free_port()
     args = ["-m", "bench.floor", "--port", str(port), "--upstream", upstream_url]
     args += ["--key", GATEWAY_KEY, "--upstream-key", UPSTREAM_KEY]
-    process = _spawn("floor", args, f"http://127.0.0.1:{port}", logs)
-    await wait_ready(process, "/health")
+    process = _spawn("floor", args, f"http://127.0.0.1:{port}", logs, wrapper=wrapper)
+    await wait_ready(process, "/health", ready_s)
     return process
 
 
@@ -167,10 +170,18 @@ def granian_available() -> bool:
 
 
 async def start_gateway(
-    logs: Path, upstream_url: str, *, workers: int = 1, server: str = "uvicorn", tracing: bool = False
+    logs: Path,
+    upstream_url: str,
+    *,
+    workers: int = 1,
+    server: str = "uvicorn",
+    tracing: bool = False,
+    wrapper: tuple[str, ...] = (),
+    ready_s: float = 60.0,
 ) -> Process:
     """``specgate serve`` (uvicorn), or with ``server="granian"`` the same app factory under granian
-    (measurement only: granian has none of specgate.wire.serving's guards)."""
+    (measurement only: granian has none of specgate.wire.serving's guards); ``wrapper`` as for
+    ``start_floor``."""
     port = free_port()
     name = (f"gateway-w{workers}" if server == "uvicorn" else f"gateway-{server}") + ("-traced" if tracing else "")
     config = logs / f"{name}.yaml"
@@ -183,8 +194,8 @@ async def start_gateway(
         process = _spawn(name, args, f"http://127.0.0.1:{port}", logs, env)
     else:
         args = ["-m", "specgate", "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
-        process = _spawn(name, args, f"http://127.0.0.1:{port}", logs)
-    await wait_ready(process, "/healthz")
+        process = _spawn(name, args, f"http://127.0.0.1:{port}", logs, wrapper=wrapper)
+    await wait_ready(process, "/healthz", ready_s)
     if workers > 1:  # every worker must be up, not only the first one to accept
         await asyncio.sleep(1.0)
     return process

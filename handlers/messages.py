@@ -9,7 +9,6 @@ envelope. A background job (``x-bf-async``) makes the same call later, without a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 
 import orjson
 from connexion import request
@@ -35,6 +34,7 @@ from specgate.core.scope import request_id_of, scope_state
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import admission, exchange, forwarding, traces
 from specgate.gateway import Gateway, gateway_of
+from specgate.wire.disconnect import hangup_of
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
 from specgate.wire.sse import EventStreamResponse, anthropic_stream, envelope_stream
@@ -139,7 +139,7 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     # 403 for a model the key may not use, 429 over its limits (counted in the ledger as refused)
     ticket = await admission.admit(scope, body, account=call.account)
     if not is_async:
-        call = replace(call, overhead=overhead_of(scope), client=client)
+        call = call.waited_for(overhead_of(scope), client, hangup_of(scope))
         return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
 
     link = traces.link_of(call.ctx.observer)

@@ -109,10 +109,11 @@ class AnthropicProvider:
         message["model"] = request.get("model", upstream_model)
         return message
 
-    async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
+    def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
+        # relay_sse's generator itself (no generator of our own around it: one step less per event)
         body = deepjson.dumps(upstream_body(request, upstream_model, stream=True))
         client_model = str(request.get("model", upstream_model))
-        lines = self._client.stream_lines(
+        chunks = self._client.stream_chunks(
             self._messages_url,
             body,
             self._headers(request, ctx),
@@ -120,9 +121,9 @@ class AnthropicProvider:
             observer=ctx.observer,
             request_id=ctx.request_id,
             ctx=ctx,
+            sse=True,
         )
-        async for event in relay_sse(lines, client_model, self.name, ctx):
-            yield event
+        return relay_sse(chunks, client_model, self.name, ctx)
 
     async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int:
         payload = {k: v for k, v in request.items() if k not in _NOT_FOR_COUNT_TOKENS and k != "betas"}

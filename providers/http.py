@@ -171,7 +171,7 @@ class UpstreamClient:
         if buffer:
             yield buffer.removesuffix(b"\r"), resp_headers
 
-    async def stream_chunks(
+    def stream_chunks(
         self,
         url: str,
         body: bytes,
@@ -181,14 +181,12 @@ class UpstreamClient:
         *,
         request_id: str | None = None,
         ctx: CallContext | None = None,
+        sse: bool = False,
     ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
-        """POST and yield the 2xx body as raw byte chunks as they arrive (binary framings such as
-        AWS event streams), each with the response headers; retries and faults as ``stream_lines``,
-        but any content type is accepted (the caller's framing checks it)."""
-        chunks = self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=False)
-        async with aclosing(chunks):
-            async for item in chunks:
-                yield item
+        """POST and yield the 2xx body as raw byte chunks as they arrive, each with the response
+        headers; retries and faults as ``stream_lines``. ``sse``: its content types (and JSON
+        answers) are checked as ``stream_lines`` does; else any is accepted (AWS event streams)."""
+        return self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=sse)
 
     async def _chunks(
         self,

@@ -3,8 +3,8 @@ provider and Claude on Bedrock and Vertex AI share it.
 
 ``parse_error`` reads Anthropic's error body; ``relay_event`` turns one upstream event payload
 into an ``SSEEvent`` whose raw frame is the upstream's bytes (only ``message_start`` is rewritten,
-to carry the client's model name); ``relay_sse`` relays a whole ``text/event-stream`` body, line
-by line as it arrives, and insists on ``message_stop``; a JSON Message answered to the stream
+to carry the client's model name); ``relay_sse`` relays a whole ``text/event-stream`` body as it
+arrives (the events of each read at once), and insists on ``message_stop``; a JSON Message answered to the stream
 request (``JsonAnswer``: a proxy or mock that ignores ``stream``) is turned into its events.
 """
 
@@ -86,6 +86,8 @@ def stream_error(data: Json, request_id: str | None) -> UpstreamError:
 class _Frame:
     """Accumulates the lines of one SSE frame."""
 
+    __slots__ = ("data", "event")
+
     def __init__(self) -> None:
         self.event: bytes | None = None
         self.data: list[bytes] = []
@@ -108,19 +110,91 @@ class _Frame:
         return relay_event(name, b"\n".join(self.data), client_model, provider, request_id)
 
 
+class _Frames:
+    """The events of a ``text/event-stream`` body fed as it arrives: lines end at ``\n`` (a
+    ``\r`` before it is dropped), a blank line ends a frame, nothing after ``message_stop``."""
+
+    __slots__ = ("_buffer", "_frame", "_provider", "_request_id", "client_model", "stopped")
+
+    def __init__(self, client_model: str, provider: str, request_id: str) -> None:
+        self.client_model = client_model
+        self._provider = provider
+        self._request_id = request_id
+        self._buffer = b""
+        self._frame = _Frame()
+        self.stopped = False
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """The events completed by ``data`` (an ``error`` event among them: the caller raises)."""
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        return self._lines(lines)
+
+    def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        frame = self._frame
+        for line in lines:
+            line = line.removesuffix(b"\r")
+            if line:
+                frame.add(line)
+                continue
+            if frame and not self.stopped:
+                event = frame.to_event(self.client_model, self._provider, self._request_id)
+                self.stopped = event.event == "message_stop"
+                events.append(event)
+                if event.event == "error":
+                    break
+            frame = _Frame()
+        self._frame = frame
+        return events
+
+    def last_line(self) -> list[SSEEvent]:
+        """At the end of the body: its last line, if it had no line ending."""
+        buffer, self._buffer = self._buffer, b""
+        return self._lines([buffer]) if buffer else []
+
+    def last_frame(self) -> SSEEvent | None:
+        """At the end of the body: a last frame without its blank line, dispatched anyway."""
+        frame, self._frame = self._frame, _Frame()
+        if not frame or self.stopped:
+            return None
+        event = frame.to_event(self.client_model, self._provider, self._request_id)
+        self.stopped = event.event == "message_stop"
+        return event
+
+
 async def relay_sse(
-    lines: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, provider: str, ctx: CallContext
+    chunks: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, provider: str, ctx: CallContext
 ) -> AsyncIterator[SSEEvent]:
-    """Relay an Anthropic ``text/event-stream`` body (``UpstreamClient.stream_lines``) event by
-    event; an ``error`` event raises, and a body that ends without ``message_stop`` raises.
-    A JSON answer (raised before any line) is relayed as the events of its Message."""
+    """Relay an Anthropic ``text/event-stream`` body (``UpstreamClient.stream_chunks`` with
+    ``sse=True``) event by event, all the events of a read at once; an ``error`` event raises,
+    and a body that ends without ``message_stop`` raises. A JSON answer (raised before any
+    chunk) is relayed as the events of its Message."""
+    frames = _Frames(client_model, provider, ctx.request_id)
+    headers: Mapping[str, str] = {}
     try:
-        async with aclosing(_relay_frames(lines, client_model, provider, ctx)) as relay:
-            async for event in relay:
-                yield event
+        async with aclosing(chunks):
+            async for data, headers in chunks:
+                if not ctx.response_headers:
+                    note_upstream(ctx.response_headers, headers)
+                for event in frames.feed(data):
+                    if event.event == "error":
+                        raise stream_error(event.data, headers.get("request-id"))
+                    yield event
     except JsonAnswer as answer:
         for event in json_as_events(answer, client_model, provider, ctx):
             yield event
+        return
+    for event in frames.last_line():
+        if event.event == "error":
+            raise stream_error(event.data, headers.get("request-id"))
+        yield event
+    last = frames.last_frame()
+    if last is not None:
+        if last.event == "error":
+            raise stream_error(last.data, None)
+        yield last
+    if not frames.stopped:
+        raise ApiError("upstream stream ended before message_stop")
 
 
 def json_as_events(answer: JsonAnswer, client_model: str, provider: str, ctx: CallContext) -> list[SSEEvent]:
@@ -136,37 +210,6 @@ def json_as_events(answer: JsonAnswer, client_model: str, provider: str, ctx: Ca
     if ctx.observer is not None:
         ctx.observer.stream_as_json(provider)
     return list(message_to_events({**data, "model": client_model}))
-
-
-async def _relay_frames(
-    lines: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, provider: str, ctx: CallContext
-) -> AsyncGenerator[SSEEvent]:
-    stopped = False
-    frame = _Frame()
-    async with aclosing(lines):
-        async for line, headers in lines:
-            if not ctx.response_headers:
-                note_upstream(ctx.response_headers, headers)
-            if line:
-                frame.add(line)
-                continue
-            if not frame or stopped:
-                frame = _Frame()
-                continue
-            event = frame.to_event(client_model, provider, ctx.request_id)
-            frame = _Frame()
-            if event.event == "error":
-                raise stream_error(event.data, headers.get("request-id"))
-            stopped = event.event == "message_stop"
-            yield event
-    if frame and not stopped:  # a last frame without its blank line: dispatch it anyway
-        event = frame.to_event(client_model, provider, ctx.request_id)
-        if event.event == "error":
-            raise stream_error(event.data, None)
-        stopped = event.event == "message_stop"
-        yield event
-    if not stopped:
-        raise ApiError("upstream stream ended before message_stop")
 
 
 def input_tokens_of(raw: bytes, *, provider: str, request_id: str | None) -> int:

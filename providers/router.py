@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from providers.base import Provider
 from specgate.core.config import ModelRoute
 
+RESOLVED_CACHE = 4096  # model names remembered by Router.resolve
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -23,12 +25,24 @@ class Router:
         self._routes = [(re.compile(fnmatch.translate(r.match)), r) for r in routes]
         self._providers = providers
         self.routes = tuple(routes)
+        # model name -> its target: a request resolves its model three times (routing, forwarding,
+        # the metrics label); bounded, as the names come from clients
+        self._resolved: dict[str, Target | None] = {}
 
     def resolve(self, model: str) -> Target | None:
+        try:
+            return self._resolved[model]
+        except KeyError:
+            pass
+        target = None
         for pattern, route in self._routes:
             if pattern.match(model):
-                return Target(self._providers[route.provider], route.upstream_model or model, route)
-        return None
+                target = Target(self._providers[route.provider], route.upstream_model or model, route)
+                break
+        if len(self._resolved) >= RESOLVED_CACHE:
+            self._resolved.clear()
+        self._resolved[model] = target
+        return target
 
     def chain(self, model: str) -> list[Target]:
         """The route for ``model`` followed by its fallbacks' routes (each model once)."""

@@ -77,7 +77,7 @@ class VertexProvider:
 
     async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
         model = self._model_ids.get(upstream_model, upstream_model)
-        lines = self._client.stream_lines(
+        chunks = self._client.stream_chunks(
             self._url(model, "streamRawPredict"),
             deepjson.dumps(translate.predict_body(request, stream=True)),
             self._headers(request, ctx),
@@ -85,8 +85,9 @@ class VertexProvider:
             ctx.observer,
             request_id=ctx.request_id,
             ctx=ctx,
+            sse=True,
         )
-        async for event in relay_sse(lines, str(request.get("model", upstream_model)), self.name, ctx):
+        async for event in relay_sse(chunks, str(request.get("model", upstream_model)), self.name, ctx):
             yield event
 
     async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int:

@@ -15,6 +15,7 @@ does with the answer (JSON, SSE, the platform envelope, a batch result) is its o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from specgate.access.usage import StreamUsage, settling, usage_tokens
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import fallbacks
 from specgate.dispatch.forwarding import NOTHING, Forwarding
-from specgate.wire.disconnect import unless_disconnected
+from specgate.wire.disconnect import Hangup, unless_disconnected
 from specgate.wire.timing import Overhead
 
 
@@ -44,7 +45,13 @@ class Call:
     route: Forwarding = NOTHING  # forwarded unknown fields, and the targets that accept them
     overhead: Overhead | None = None  # the gateway's own time, measured around the upstream's
     client: Receive | None = None  # the waiting client: its hang-up cancels the call
+    hangup: Hangup | None = None  # the server's signal of that hang-up, when it gives one
     account: Account | None = None  # whose call it is, for the usage ledger (None: not counted)
+
+    def waited_for(self, overhead: Overhead | None, client: Receive, hangup: Hangup | None) -> Call:
+        """This call with a waiting client (what ``dataclasses.replace`` would do, without its
+        per-call field introspection)."""
+        return Call(self.body, self.ctx, self.stream, self.route, overhead, client, hangup, self.account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +71,9 @@ async def serve(router: Router, ticket: Ticket, call: Call) -> Answer:
     created = fallbacks.create(router, call.body, call.ctx, call.overhead, targets=call.route.targets)
     try:
         # A synchronous caller that hangs up cancels the upstream call; a background job has no caller.
-        message, target = await (unless_disconnected(call.client, created) if call.client is not None else created)
+        message, target = await (
+            unless_disconnected(call.client, created, call.hangup) if call.client is not None else created
+        )
     except BaseException as exc:
         await ticket.settle(None)
         if call.account is not None:
@@ -103,13 +112,17 @@ async def refund_on_error(ticket: Ticket) -> AsyncIterator[None]:
         raise
 
 
-def _headers(target: Target, call: Call, ticket: Ticket) -> dict[str, str]:
+@functools.lru_cache(maxsize=1024)
+def _header_model(upstream_model: str) -> str:
     # The upstream model can be the client's own model name: percent-encode anything that is not
     # printable ASCII so it can neither break the header nor inject another one.
-    model = quote(target.upstream_model, safe="-._~:/@+=,;!*'()")
+    return quote(upstream_model, safe="-._~:/@+=,;!*'()")
+
+
+def _headers(target: Target, call: Call, ticket: Ticket) -> dict[str, str]:
     return {
         "x-specgate-provider": target.provider.name,
-        "x-specgate-upstream-model": model,
+        "x-specgate-upstream-model": _header_model(target.upstream_model),
         **call.ctx.response_headers,
         **call.route.headers,
         **ticket.headers,

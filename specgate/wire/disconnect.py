@@ -1,6 +1,10 @@
 """Stop work the client no longer waits for: a non-streaming call is cancelled (and with it its
-upstream request) when the client disconnects. Streams need no watcher: the server stops
-iterating a response whose client has gone, which closes the upstream stream."""
+upstream request) when the client disconnects, and so is a stream's writing.
+
+Under ``specgate serve`` the server's protocol (``specgate.wire.serving``) puts a ``Hangup`` in
+each request's scope and fires it when the connection is lost before the response is complete:
+the waiting task is cancelled from there, with no task of its own per request. Under any other
+ASGI server one watcher task per request waits for ``http.disconnect`` instead."""
 
 from __future__ import annotations
 
@@ -8,11 +12,43 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from starlette.types import Receive
+from starlette.types import Receive, Scope
 
 from specgate.core.errors import ApiError
 
 T = TypeVar("T")
+HANGUP_KEY = "specgate.hangup"  # in the ASGI scope, set by specgate.wire.serving's protocol
+
+
+class Hangup:
+    """One request's connection-lost signal: the tasks to cancel when it fires."""
+
+    __slots__ = ("_tasks", "fired")
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._tasks: list[asyncio.Task[object]] = []
+
+    def watch(self, task: asyncio.Task[object]) -> None:
+        if self.fired:  # gone already: cancelled at its next await, as a watcher task would
+            task.cancel()
+        else:
+            self._tasks.append(task)
+
+    def unwatch(self, task: asyncio.Task[object]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+
+    def fire(self) -> None:
+        self.fired = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+
+
+def hangup_of(scope: Scope) -> Hangup | None:
+    hangup = scope.get(HANGUP_KEY)
+    return hangup if isinstance(hangup, Hangup) else None
 
 
 async def _disconnected(receive: Receive) -> None:
@@ -23,16 +59,21 @@ async def _disconnected(receive: Receive) -> None:
         # the request body was read during validation; a replayed body message is skipped
 
 
-class _ClientGone(Exception):
-    """The client disconnected while ``_watched`` work ran (private: ``work`` never raises it)."""
-
-
-async def _watched(receive: Receive, work: Awaitable[T]) -> T:
-    """Await ``work`` in the caller's task; one watcher task cancels that task when the client
-    goes, and the cancellation comes out as ``_ClientGone`` (the server's own stays a
-    cancellation)."""
+async def _guarded(receive: Receive, work: Awaitable[T], hangup: Hangup | None) -> tuple[bool, T | None]:
+    """(True, result) when ``work`` finished; (False, None) when the client disconnected first
+    (``work`` was cancelled). Other cancellations propagate."""
     current = asyncio.current_task()
     assert current is not None
+    if hangup is not None:
+        hangup.watch(current)
+        try:
+            return True, await work
+        except asyncio.CancelledError:
+            if hangup.fired and current.uncancel() == 0:  # our own cancellation, not the server's
+                return False, None
+            raise
+        finally:
+            hangup.unwatch(current)
     gone = False
 
     async def watch() -> None:
@@ -43,30 +84,27 @@ async def _watched(receive: Receive, work: Awaitable[T]) -> T:
 
     watcher = asyncio.ensure_future(watch())
     try:
-        return await work
+        return True, await work
     except asyncio.CancelledError:
-        if gone and current.uncancel() == 0:  # our own cancellation, not the server's
-            raise _ClientGone from None
+        if gone and current.uncancel() == 0:
+            return False, None
         raise
     finally:
         watcher.cancel()
 
 
-async def until_disconnected(receive: Receive, work: Awaitable[None]) -> bool:
+async def until_disconnected(receive: Receive, work: Awaitable[None], hangup: Hangup | None = None) -> bool:
     """Await ``work``; True when it finished, False when the client disconnected first (``work``
     was cancelled). What a streamed response uses instead of starlette's per-stream anyio task
     group (uvicorn speaks ASGI 2.3, so starlette would otherwise start one for every stream)."""
-    try:
-        await _watched(receive, work)
-    except _ClientGone:
-        return False
-    return True
+    finished, _ = await _guarded(receive, work, hangup)
+    return finished
 
 
-async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+async def unless_disconnected(receive: Receive, work: Awaitable[T], hangup: Hangup | None = None) -> T:
     """Await ``work``; if the client disconnects first, cancel it and raise ``ApiError``
-    (nobody reads that answer; the server drops it)."""
-    try:
-        return await _watched(receive, work)
-    except _ClientGone:
-        raise ApiError("the client closed the connection before the answer was ready") from None
+    (nobody reads that answer; the server drops it). ``work`` runs in the caller's task."""
+    finished, result = await _guarded(receive, work, hangup)
+    if not finished:
+        raise ApiError("the client closed the connection before the answer was ready")
+    return result  # type: ignore[return-value]

@@ -21,7 +21,9 @@ And one saving: uvicorn writes a response's head, its body and every streamed ev
 ``HeadHeld`` gives each request's cycle a view of the transport that holds what is written during
 one event-loop pass and sends it at the end of the pass with one ``writelines`` (head and body of
 a JSON answer together; a stream's events as they arrive, batched only within a pass). The
-protocol flushes that view before it writes or closes anything itself.
+protocol flushes that view before it writes or closes anything itself. And one ``Hangup`` per
+request in its scope (``specgate.wire.disconnect``), fired when the connection is lost before the
+response is complete: a waiting call or stream is cancelled from here, with no watcher task.
 
 Each is a JSON error body built by ``specgate.core.responses.error_parts``, written straight to the
 transport (there is no request to hand the app), with ``connection: close``. The settings come
@@ -49,6 +51,7 @@ from specgate.core.errors import (
     RequestTimeoutError,
 )
 from specgate.core.responses import JSON, error_parts
+from specgate.wire.disconnect import HANGUP_KEY, Hangup
 from specgate.wire.drain import DRAIN
 
 ENV = "SPECGATE_SERVING"
@@ -147,7 +150,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        cycle = self.cycle
         super().connection_lost(exc)
+        if cycle is not None and cycle.disconnected:  # lost before its response was complete
+            hangup = cycle.scope.get(HANGUP_KEY)
+            if isinstance(hangup, Hangup):
+                hangup.fire()
 
     def data_received(self, data: bytes) -> None:
         if self._in_head and self._head_bytes + len(data) > MAX_HEAD_BYTES:
@@ -178,6 +186,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         previous = self.cycle
+        self.scope[HANGUP_KEY] = Hangup()  # type: ignore[literal-required]
         super().on_headers_complete()
         if self.cycle is not None and self.cycle is not previous:  # its task has not run yet
             self._flush_view()  # a previous (pipelined) response's bytes go first

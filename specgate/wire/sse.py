@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, GatewayError, error_body
 from specgate.core.types import SSEEvent
-from specgate.wire.disconnect import until_disconnected
+from specgate.wire.disconnect import hangup_of, until_disconnected
 from specgate.wire.drain import DRAIN
 
 log = logging.getLogger("specgate.stream")
@@ -45,8 +45,10 @@ async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent]) -> AsyncIterat
 
 async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str) -> AsyncIterator[bytes]:
     """Frames of a native stream. Client disconnect cancels this generator (and so the upstream)."""
+    watch = DRAIN.watch()  # _events, inlined: one generator step less per event
     try:
-        async for event in _events(first, rest):
+        yield encode(first)
+        while (event := await watch.next(rest)) is not None:
             yield encode(event)
     except GatewayError as exc:
         log.warning("stream %s ended by error: %s %s", request_id, exc.status_code, exc.type)
@@ -55,6 +57,7 @@ async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], reque
         log.exception("stream %s failed", request_id)
         yield error_frame(ApiError(), request_id)
     finally:
+        watch.close()
         await _aclose(rest)
 
 
@@ -140,8 +143,8 @@ async def _aclose(iterator: AsyncIterator[SSEEvent]) -> None:
 
 
 class EventStreamResponse(StreamingResponse):
-    """A ``StreamingResponse`` that ends when the client leaves through one watcher task
-    (``specgate.wire.disconnect.until_disconnected``), not starlette's anyio task group, which it
+    """A ``StreamingResponse`` that ends when the client leaves (``specgate.wire.disconnect``:
+    the server's hangup signal, else one watcher task), not starlette's anyio task group, which it
     starts per stream for ASGI 2.3 servers such as uvicorn. Cancelling the iteration closes the
     frames' generator and with it the upstream stream, as before."""
 
@@ -149,4 +152,4 @@ class EventStreamResponse(StreamingResponse):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        await until_disconnected(receive, self.stream_response(send))
+        await until_disconnected(receive, self.stream_response(send), hangup_of(scope))
