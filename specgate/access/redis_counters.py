@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from specgate.access.counters import Charge, Outcome
+from specgate.core.redis_url import connect
 
 # KEYS: counters. ARGV: per counter, 4 values: amount, limit, ttl_ms (0: none), fit (1|0).
 _ADMIT = """
@@ -57,7 +56,7 @@ def _ms(ttl: float | None) -> int:
 
 
 class RedisCounterStore:
-    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: Any, *, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
         self._admit: Any = client.register_script(_ADMIT)
@@ -66,13 +65,11 @@ class RedisCounterStore:
     @classmethod
     def from_url(cls, url: str, *, prefix: str, max_connections: int = 64) -> RedisCounterStore:
         """A blocking pool: a burst waits for a free connection (up to 5 s) instead of failing."""
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=5, socket_timeout=5, socket_connect_timeout=5
-        )
-        return cls(aioredis.Redis(connection_pool=pool), prefix=prefix)
+        client = connect(url, max_connections=max_connections, timeout=5, socket_timeout=5, socket_connect_timeout=5)
+        return cls(client, prefix=prefix)
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> Any:
         """The connection (the usage ledger shares it)."""
         return self._client
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from specgate.access.ledger import HOUR_MINUTES, Rows
 
 MINUTE_TTL_S = 2 * HOUR_MINUTES * 60
@@ -23,7 +21,7 @@ def _text(value: Any) -> str:
 
 
 class RedisUsageStore:
-    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: Any, *, prefix: str) -> None:
         self._client = client
         self._principals = f"{prefix}:usage:principals"
         self._total = f"{prefix}:usage:t:"

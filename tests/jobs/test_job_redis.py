@@ -16,11 +16,19 @@ import redis.asyncio as aioredis
 from jobs.handover import attempts_message
 from jobs.model import JobOutcome, JobStatus
 from jobs.registry import JobRegistry
-from jobs.stores.redis import RedisJobStore
+from jobs.stores.redis import RedisJobStore, shard_of
 from tests.jobs.helpers import Gate, counting, eventually, returning, wait_for_status, within
 
 REPO = Path(__file__).resolve().parents[2]
 MakeReplica = Callable[..., Any]
+
+
+def job_key(job_id: str) -> str:
+    return f"{{specgate:jobs:{shard_of(job_id):02d}}}:job:{job_id}"
+
+
+def owner_key(job_id: str, owner: str) -> str:
+    return f"{{specgate:jobs:{shard_of(job_id):02d}}}:owner:{owner}"
 
 
 @pytest.fixture
@@ -113,7 +121,7 @@ _DOOMED_REPLICA = """
 import asyncio, sys
 from jobs.model import JobOutcome
 from jobs.registry import JobRegistry
-from jobs.stores.redis import RedisJobStore
+from jobs.stores.redis import RedisJobStore, shard_of
 
 async def main() -> None:
     store = RedisJobStore.from_url(sys.argv[1], lease_ttl_s=0.5, lease_renew_interval_s=0.1)
@@ -170,7 +178,7 @@ async def test_killed_replica_jobs_are_taken_over_by_another(
         failed = await wait_for_status(lambda: b.get(running_id, "alice"), JobStatus.FAILED)
         assert failed.status_code == 500 and failed.result is not None
         assert json.loads(failed.result)["error"] == {"type": "api_error", "message": attempts_message(1)}
-    assert 0 < await raw_redis.ttl(f"specgate:jobs:job:{queued_id}") <= 3600
+    assert 0 < await raw_redis.ttl(job_key(queued_id)) <= 3600
 
 
 async def test_result_expiry_uses_redis_ttl_from_completion(
@@ -179,7 +187,7 @@ async def test_result_expiry_uses_redis_ttl_from_completion(
     a = await make_replica("rep_a")
     gate = Gate()
     job = await a.submit("alice", gate, ttl_s=1)
-    key = f"specgate:jobs:job:{job.id}"
+    key = job_key(job.id)
     await within(gate.started.wait())
     assert await raw_redis.ttl(key) == -1  # no expiry while running
     gate.release.set()
@@ -188,7 +196,7 @@ async def test_result_expiry_uses_redis_ttl_from_completion(
     await eventually(lambda: raw_redis.exists(key), 0, timeout_s=5)
     assert await a.get(job.id, "alice") is None
     assert await a.list("alice") == []
-    assert await raw_redis.zcard("specgate:jobs:owner:alice") == 0  # listing pruned the index
+    assert await raw_redis.zcard(owner_key(job.id, "alice")) == 0  # listing pruned the index
 
 
 async def test_thousand_jobs_across_two_replicas(make_replica: MakeReplica) -> None:
