@@ -48,6 +48,7 @@ from jobs.errors import StoreUnavailableError
 from jobs.model import JOB_FIELDS, TERMINAL, Job, JobStatus
 from jobs.store import JobExistsError, JobStore
 from jobs.stores import redis_legacy, redis_scripts
+from specgate.core.redis_scripts import Scripts
 from specgate.core.redis_url import connect
 
 log = logging.getLogger(__name__)
@@ -152,26 +153,15 @@ class RedisJobStore(JobStore):
         self.lease_ttl_s = lease_ttl_s
         self.lease_renew_interval_s = renew
         self._clock = clock
-        self._write = client.register_script(redis_scripts.WRITE)
-        self._claim = client.register_script(redis_scripts.CLAIM)
-        self._dead = client.register_script(redis_scripts.DEAD)
-        self._renew = client.register_script(redis_scripts.RENEW)
-        self._delete = client.register_script(redis_scripts.DELETE)
+        self._scripts = Scripts(client)
         self._legacy_checked = False
 
     @classmethod
     def from_url(cls, url: str, *, max_connections: int = 32, **kwargs: Any) -> RedisJobStore:
         """Connect lazily to ``url``.  Callers beyond ``max_connections`` wait for a free
-        connection instead of failing (a burst of submits must not raise "Too many connections");
-        on a cluster, ``max_connections`` is per node and 8 times larger."""
-        cluster = url.startswith(("redis+cluster://", "rediss+cluster://"))
-        client = connect(
-            url,
-            max_connections=max_connections * (8 if cluster else 1),
-            timeout=20,
-            decode_responses=False,
-            socket_timeout=5,
-        )
+        connection instead of failing (a burst of submits must not raise "Too many connections"),
+        on a cluster too (``specgate.core.redis_cluster``)."""
+        client = connect(url, max_connections=max_connections, timeout=20, decode_responses=False, socket_timeout=5)
         return cls(client, **kwargs)
 
     # -- keys ----------------------------------------------------------------------------------
@@ -225,7 +215,7 @@ class RedisJobStore(JobStore):
                 *pairs,
                 *absent,
             ]
-            written = int(await self._write(keys=keys, args=args))
+            written = int(await self._scripts.run(redis_scripts.WRITE, keys, args))
             if written >= 0:
                 return written == 1
             was = _text_or_none(await self._r.hget(self._job_key(job.id), "lease_owner"))
@@ -266,7 +256,7 @@ class RedisJobStore(JobStore):
                 return False
             owner, kind, lease_owner = owner.decode(), kind.decode(), _text_or_none(holder)
             keys = [key, f"{tag}:owner:{owner}", f"{tag}:expiring", self._index(shard, kind, lease_owner)]
-            done = int(await self._delete(keys=keys, args=[job_id, owner, lease_owner or ""]))
+            done = int(await self._scripts.run(redis_scripts.DELETE, keys, [job_id, owner, lease_owner or ""]))
             if done >= 0:
                 return done == 1
         return False
@@ -327,7 +317,7 @@ class RedisJobStore(JobStore):
     async def _candidates(self, shard: int, kinds: list[str], limit: int) -> list[tuple[float, int, str, str, str]]:
         """(created_at, shard, kind, holder or "", id) of the shard's oldest jobs up for take-over."""
         leases = f"{self._tag(shard)}:leases"
-        dead = _texts(await self._dead(keys=[leases], args=[256]))
+        dead = _texts(await self._scripts.run(redis_scripts.DEAD, [leases], [256]))
         sources = [(kind, holder) for kind in kinds for holder in ["", *dead]]
         ranges = await asyncio.gather(
             *(self._r.zrange(self._index(shard, k, h or None), 0, limit - 1, withscores=True) for k, h in sources)
@@ -357,13 +347,16 @@ class RedisJobStore(JobStore):
             self._index(shard, kind, taker),
             *(self._job_key(job_id) for job_id in ids),
         ]
-        replies = await self._claim(keys=keys, args=[dead, taker, kind, *ids])
+        replies = await self._scripts.run(redis_scripts.CLAIM, keys, [dead, taker, kind, *ids])
         return [_decode(r) for r in replies]
 
     @_guarded
     async def renew_lease(self, replica_id: str) -> None:
         await asyncio.gather(
-            *(self._renew(keys=[f"{self._tag(s)}:leases"], args=[replica_id, self._lease_ms]) for s in range(SHARDS))
+            *(
+                self._scripts.run(redis_scripts.RENEW, [f"{self._tag(s)}:leases"], [replica_id, self._lease_ms])
+                for s in range(SHARDS)
+            )
         )
 
     @_guarded

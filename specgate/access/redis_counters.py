@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from specgate.access.counters import Charge, Outcome
+from specgate.core.redis_scripts import Scripts
 from specgate.core.redis_url import connect
 
 # KEYS: counters. ARGV: per counter, 4 values: amount, limit, ttl_ms (0: none), fit (1|0).
@@ -59,8 +60,7 @@ class RedisCounterStore:
     def __init__(self, client: Any, *, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
-        self._admit: Any = client.register_script(_ADMIT)
-        self._add: Any = client.register_script(_ADD)
+        self._scripts = Scripts(client)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, max_connections: int = 64) -> RedisCounterStore:
@@ -84,14 +84,14 @@ class RedisCounterStore:
         args: list[int] = []
         for c in charges:
             args += [c.amount, c.limit, _ms(c.ttl), 1 if c.fit else 0]
-        raw = await self._admit(keys=[self._key(c.name) for c in charges], args=args)
+        raw = await self._scripts.run(_ADMIT, [self._key(c.name) for c in charges], args)
         values = tuple(int(v) for v in raw[2:])
         if int(raw[0]) == 1:
             return Outcome(True, values)
         return Outcome(False, values, int(raw[1]) - 1)
 
     async def add(self, name: str, amount: int, ttl: float | None) -> int:
-        return int(await self._add(keys=[self._key(name)], args=[amount, _ms(ttl)]))
+        return int(await self._scripts.run(_ADD, [self._key(name)], [amount, _ms(ttl)]))
 
     async def close(self) -> None:
-        await self._client.aclose(close_connection_pool=True)
+        await self._client.aclose()  # the pool too (Redis.from_pool; a cluster its nodes)

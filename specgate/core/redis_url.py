@@ -48,15 +48,16 @@ def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
 def connect(url: str, *, max_connections: int, **kwargs: Any) -> Any:
     """A lazily connecting asyncio client for ``url``: ``redis.asyncio.Redis`` on a blocking pool
     (callers beyond ``max_connections`` wait up to ``kwargs['timeout']`` s for a free connection),
-    or ``redis.asyncio.RedisCluster`` (``max_connections`` per node) for a cluster URL."""
+    or a ``redis.asyncio.RedisCluster`` for a cluster URL on which at most ``max_connections``
+    commands and pipelines run at once (the others wait: the cluster client's own pools fail a
+    burst with "Too many connections" instead), so at most that many connections per node."""
     import redis.asyncio as aioredis  # only a process configured with Redis imports redis
 
     if is_cluster_url(url):
-        from redis.asyncio.cluster import ClusterNode, RedisCluster
+        from specgate.core.redis_cluster import bounded_cluster
 
         first, nodes = cluster_nodes(url)
-        kwargs.pop("timeout", None)  # the cluster client's pools do not block
-        startup = [ClusterNode(host, port) for host, port in nodes]
-        return RedisCluster.from_url(first, startup_nodes=startup, max_connections=max_connections, **kwargs)
+        kwargs.pop("timeout", None)
+        return bounded_cluster(first, nodes, max_connections=max_connections, **kwargs)
     pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, **kwargs)
     return aioredis.Redis.from_pool(pool)

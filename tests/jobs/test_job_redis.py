@@ -121,7 +121,7 @@ _DOOMED_REPLICA = """
 import asyncio, sys
 from jobs.model import JobOutcome
 from jobs.registry import JobRegistry
-from jobs.stores.redis import RedisJobStore, shard_of
+from jobs.stores.redis import RedisJobStore
 
 async def main() -> None:
     store = RedisJobStore.from_url(sys.argv[1], lease_ttl_s=0.5, lease_renew_interval_s=0.1)
