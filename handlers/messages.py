@@ -8,6 +8,7 @@ envelope. A background job (``x-bf-async``) makes the same call later, without a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
@@ -158,6 +159,9 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
             ttl_s=ttl,
             metrics=gateway.metrics,
             payload=_payload(call, scope_state(scope).get(UNKNOWN_FIELDS_STATE_KEY, ()), envelope=envelope),
+            # queued and handed back at shutdown, canceled while queued, taken over before it
+            # started: the reservation made above goes back (after serve settled it: a no-op)
+            release=functools.partial(ticket.settle, None),
         )
     placeholder.headers.update(call.route.headers)  # a poll replays the result's body, not headers
     return placeholder
