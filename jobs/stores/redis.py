@@ -34,7 +34,6 @@ import asyncio
 import functools
 import heapq
 import itertools
-import json
 import logging
 import time
 import zlib
@@ -45,72 +44,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.errors import StoreUnavailableError
-from jobs.model import JOB_FIELDS, TERMINAL, Job, JobStatus
+from jobs.model import TERMINAL, Job
 from jobs.store import JobExistsError, JobStore
 from jobs.stores import redis_legacy, redis_scripts
+from jobs.stores.redis_codec import decode as _decode
+from jobs.stores.redis_codec import encode as _encode
 from specgate.core.redis_scripts import Scripts
 from specgate.core.redis_url import connect
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_FIELDS = JOB_FIELDS
-
-
-def _encode(job: Job) -> tuple[dict[str, str | bytes], list[str]]:
-    values: dict[str, Any] = {
-        "id": job.id,
-        "owner": job.owner,
-        "kind": job.kind,
-        "status": job.status.value,
-        "created_at": repr(job.created_at),
-        "result_ttl_s": str(job.result_ttl_s),
-        "started_at": None if job.started_at is None else repr(job.started_at),
-        "completed_at": None if job.completed_at is None else repr(job.completed_at),
-        "expires_at": None if job.expires_at is None else repr(job.expires_at),
-        "status_code": None if job.status_code is None else str(job.status_code),
-        "result": job.result,
-        "content_type": job.content_type,
-        "meta": json.dumps(job.meta),
-        "lease_owner": job.lease_owner,
-        "attempts": str(job.attempts),
-        "payload": job.payload,
-    }
-    present = {k: v for k, v in values.items() if v is not None}
-    return present, [k for k in _FIELDS if k not in present]
-
-
-def _decode(flat: Sequence[bytes]) -> Job:
-    raw = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
-
-    def text(name: str) -> str | None:
-        value = raw.get(name)
-        return None if value is None else value.decode()
-
-    def num(name: str) -> float | None:
-        value = text(name)
-        return None if value is None else float(value)
-
-    status_code = text("status_code")
-    return Job(
-        id=raw["id"].decode(),
-        owner=raw["owner"].decode(),
-        kind=raw["kind"].decode(),
-        status=JobStatus(raw["status"].decode()),
-        created_at=float(raw["created_at"]),
-        result_ttl_s=int(raw["result_ttl_s"]),
-        started_at=num("started_at"),
-        completed_at=num("completed_at"),
-        expires_at=num("expires_at"),
-        status_code=None if status_code is None else int(status_code),
-        result=raw.get("result"),
-        content_type=text("content_type") or "application/json",
-        meta=json.loads(raw.get("meta", b"{}")),
-        lease_owner=text("lease_owner"),
-        attempts=int(text("attempts") or 0),
-        payload=raw.get("payload"),
-    )
 
 
 def _texts(reply: Any) -> list[str]:
@@ -302,7 +246,7 @@ class RedisJobStore(JobStore):
         if not wanted or limit < 1:
             return []
         if not self._legacy_checked:
-            await redis_legacy.migrate(self)
+            await redis_legacy.migrate(self._r, self._p, self._create_moved)
             self._legacy_checked = True
         found = await asyncio.gather(*(self._candidates(shard, wanted, limit) for shard in range(SHARDS)))
         oldest = heapq.nsmallest(limit, itertools.chain.from_iterable(found))
@@ -313,6 +257,9 @@ class RedisJobStore(JobStore):
             *(self._claim_group(shard, kind, dead, ids, replica_id) for (shard, kind, dead), ids in groups.items())
         )
         return sorted(itertools.chain.from_iterable(claimed), key=lambda job: job.created_at)
+
+    async def _create_moved(self, job: Job) -> None:
+        await self._store(job, "create", None, None)  # False: moved by another process meanwhile
 
     async def _candidates(self, shard: int, kinds: list[str], limit: int) -> list[tuple[float, int, str, str, str]]:
         """(created_at, shard, kind, holder or "", id) of the shard's oldest jobs up for take-over."""

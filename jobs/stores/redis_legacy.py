@@ -13,22 +13,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from jobs.model import ACTIVE
-
-if TYPE_CHECKING:
-    from jobs.stores.redis import RedisJobStore
+from jobs.model import ACTIVE, Job
+from jobs.stores.redis_codec import decode
 
 log = logging.getLogger("jobs.stores.redis")
 
 
-async def migrate(store: RedisJobStore) -> int:
-    """Move the old layout's jobs into the new one; return how many were moved."""
-    from jobs.stores.redis import _decode
-
-    r: Any = store._r
-    p = store._p
+async def migrate(r: Any, p: str, create: Callable[[Job], Awaitable[None]]) -> int:
+    """Move the old layout's jobs under prefix ``p`` into the new one with ``create``; return how
+    many were moved."""
     if not hasattr(r, "connection_pool"):  # RedisCluster: the old layout never ran on a cluster
         return 0
     moved = left = 0
@@ -37,7 +33,7 @@ async def migrate(store: RedisJobStore) -> int:
         raw = await r.hgetall(key)
         if not raw:
             continue
-        job = _decode([x for kv in raw.items() for x in kv])
+        job = decode([x for kv in raw.items() for x in kv])
         if job.status in ACTIVE and job.lease_owner and await r.exists(f"{p}:lease:{job.lease_owner}"):
             left += 1  # its old process is alive: moved after it stops
             continue
@@ -45,7 +41,7 @@ async def migrate(store: RedisJobStore) -> int:
             job = dataclasses.replace(job, lease_owner=None)
         ttl = await r.ttl(key)
         if job.status in ACTIVE or ttl != -2:
-            await store._store(job, "create", None, None)  # "exists": moved by another process meanwhile
+            await create(job)
         await r.delete(key)
         await r.zrem(f"{p}:owner:{job.owner}", job.id)
         moved += 1

@@ -107,7 +107,7 @@ def parse_limits(r: Reader, value: Any) -> LimitsConfig:
     d = r.mapping(value, "limits", ("store", "prefix"))
     store = str(r.get(d, "store", "limits", str, "memory"))
     if store != "memory" and not is_redis_url(store):
-        raise r.fail("limits.store", "must be 'memory', a redis:// or a redis+cluster:// URL")
+        raise r.fail("limits.store", "must be 'memory' or a redis:// URL (redis+cluster:// for a Redis Cluster)")
     check_redis_url(r, "limits.store", store)
     prefix = str(r.get(d, "prefix", "limits", str, "specgate:limits"))
     if not prefix:
