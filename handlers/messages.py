@@ -36,6 +36,7 @@ from specgate.core.scope import request_id_of, scope_state
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import admission, exchange, forwarding, traces
 from specgate.gateway import Gateway, gateway_of
+from specgate.ops.drain import Drain
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
 from specgate.wire.sse import EventStreamResponse, anthropic_stream, envelope_stream
@@ -140,13 +141,16 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     ticket = await admission.admit(scope, body)  # 403 for a model the key may not use, 429 over its limits
     if not is_async:
         call = replace(call, overhead=overhead_of(scope), client=client)
-        return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
+        return _respond(
+            await exchange.serve(gateway.router, ticket, call), call, envelope=envelope, drain=gateway.drain
+        )
 
     link = traces.link_of(call.ctx.observer)
 
     async def run() -> Response:  # later, in the background: no client waits
         async with traces.background(gateway, call, "specgate.job", link, owner) as job_call:
-            return _respond(await exchange.serve(gateway.router, ticket, job_call), job_call, envelope=envelope)
+            answer = await exchange.serve(gateway.router, ticket, job_call)
+            return _respond(answer, job_call, envelope=envelope, drain=gateway.drain)
 
     async with exchange.refund_on_error(ticket):  # refused (full queue, shutting down)
         placeholder = await _async.submit(
@@ -215,7 +219,8 @@ def resumed_job(gateway: Gateway) -> Resume:
             call = exchange.Call(body, ctx, stream=False, route=route, account=account)
             key = gateway.governance.key_for(None if job.owner == _async.ANONYMOUS else job.owner)
             ticket = await admission.admit_paced(gateway.governance, key, body)
-            return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=bool(p["envelope"]))
+            answer = await exchange.serve(gateway.router, ticket, call)
+            return _respond(answer, call, envelope=bool(p["envelope"]), drain=gateway.drain)
 
         request_id, envelope = (str(p["request_id"]), bool(p["envelope"])) if p else (job.id, False)
         gateway.metrics.job_started("message")  # queued here from now on (job_work counts its end)
@@ -224,7 +229,7 @@ def resumed_job(gateway: Gateway) -> Resume:
     return factory
 
 
-def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool) -> Response:
+def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool, drain: Drain) -> Response:
     """The answer as the client asked for it: SSE or JSON, the SDK's beta shapes, the envelope."""
     shaped = _shaped(answer, call.ctx) and not envelope
     if answer.message is not None:
@@ -237,9 +242,9 @@ def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool) ->
         first, rest = SSEEvent(first.event, shapes.beta_event(first.data)), _beta_events(rest)
     request_id = call.ctx.request_id
     frames = (
-        envelope_stream(first, rest, request_id, str(call.body["model"]))
+        envelope_stream(first, rest, request_id, str(call.body["model"]), drain)
         if envelope
-        else anthropic_stream(first, rest, request_id)
+        else anthropic_stream(first, rest, request_id, drain)
     )
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **answer.headers}
     return EventStreamResponse(frames, media_type="text/event-stream", headers=headers)

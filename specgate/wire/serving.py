@@ -49,7 +49,7 @@ from specgate.core.errors import (
     RequestTimeoutError,
 )
 from specgate.core.responses import JSON, error_parts
-from specgate.wire.drain import DRAIN
+from specgate.core.scope import STATE_KEY
 
 ENV = "SPECGATE_SERVING"
 PROTOCOL = "specgate.wire.serving:GuardedHttpToolsProtocol"  # uvicorn's ``http=``
@@ -191,7 +191,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         """uvicorn's shutdown asks each open connection to finish: the grace clock starts for
         streams, and what this connection holds back (``HeadHeld``) goes out first."""
-        DRAIN.begin(self._limits.shutdown_grace_s)
+        gateway = self.app_state.get(STATE_KEY)  # the app's, once its lifespan has built it
+        if gateway is not None:
+            gateway.drain.begin(self._limits.shutdown_grace_s)
         self._flush_view()
         super().shutdown()
 
