@@ -40,6 +40,7 @@ import zlib
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+from redis.exceptions import ClusterError, CrossSlotTransactionError, InvalidPipelineStack, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -68,8 +69,10 @@ def _guarded(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Corouti
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            log.warning("redis job store: %s: %s", type(exc).__name__, exc)
+        except (RedisConnectionError, RedisTimeoutError, ClusterError, RedisClusterException) as exc:
+            if isinstance(exc, CrossSlotTransactionError | InvalidPipelineStack):  # a bug, not an outage
+                raise
+            log.warning("redis job store: %s: %s", type(exc).__name__, exc)  # a cluster: down, or no node reachable
             raise StoreUnavailableError("redis") from exc
 
     return call

@@ -51,6 +51,7 @@ def _cluster_port() -> int:
 class RedisCluster:
     ports: list[int]
     processes: list[subprocess.Popen[bytes]]
+    commands: list[list[str]]
 
     @property
     def url(self) -> str:
@@ -62,6 +63,13 @@ class RedisCluster:
                 process.kill()
         for process in self.processes:
             process.wait(timeout=10)
+
+    def restart(self) -> None:
+        """Start the nodes again after ``stop()``: each reads its ``nodes.conf`` and rejoins (empty)."""
+        self.processes = [
+            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for cmd in self.commands
+        ]
+        _wait_ok(self.ports)
 
 
 def _wait(check: object, what: str, timeout_s: float = 20.0) -> None:
@@ -77,9 +85,19 @@ def _wait(check: object, what: str, timeout_s: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def _wait_ok(ports: list[int]) -> None:
+    for port in ports:
+        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
+        try:
+            _wait(lambda c=client: b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO"), "cluster_state:ok")
+            _wait(lambda c=client: len(c.execute_command("CLUSTER", "NODES").splitlines()) == len(ports), "all nodes")
+        finally:
+            client.close()
+
+
 def start_redis_cluster(executable: str, directory: Path, nodes: int = 3) -> RedisCluster:
     ports = [_cluster_port() for _ in range(nodes)]
-    processes = []
+    processes, commands = [], []
     for port in ports:
         node_dir = directory / f"node-{port}"
         node_dir.mkdir(parents=True)
@@ -95,8 +113,9 @@ def start_redis_cluster(executable: str, directory: Path, nodes: int = 3) -> Red
             "--cluster-node-timeout", "5000",
             "--daemonize", "no",
         ]  # fmt: skip
+        commands.append(args)
         processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    cluster = RedisCluster(ports, processes)
+    cluster = RedisCluster(ports, processes, commands)
     try:
         clients = [redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) for port in ports]
         for client in clients:
@@ -108,10 +127,8 @@ def start_redis_cluster(executable: str, directory: Path, nodes: int = 3) -> Red
             end = SLOTS if i == nodes - 1 else (i + 1) * share
             client.execute_command("CLUSTER", "ADDSLOTS", *range(i * share, end))
         for client in clients:
-            _wait(lambda c=client: b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO"), "cluster_state:ok")
-            _wait(lambda c=client: len(c.execute_command("CLUSTER", "NODES").splitlines()) == nodes, "all nodes known")
-        for client in clients:
             client.close()
+        _wait_ok(ports)
     except BaseException:
         cluster.stop()
         raise

@@ -154,3 +154,29 @@ async def test_take_over_reads_only_expired_leases(redis_cluster_url: str) -> No
         assert [job.created_at for job in taken] == sorted(job.created_at for job in taken)
     finally:
         await taker.close()
+
+
+async def test_a_cluster_outage_is_store_unavailable_and_the_store_recovers(redis_cluster: Cluster) -> None:
+    from jobs.errors import StoreUnavailableError
+    from tests.jobs.test_job_store_contract import new_job
+
+    store = RedisJobStore.from_url(redis_cluster.url)
+    try:
+        job = new_job()
+        await store.create(job)
+        redis_cluster.stop()
+        with pytest.raises(StoreUnavailableError):
+            await store.get(job.id)
+        with pytest.raises(StoreUnavailableError):
+            await store.take_over("rep_x", {"message"}, 0.0, 10)
+        redis_cluster.restart()  # the same nodes and slots, no data (nothing is saved)
+        for _ in range(100):  # the client finds the nodes again on its own
+            try:
+                assert await store.get(job.id) is None
+                break
+            except StoreUnavailableError:
+                await asyncio.sleep(0.1)
+        await store.create(job)
+        assert await store.get(job.id) == job
+    finally:
+        await store.close()
