@@ -3,7 +3,8 @@ every replica adds to and reads the same numbers.
 
 Keys, under the limits prefix: ``usage:principals`` (a set), ``usage:t:<principal>`` (a hash of
 ``<model>\\t<field>`` -> total) and ``usage:m:<minute>`` (a hash of ``<principal>\\t<model>\\t<field>``,
-expiring two hours after it was created). One write is one pipelined round trip.
+expiring two hours after it was created). One write is one pipelined round trip of single-key
+commands and no script, so on a Redis Cluster the pipeline simply goes to each key's node.
 """
 
 from __future__ import annotations
