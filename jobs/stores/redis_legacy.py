@@ -6,7 +6,8 @@ first take-over a process of this version moves each old job whose holder's old 
 (the old process stopped) into the new layout -- active ones with no holder, so they are taken
 over at once -- and deletes the old key; jobs of an old process still running stay where they are
 until it stops (a later process start moves them).  Once no old job is left, the old indexes are
-deleted.  On a Redis Cluster there is nothing to move: the old layout did not run on one.
+deleted, and later starts see that at once (every old job was in ``p:active`` or ``p:expiring``).
+On a Redis Cluster there is nothing to move: the old layout did not run on one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ async def migrate(r: Any, p: str, create: Callable[[Job], Awaitable[None]]) -> i
     """Move the old layout's jobs under prefix ``p`` into the new one with ``create``; return how
     many were moved."""
     if not hasattr(r, "connection_pool"):  # RedisCluster: the old layout never ran on a cluster
+        return 0
+    if not await r.exists(f"{p}:active", f"{p}:expiring"):  # every old job was in one: none left, no SCAN
         return 0
     moved = left = 0
     async for raw_key in r.scan_iter(match=f"{_glob(p)}:job:*", count=500):

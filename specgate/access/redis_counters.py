@@ -4,8 +4,9 @@ replicas can never both take the last unit.
 
 Counter names carry the key id in a hash tag (``{team-a}``) so that one admission's keys share
 a slot: the script runs on a Redis Cluster too (``redis+cluster://``, ``specgate.core.redis_url``),
-each key's counters on one slot, different keys on different slots. Expiries are relative (``PEXPIRE``, set when a counter is created), computed from the
-gateway's clock; the window id in the name makes a new window start from zero.
+each key's counters on one slot, different keys on different slots. Expiries are relative
+(``PEXPIRE``, set when a counter is created), computed from the gateway's clock; the window id
+in the name makes a new window start from zero.
 """
 
 from __future__ import annotations

@@ -79,7 +79,10 @@ async def test_submit_poll_complete_and_cancel_across_replicas(
     listed = [j.id for j in await b.list("alice")]
     assert listed == [job.id, victim.id, *(j.id for j in jobs)]  # oldest first across the shards
     # one owner's jobs are not in one slot: every node holds some of them
-    per_node = [redis.Redis(port=port).dbsize() for port in redis_cluster.ports]
+    per_node = []
+    for port in redis_cluster.ports:
+        with redis.Redis(port=port) as node:
+            per_node.append(node.dbsize())
     assert all(n > 0 for n in per_node), per_node
 
 
