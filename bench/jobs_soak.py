@@ -28,6 +28,7 @@ from typing import Any
 import redis
 
 from bench.procs import ROOT, free_port
+from jobs.stores.redis import shard_of
 
 KEY = "sk-soak"
 
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             time.sleep(0.2)
         elapsed = time.monotonic() - started
-        stored = sum(1 for _ in r.scan_iter("specgate:jobs:job:*", count=1000))
+        stored = sum(1 for _ in r.scan_iter("{specgate:jobs:*}:job:*", count=1000))
         attempts = Counter(int(_field(r, job_id, "attempts") or 0) for job_id in ids)
         answers: Counter[str] = Counter()
         wrong = 0
@@ -218,7 +219,7 @@ def _body(prompt: str) -> dict[str, Any]:
 
 
 def _field(r: redis.Redis, job_id: str, name: str) -> str | None:
-    value = r.hget(f"specgate:jobs:job:{job_id}", name)
+    value = r.hget(f"{{specgate:jobs:{shard_of(job_id):02d}}}:job:{job_id}", name)
     return None if value is None else bytes(value).decode()  # type: ignore[arg-type]
 
 

@@ -109,15 +109,23 @@ async def submit(
     ttl_s: int | None,
     metrics: Metrics | None = None,
     payload: bytes | None = None,
+    release: Callable[[], Awaitable[None]] | None = None,
 ) -> Response:
-    """Submit ``run`` as a job; ``payload`` lets another process run it if this one stops first."""
+    """Submit ``run`` as a job; ``payload`` lets another process run it if this one stops first;
+    ``release`` gives back its reservation if it leaves this process unsettled (``JobRegistry.submit``)."""
     rules.check_async(body)
     work = job_work(run, request_id=request_id, envelope=envelope, metrics=metrics)
     if metrics is not None:
         metrics.job_started("message")  # queued or running from here on
     try:
         job = await registry.submit(
-            owner, work, ttl_s=ttl_s, kind="message", meta={"model": str(body["model"])}, payload=payload
+            owner,
+            work,
+            ttl_s=ttl_s,
+            kind="message",
+            meta={"model": str(body["model"])},
+            payload=payload,
+            release=release,
         )
     except (QueueFullError, ShuttingDownError) as exc:
         if metrics is not None:

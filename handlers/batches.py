@@ -85,7 +85,11 @@ def _executor(
             account = admission.account_for(gateway, owner, str(params.get("model", "")))
             ticket = await admission.admit_paced(gateway.governance, key, params, account)
             call = exchange.Call(params, ctx, account=account)
-            async with traces.background(gateway, call, "specgate.batch_item", link, owner) as item_call:
+            # aborted (shutdown, expiry) before serve settles it: the reservation goes back
+            async with (
+                exchange.refund_on_error(ticket),
+                traces.background(gateway, call, "specgate.batch_item", link, owner) as item_call,
+            ):
                 answer = await exchange.serve(gateway.router, ticket, item_call)
         except GatewayError as exc:
             return model.errored_result(exc.to_body(ctx.request_id))

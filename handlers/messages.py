@@ -8,6 +8,7 @@ envelope. A background job (``x-bf-async``) makes the same call later, without a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Sequence
 
 import orjson
@@ -34,6 +35,7 @@ from specgate.core.scope import request_id_of, scope_state
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import admission, exchange, forwarding, traces
 from specgate.gateway import Gateway, gateway_of
+from specgate.ops.drain import Drain
 from specgate.wire.disconnect import hangup_of
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
@@ -140,13 +142,16 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
     ticket = await admission.admit(scope, body, account=call.account)
     if not is_async:
         call = call.waited_for(overhead_of(scope), client, hangup_of(scope))
-        return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=envelope)
+        return _respond(
+            await exchange.serve(gateway.router, ticket, call), call, envelope=envelope, drain=gateway.drain
+        )
 
     link = traces.link_of(call.ctx.observer)
 
     async def run() -> Response:  # later, in the background: no client waits
         async with traces.background(gateway, call, "specgate.job", link, owner) as job_call:
-            return _respond(await exchange.serve(gateway.router, ticket, job_call), job_call, envelope=envelope)
+            answer = await exchange.serve(gateway.router, ticket, job_call)
+            return _respond(answer, job_call, envelope=envelope, drain=gateway.drain)
 
     async with exchange.refund_on_error(ticket):  # refused (full queue, shutting down)
         placeholder = await _async.submit(
@@ -159,6 +164,9 @@ async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | 
             ttl_s=ttl,
             metrics=gateway.metrics,
             payload=_payload(call, scope_state(scope).get(UNKNOWN_FIELDS_STATE_KEY, ()), envelope=envelope),
+            # queued and handed back at shutdown, canceled while queued, taken over before it
+            # started: the reservation made above goes back (after serve settled it: a no-op)
+            release=functools.partial(ticket.settle, None),
         )
     placeholder.headers.update(call.route.headers)  # a poll replays the result's body, not headers
     return placeholder
@@ -212,7 +220,8 @@ def resumed_job(gateway: Gateway) -> Resume:
             call = exchange.Call(body, ctx, stream=False, route=route, account=account)
             key = gateway.governance.key_for(None if job.owner == _async.ANONYMOUS else job.owner)
             ticket = await admission.admit_paced(gateway.governance, key, body, account)
-            return _respond(await exchange.serve(gateway.router, ticket, call), call, envelope=bool(p["envelope"]))
+            answer = await exchange.serve(gateway.router, ticket, call)
+            return _respond(answer, call, envelope=bool(p["envelope"]), drain=gateway.drain)
 
         request_id, envelope = (str(p["request_id"]), bool(p["envelope"])) if p else (job.id, False)
         gateway.metrics.job_started("message")  # queued here from now on (job_work counts its end)
@@ -221,7 +230,7 @@ def resumed_job(gateway: Gateway) -> Resume:
     return factory
 
 
-def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool) -> Response:
+def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool, drain: Drain) -> Response:
     """The answer as the client asked for it: SSE or JSON, the SDK's beta shapes, the envelope."""
     shaped = _shaped(answer, call.ctx) and not envelope
     if answer.message is not None:
@@ -234,9 +243,9 @@ def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool) ->
         first, rest = SSEEvent(first.event, shapes.beta_event(first.data)), _beta_events(rest)
     request_id = call.ctx.request_id
     frames = (
-        envelope_stream(first, rest, request_id, str(call.body["model"]))
+        envelope_stream(first, rest, request_id, str(call.body["model"]), drain)
         if envelope
-        else anthropic_stream(first, rest, request_id)
+        else anthropic_stream(first, rest, request_id, drain)
     )
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **answer.headers}
     return EventStreamResponse(frames, media_type="text/event-stream", headers=headers)

@@ -4,7 +4,8 @@ A process whose lease expired left jobs behind.  Pending ones are simply queued 
 them.  One that was running had started an attempt that nobody will finish: it is queued again
 (the upstream may see the request twice), until it has been started ``max_attempts`` times; then
 it fails with an error naming the attempts.  At shutdown a process hands its unfinished jobs back
-as pending with no holder, so the next process claims them at once instead of after a lease.
+as pending with no holder, so the next process claims them at once instead of after a lease; a
+run the drain cut short is not counted as an attempt.
 """
 
 from __future__ import annotations
@@ -66,8 +67,13 @@ async def take_over(
 
 
 async def hand_back(store: JobStore, job: Job, replica_id: str) -> bool:
-    """Return an unfinished job to the store as pending with no holder (shutdown)."""
-    pending = dataclasses.replace(job, status=JobStatus.PENDING, started_at=None, lease_owner=None)
+    """Return an unfinished job to the store as pending with no holder (shutdown).  A run cut
+    short by the drain is not an attempt: only a process that died mid-run uses one up, so
+    deploys during a long job never fail it."""
+    attempts = job.attempts - 1 if job.status == JobStatus.PROCESSING else job.attempts
+    pending = dataclasses.replace(
+        job, status=JobStatus.PENDING, started_at=None, lease_owner=None, attempts=max(attempts, 0)
+    )
     try:
         return await store.update(pending, expect=ACTIVE, holder=replica_id)
     except Exception:

@@ -63,7 +63,8 @@ class Job:
     ``expires_at`` is set when the job reaches a terminal status: ``completed_at + result_ttl_s``.
     ``lease_owner`` names the process holding the job (queued or running there); a durable store
     hands the job to another process once that process's lease has expired (``JobStore.take_over``).
-    ``attempts`` counts the runs started (a run cut short by a dead process is one attempt) and
+    ``attempts`` counts the runs started (a run cut short by a dead process is one attempt; one
+    handed back at a drain is not counted) and
     ``payload`` is what a process that did not receive the request needs to run it (JSON bytes).
     """
 

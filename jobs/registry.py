@@ -27,10 +27,12 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 
 from jobs import handover, timers
+from jobs.entry import Entry as _Entry
+from jobs.entry import Release as Release
+from jobs.entry import Work as Work
 from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.ids import new_job_id, new_replica_id
 from jobs.model import ACTIVE, Job, JobOutcome, JobStatus, api_error_outcome
@@ -38,7 +40,6 @@ from jobs.store import JobStore
 
 logger = logging.getLogger(__name__)
 
-Work = Callable[[], Awaitable[JobOutcome]]
 Resume = Callable[[Job], Work]
 """Builds the work of a job from its stored record (``payload``), in a process that did not receive it."""
 
@@ -46,14 +47,6 @@ SHUTDOWN_MESSAGE = "job interrupted by gateway shutdown"
 WORK_ERROR_MESSAGE = "internal error while running the job"
 
 _UNWIND_S = 5.0  # how long close() waits for cancelled work and background loops to stop
-
-
-@dataclass(eq=False, slots=True)
-class _Entry:
-    job: Job  # latest record this registry wrote
-    work: Work
-    task: asyncio.Task[None] | None = None
-    released: bool = False  # given back to the store at shutdown: its cancellation stores nothing
 
 
 class JobRegistry:
@@ -163,6 +156,7 @@ class JobRegistry:
         released = 0
         for entry in [*queued, *leftovers]:
             released += await handover.hand_back(self._store, entry.job, self.replica_id)
+            await entry.give_back()  # a task cancelled before its first step never ran its own
         if released:
             logger.info("shutdown: %d job(s) left pending for the next process", released)
         self._stop.set()
@@ -217,13 +211,18 @@ class JobRegistry:
         kind: str = "message",
         meta: Mapping[str, str] | None = None,
         payload: bytes | None = None,
+        release: Release | None = None,
     ) -> Job:
         """Admit ``work`` as a new pending job owned by ``owner`` and return its record.
 
         ``ttl_s``: seconds to keep the result after completion; ``None`` or <= 0 means the
         default, values above ``max_ttl_s`` are capped.  ``payload`` is stored with the job so
-        that another process can run it (``resume``).  Raises ``QueueFullError`` or
-        ``ShuttingDownError``.  Once admitted, the job runs even if the caller is cancelled.
+        that another process can run it (``resume``).  ``release`` is awaited once when the job
+        leaves this process whether or not its work ran or finished -- done, canceled while queued,
+        taken over before it started, handed back at shutdown -- so a reservation the submitter
+        took for it is given back (it must be a no-op once the work settled it).  Raises
+        ``QueueFullError`` or ``ShuttingDownError``.  Once admitted, the job runs even if the
+        caller is cancelled.
         """
         if self._state == "new":
             raise RuntimeError("JobRegistry.start() must be awaited before submit()")
@@ -242,7 +241,7 @@ class JobRegistry:
             lease_owner=self.replica_id,
             payload=payload,
         )
-        admission = asyncio.create_task(self._admit(job, work), name=f"jobs-admit {job.id}")
+        admission = asyncio.create_task(self._admit(job, work, release), name=f"jobs-admit {job.id}")
         self._admissions.add(admission)
         self._idle.clear()
         admission.add_done_callback(self._admission_done)
@@ -264,7 +263,9 @@ class JobRegistry:
         job = await self.get(job_id, owner)
         if job is None or job.is_terminal:
             return job
-        self._queue.pop(job_id, None)
+        queued = self._queue.pop(job_id, None)
+        if queued is not None:  # it will not run here, whatever the store says next
+            await queued.give_back()
         canceled = job.finished(JobStatus.CANCELED, None, self._clock())
         if not await self._store.update(canceled, expect=ACTIVE):
             return await self.get(job_id, owner)  # finished meanwhile
@@ -295,13 +296,13 @@ class JobRegistry:
             return self._default_ttl_s
         return min(ttl_s, self._max_ttl_s)
 
-    async def _admit(self, job: Job, work: Work) -> Job:
+    async def _admit(self, job: Job, work: Work, release: Release | None) -> Job:
         await self._store.create(job)
         if self._state != "open":  # the submitter is told no: the job must not run later
             with contextlib.suppress(Exception):
                 await self._store.delete(job.id)
             raise ShuttingDownError("the job registry is shutting down")
-        self._queue[job.id] = _Entry(job, work)
+        self._queue[job.id] = _Entry(job, work, release=release)
         self._dispatch()
         return job
 
@@ -332,6 +333,12 @@ class JobRegistry:
             self._idle.set()
 
     async def _run(self, entry: _Entry) -> None:
+        try:
+            await self._attempt(entry)
+        finally:
+            await entry.give_back()
+
+    async def _attempt(self, entry: _Entry) -> None:
         started = dataclasses.replace(
             entry.job, status=JobStatus.PROCESSING, started_at=self._clock(), attempts=entry.job.attempts + 1
         )

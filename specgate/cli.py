@@ -147,7 +147,7 @@ def _run_uvicorn(args: argparse.Namespace, config: Config, host: str, port: int,
         access_log=False,
         log_config=log_config,
         log_level=config.log_level,
-        # open streams are ended at server.shutdown_grace_s (specgate.wire.drain); uvicorn cancels
+        # open streams are ended at server.shutdown_grace_s (specgate.ops.drain); uvicorn cancels
         # what is left a little later, after their last frames went out
         timeout_graceful_shutdown=math.ceil(config.server.shutdown_grace_s) + 2,
         lifespan="on",

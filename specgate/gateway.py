@@ -18,6 +18,7 @@ from specgate.access.governance import Governance
 from specgate.access.keys import KeyRing
 from specgate.core.config import Config
 from specgate.core.scope import STATE_KEY, scope_state
+from specgate.ops.drain import Drain
 from specgate.ops.health import Readiness
 from specgate.ops.metrics import Metrics
 
@@ -38,6 +39,7 @@ class Gateway:
     readiness: Readiness = field(default_factory=Readiness)
     governance: Governance = field(default_factory=Governance)  # virtual keys, limits, auth guard, usage
     tracing: Tracing | None = None  # None: tracing off
+    drain: Drain = field(default_factory=Drain)  # ends the streams still open when the shutdown grace ends
 
 
 def gateway_of(scope: MutableMapping[str, Any]) -> Gateway:

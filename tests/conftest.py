@@ -11,6 +11,7 @@ from tests.fakes.fixtures import (  # noqa: F401 - pytest fixtures
     openai_upstream,
     openai_upstream_factory,
 )
+from tests.fakes.redis_cluster import redis_cluster, redis_cluster_url  # noqa: F401 - pytest fixtures
 from tests.fakes.redis_server import redis_server_factory, redis_url  # noqa: F401 - pytest fixtures
 from tests.support.gateway import gateways
 

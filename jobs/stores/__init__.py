@@ -4,6 +4,7 @@ memory                        in-process dict (default; lost on restart)
 sqlite:///relative/path.db    SQLite file relative to the working directory (one host, any processes)
 sqlite:////abs/path.db        SQLite file at an absolute path
 redis://host:port/db          Redis shared by replicas (also rediss://, redis-py URL options)
+redis+cluster://host:port     a Redis Cluster, by one or more nodes (also rediss+cluster://)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from jobs.store import JobStore
+from specgate.core.redis_url import is_redis_url
 
 
 async def open_store(url: str, *, lease_ttl_s: float = 10.0, clock: Callable[[], float] = time.time) -> JobStore:
@@ -31,8 +33,10 @@ async def open_store(url: str, *, lease_ttl_s: float = 10.0, clock: Callable[[],
         from jobs.stores.sqlite import SqliteJobStore
 
         return await SqliteJobStore.open(path, lease_ttl_s=lease_ttl_s, clock=clock)
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis_url(url):
         from jobs.stores.redis import RedisJobStore
 
         return RedisJobStore.from_url(url, lease_ttl_s=lease_ttl_s, clock=clock)
-    raise ValueError(f"unknown job store URL {url!r}: expected 'memory', 'sqlite:///path' or 'redis://host:port/db'")
+    raise ValueError(
+        f"unknown job store URL {url!r}: expected 'memory', 'sqlite:///path', 'redis://host:port/db' or 'redis+cluster://host:port'"
+    )

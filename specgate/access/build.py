@@ -10,12 +10,13 @@ from specgate.access.ledger import Ledger, MemoryUsageStore, UsageStore
 from specgate.access.limiter import Limiter
 from specgate.access.windows import Clock
 from specgate.core.config import Config
+from specgate.core.redis_url import is_redis_url
 
 log = logging.getLogger("specgate.limits")
 
 
 def open_store(url: str, *, prefix: str, clock: Clock) -> CounterStore:
-    """``memory`` or a ``redis://`` URL (the Redis client connects lazily, on first use)."""
+    """``memory``, a ``redis://`` or a ``redis+cluster://`` URL (the client connects lazily, on first use)."""
     if url == "memory":
         return MemoryCounterStore(clock)
     from specgate.access.redis_counters import RedisCounterStore  # imports redis: only when used
@@ -26,7 +27,7 @@ def open_store(url: str, *, prefix: str, clock: Clock) -> CounterStore:
 def store_url(config: Config) -> str:
     """``limits.store``; when it is left at ``memory`` and the job store is Redis, that Redis."""
     url = config.limits.store
-    if url == "memory" and config.jobs.store.startswith(("redis://", "rediss://", "unix://")):
+    if url == "memory" and is_redis_url(config.jobs.store):
         return config.jobs.store
     return url
 

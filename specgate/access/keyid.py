@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from specgate.core.config import Config
+from specgate.core.redis_url import connect, is_redis_url
 
 ENV = "SPECGATE_KEY_ID_SECRET"  # set by ``specgate serve`` for its workers (memory store only)
 REDIS_KEY = "specgate:key-id-secret"
@@ -61,7 +62,7 @@ async def resolve_secret(config: Config, environ: Mapping[str, str] | None = Non
     store = config.jobs.store
     if store.startswith("sqlite:///"):
         return _file_secret(Path(store[len("sqlite:///") :] + ".key-id-secret"))
-    if store.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis_url(store):
         return await _redis_secret(store)
     from_env = (os.environ if environ is None else environ).get(ENV)
     return from_env.encode() if from_env else secrets.token_bytes(32)
@@ -92,9 +93,7 @@ def _read(path: Path) -> bytes:
 
 
 async def _redis_secret(url: str) -> bytes:
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(url)
+    client = connect(url, max_connections=2, timeout=5, socket_timeout=5)
     try:
         await client.set(REDIS_KEY, secrets.token_hex(32), nx=True)
         value = await client.get(REDIS_KEY)

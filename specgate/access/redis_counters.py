@@ -3,8 +3,10 @@ counter, then increment every counter, atomically), so concurrent requests on di
 replicas can never both take the last unit.
 
 Counter names carry the key id in a hash tag (``{team-a}``) so that one admission's keys share
-a slot. Expiries are relative (``PEXPIRE``, set when a counter is created), computed from the
-gateway's clock; the window id in the name makes a new window start from zero.
+a slot: the script runs on a Redis Cluster too (``redis+cluster://``, ``specgate.core.redis_url``),
+each key's counters on one slot, different keys on different slots. Expiries are relative
+(``PEXPIRE``, set when a counter is created), computed from the gateway's clock; the window id
+in the name makes a new window start from zero.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from specgate.access.counters import Charge, Outcome
+from specgate.core.redis_scripts import Scripts
+from specgate.core.redis_url import connect
 
 # KEYS: counters. ARGV: per counter, 4 values: amount, limit, ttl_ms (0: none), fit (1|0).
 _ADMIT = """
@@ -57,22 +59,19 @@ def _ms(ttl: float | None) -> int:
 
 
 class RedisCounterStore:
-    def __init__(self, client: aioredis.Redis, *, prefix: str) -> None:
+    def __init__(self, client: Any, *, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
-        self._admit: Any = client.register_script(_ADMIT)
-        self._add: Any = client.register_script(_ADD)
+        self._scripts = Scripts(client)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, max_connections: int = 64) -> RedisCounterStore:
         """A blocking pool: a burst waits for a free connection (up to 5 s) instead of failing."""
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=max_connections, timeout=5, socket_timeout=5, socket_connect_timeout=5
-        )
-        return cls(aioredis.Redis(connection_pool=pool), prefix=prefix)
+        client = connect(url, max_connections=max_connections, timeout=5, socket_timeout=5, socket_connect_timeout=5)
+        return cls(client, prefix=prefix)
 
     @property
-    def client(self) -> aioredis.Redis:
+    def client(self) -> Any:
         """The connection (the usage ledger shares it)."""
         return self._client
 
@@ -87,14 +86,14 @@ class RedisCounterStore:
         args: list[int] = []
         for c in charges:
             args += [c.amount, c.limit, _ms(c.ttl), 1 if c.fit else 0]
-        raw = await self._admit(keys=[self._key(c.name) for c in charges], args=args)
+        raw = await self._scripts.run(_ADMIT, [self._key(c.name) for c in charges], args)
         values = tuple(int(v) for v in raw[2:])
         if int(raw[0]) == 1:
             return Outcome(True, values)
         return Outcome(False, values, int(raw[1]) - 1)
 
     async def add(self, name: str, amount: int, ttl: float | None) -> int:
-        return int(await self._add(keys=[self._key(name)], args=[amount, _ms(ttl)]))
+        return int(await self._scripts.run(_ADD, [self._key(name)], [amount, _ms(ttl)]))
 
     async def close(self) -> None:
-        await self._client.aclose(close_connection_pool=True)
+        await self._client.aclose()  # the pool too (Redis.from_pool; a cluster its nodes)

@@ -51,8 +51,8 @@ from specgate.core.errors import (
     RequestTimeoutError,
 )
 from specgate.core.responses import JSON, error_parts
+from specgate.core.scope import STATE_KEY
 from specgate.wire.disconnect import HANGUP_KEY, Hangup
-from specgate.wire.drain import DRAIN
 
 ENV = "SPECGATE_SERVING"
 PROTOCOL = "specgate.wire.serving:GuardedHttpToolsProtocol"  # uvicorn's ``http=``
@@ -200,7 +200,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def shutdown(self) -> None:
         """uvicorn's shutdown asks each open connection to finish: the grace clock starts for
         streams, and what this connection holds back (``HeadHeld``) goes out first."""
-        DRAIN.begin(self._limits.shutdown_grace_s)
+        gateway = self.app_state.get(STATE_KEY)  # the app's, once its lifespan has built it
+        if gateway is not None:
+            gateway.drain.begin(self._limits.shutdown_grace_s)
         self._flush_view()
         super().shutdown()
 

@@ -15,8 +15,8 @@ from starlette.types import Receive, Scope, Send
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, GatewayError, error_body
 from specgate.core.types import SSEEvent
+from specgate.ops.drain import Drain
 from specgate.wire.disconnect import hangup_of, until_disconnected
-from specgate.wire.drain import DRAIN
 
 log = logging.getLogger("specgate.stream")
 
@@ -32,10 +32,10 @@ def error_frame(exc: GatewayError, request_id: str) -> bytes:
     return b"event: error\ndata: " + deepjson.dumps(body) + b"\n\n"
 
 
-async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]:
-    """``first`` then ``rest``; ``OverloadedError`` when the shutdown grace ends (``specgate.wire.drain``)."""
+async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent], drain: Drain) -> AsyncIterator[SSEEvent]:
+    """``first`` then ``rest``; ``OverloadedError`` when the shutdown grace ends (``specgate.ops.drain``)."""
     yield first
-    watch = DRAIN.watch()
+    watch = drain.watch()
     try:
         while (event := await watch.next(rest)) is not None:
             yield event
@@ -43,9 +43,11 @@ async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent]) -> AsyncIterat
         watch.close()
 
 
-async def anthropic_stream(first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str) -> AsyncIterator[bytes]:
+async def anthropic_stream(
+    first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str, drain: Drain
+) -> AsyncIterator[bytes]:
     """Frames of a native stream. Client disconnect cancels this generator (and so the upstream)."""
-    watch = DRAIN.watch()  # _events, inlined: one generator step less per event
+    watch = drain.watch()  # _events, inlined: one generator step less per event
     try:
         yield encode(first)
         while (event := await watch.next(rest)) is not None:
@@ -84,7 +86,7 @@ def _chunk(cid: str, model: str, created: int, delta: dict[str, Any], finish: st
 
 
 async def envelope_stream(
-    first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str, model: str
+    first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str, model: str, drain: Drain
 ) -> AsyncIterator[bytes]:
     """The platform route's stream: chat.completion.chunk data lines, then ``data: [DONE]``."""
     created = int(time.time())
@@ -93,7 +95,7 @@ async def envelope_stream(
     block_tool: dict[int, int] = {}
 
     try:
-        async for event in _events(first, rest):
+        async for event in _events(first, rest, drain):
             data = event.data
             kind = data.get("type")
             if kind == "message_start":

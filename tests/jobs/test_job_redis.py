@@ -16,11 +16,19 @@ import redis.asyncio as aioredis
 from jobs.handover import attempts_message
 from jobs.model import JobOutcome, JobStatus
 from jobs.registry import JobRegistry
-from jobs.stores.redis import RedisJobStore
+from jobs.stores.redis import RedisJobStore, shard_of
 from tests.jobs.helpers import Gate, counting, eventually, returning, wait_for_status, within
 
 REPO = Path(__file__).resolve().parents[2]
 MakeReplica = Callable[..., Any]
+
+
+def job_key(job_id: str) -> str:
+    return f"{{specgate:jobs:{shard_of(job_id):02d}}}:job:{job_id}"
+
+
+def owner_key(job_id: str, owner: str) -> str:
+    return f"{{specgate:jobs:{shard_of(job_id):02d}}}:owner:{owner}"
 
 
 @pytest.fixture
@@ -170,7 +178,7 @@ async def test_killed_replica_jobs_are_taken_over_by_another(
         failed = await wait_for_status(lambda: b.get(running_id, "alice"), JobStatus.FAILED)
         assert failed.status_code == 500 and failed.result is not None
         assert json.loads(failed.result)["error"] == {"type": "api_error", "message": attempts_message(1)}
-    assert 0 < await raw_redis.ttl(f"specgate:jobs:job:{queued_id}") <= 3600
+    assert 0 < await raw_redis.ttl(job_key(queued_id)) <= 3600
 
 
 async def test_result_expiry_uses_redis_ttl_from_completion(
@@ -179,7 +187,7 @@ async def test_result_expiry_uses_redis_ttl_from_completion(
     a = await make_replica("rep_a")
     gate = Gate()
     job = await a.submit("alice", gate, ttl_s=1)
-    key = f"specgate:jobs:job:{job.id}"
+    key = job_key(job.id)
     await within(gate.started.wait())
     assert await raw_redis.ttl(key) == -1  # no expiry while running
     gate.release.set()
@@ -188,7 +196,7 @@ async def test_result_expiry_uses_redis_ttl_from_completion(
     await eventually(lambda: raw_redis.exists(key), 0, timeout_s=5)
     assert await a.get(job.id, "alice") is None
     assert await a.list("alice") == []
-    assert await raw_redis.zcard("specgate:jobs:owner:alice") == 0  # listing pruned the index
+    assert await raw_redis.zcard(owner_key(job.id, "alice")) == 0  # listing pruned the index
 
 
 async def test_thousand_jobs_across_two_replicas(make_replica: MakeReplica) -> None:
@@ -213,3 +221,49 @@ async def test_unknown_job_and_expired_index_entries(make_replica: MakeReplica) 
     job = await a.submit("alice", returning(JobOutcome(200, b"{}")))
     await within(a.wait_idle())
     assert (await a.get(job.id, "alice")).status == JobStatus.COMPLETED
+
+
+async def test_jobs_of_the_layout_before_shards_are_moved_on_the_first_take_over(
+    redis_url: str, raw_redis: aioredis.Redis, make_replica: MakeReplica
+) -> None:
+    """An upgrade: old keys (``specgate:jobs:job:<id>``) of a stopped process are moved and run;
+    those of an old process still alive (its old lease key exists) are left where they are."""
+    from jobs.model import Job
+    from jobs.stores.redis_codec import encode as _encode
+
+    def old(job_id: str, status: JobStatus, holder: str) -> Job:
+        result = b'{"old":1}' if status == JobStatus.COMPLETED else None
+        return Job(
+            id=job_id,
+            owner="alice",
+            kind="message",
+            status=status,
+            created_at=1.0,
+            result_ttl_s=600,
+            lease_owner=holder,
+            payload=b"{}",
+            result=result,
+        )
+
+    ids = {"pending": "job_" + "a" * 26, "done": "job_" + "b" * 26, "alive": "job_" + "c" * 26}
+    for name, status, holder in (
+        ("pending", JobStatus.PENDING, "rep_old"),
+        ("done", JobStatus.COMPLETED, "rep_old"),
+        ("alive", JobStatus.PROCESSING, "rep_old_alive"),
+    ):
+        fields, _ = _encode(old(ids[name], status, holder))
+        await raw_redis.hset(f"specgate:jobs:job:{ids[name]}", mapping=fields)
+        await raw_redis.zadd("specgate:jobs:owner:alice", {ids[name]: 1.0})
+    await raw_redis.zadd("specgate:jobs:active", {ids["pending"]: 1.0, ids["alive"]: 1.0})
+    await raw_redis.set("specgate:jobs:lease:rep_old_alive", "rep_old_alive", px=60_000)
+
+    b = await make_replica("rep_new")
+    b.resume("message", lambda job: returning(JobOutcome(200, b'{"new":1}')))
+    await b.take_over()
+    done = await wait_for_status(lambda: b.get(ids["pending"], "alice"), JobStatus.COMPLETED)
+    assert done.result == b'{"new":1}' and done.lease_owner == "rep_new"
+    kept = await b.get(ids["done"], "alice")
+    assert kept is not None and kept.status == JobStatus.COMPLETED and kept.result == b'{"old":1}'
+    assert not await raw_redis.exists(f"specgate:jobs:job:{ids['pending']}", f"specgate:jobs:job:{ids['done']}")
+    assert await raw_redis.exists(f"specgate:jobs:job:{ids['alive']}")  # its old process still runs it
+    assert await b.get(ids["alive"], "alice") is None

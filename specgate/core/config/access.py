@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from specgate.core.config.reader import Reader
+from specgate.core.redis_url import cluster_nodes, is_cluster_url, is_redis_url
 
 BudgetPeriod = Literal["day", "month", "none"]
 BUDGET_PERIODS: tuple[BudgetPeriod, ...] = ("day", "month", "none")
@@ -37,7 +38,7 @@ class VirtualKeySpec:
 
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
-    store: str = "memory"  # "memory" or redis://host:port/db
+    store: str = "memory"  # "memory", redis://host:port/db or redis+cluster://host:port
     prefix: str = "specgate:limits"
 
 
@@ -93,11 +94,21 @@ def parse_virtual_keys(r: Reader, value: Any, path: str, admin_keys: tuple[str, 
     return tuple(keys)
 
 
+def check_redis_url(r: Reader, path: str, url: str) -> None:
+    """A ``redis+cluster://`` URL must name its nodes and no database."""
+    if is_cluster_url(url):
+        try:
+            cluster_nodes(url)
+        except ValueError as exc:
+            raise r.fail(path, str(exc)) from None
+
+
 def parse_limits(r: Reader, value: Any) -> LimitsConfig:
     d = r.mapping(value, "limits", ("store", "prefix"))
     store = str(r.get(d, "store", "limits", str, "memory"))
-    if store != "memory" and not store.startswith(("redis://", "rediss://", "unix://")):
-        raise r.fail("limits.store", "must be 'memory' or a redis:// URL")
+    if store != "memory" and not is_redis_url(store):
+        raise r.fail("limits.store", "must be 'memory' or a redis:// URL (redis+cluster:// for a Redis Cluster)")
+    check_redis_url(r, "limits.store", store)
     prefix = str(r.get(d, "prefix", "limits", str, "specgate:limits"))
     if not prefix:
         raise r.fail("limits.prefix", "must not be empty")

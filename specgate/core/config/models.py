@@ -144,7 +144,7 @@ class ModelRoute:
 
 @dataclass(frozen=True, slots=True)
 class JobsConfig:
-    store: str = "memory"  # memory | sqlite:///path | redis://host:port/db
+    store: str = "memory"  # memory | sqlite:///path | redis://host:port/db | redis+cluster://host:port
     max_running: int = 64  # jobs executing at once (others wait in order)
     max_queued: int = 10000  # jobs waiting; beyond that a submit gets 529 overloaded_error
     default_ttl_s: int = 3600  # result kept this long after completion unless the request says

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from specgate.core.config.access import parse_limits, parse_virtual_keys
+from specgate.core.config.access import check_redis_url, parse_limits, parse_virtual_keys
 from specgate.core.config.models import (
     DEFAULT_MAX_BODY_BYTES,
     AuthConfig,
@@ -27,6 +27,7 @@ from specgate.core.config.models import (
 from specgate.core.config.reader import ConfigError, Reader
 from specgate.core.config.routes import parse_models, parse_providers
 from specgate.core.config.upstream import parse_retry_budget
+from specgate.core.redis_url import is_redis_url
 
 
 def parse_config(
@@ -137,8 +138,12 @@ def _jobs_config(r: Reader, raw: Any) -> JobsConfig:
     j = r.mapping(raw, "jobs", keys)
     default = JobsConfig()
     store = r.get(j, "store", "jobs", str, default.store)
-    if not (store in ("memory", "memory://") or store.startswith(("sqlite:///", "redis://", "rediss://", "unix://"))):
-        raise r.fail("jobs.store", f"unknown store {store!r} (expected memory, sqlite:///path or redis://host:port/db)")
+    if not (store in ("memory", "memory://") or store.startswith("sqlite:///") or is_redis_url(store)):
+        raise r.fail(
+            "jobs.store",
+            f"unknown store {store!r} (expected memory, sqlite:///path, redis://host:port/db or redis+cluster://host:port)",
+        )
+    check_redis_url(r, "jobs.store", store)
     config = JobsConfig(
         store=store,
         max_running=r.get(j, "max_running", "jobs", int, default.max_running),

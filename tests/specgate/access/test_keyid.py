@@ -86,8 +86,9 @@ async def test_a_sqlite_store_keeps_one_secret_for_every_process(tmp_path: Path)
         await keyid.resolve_secret(config, environ={})
 
 
-async def test_a_redis_store_keeps_one_secret_for_every_replica(redis_url: str) -> None:
-    config = parsed(cfg(jobs={"store": redis_url}))
+@pytest.mark.parametrize("server", ["redis_url", "redis_cluster_url"])
+async def test_a_redis_store_keeps_one_secret_for_every_replica(request: pytest.FixtureRequest, server: str) -> None:
+    config = parsed(cfg(jobs={"store": request.getfixturevalue(server)}))
     secrets = await asyncio.gather(*(keyid.resolve_secret(config, environ={}) for _ in range(4)))
     assert len(set(secrets)) == 1 and len(secrets[0]) == 64
 

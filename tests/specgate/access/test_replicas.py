@@ -21,8 +21,10 @@ BUDGET_KEY = "sk-vk-replica-budget-0123456789"
 HELLO = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "Hello"}]}
 
 
-@pytest.fixture
-def replicas(tmp_path: Path, redis_url: str) -> Iterator[list[str]]:
+@pytest.fixture(params=["redis_url", "redis_cluster_url"])
+def replicas(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """Two processes sharing one Redis, or one Redis Cluster (``redis+cluster://``)."""
+    redis_url = request.getfixturevalue(request.param)
     config = {
         "auth": {
             "secret": "${REPLICA_SECRET}",

@@ -14,12 +14,12 @@ from specgate.access.redis_counters import RedisCounterStore
 from tests.support.clock import ManualClock
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def store(request: Any) -> AsyncIterator[CounterStore]:
     if request.param == "memory":
         s: CounterStore = MemoryCounterStore(ManualClock())
     else:
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
         s = open_store(url, prefix="test:limits", clock=ManualClock())
         assert isinstance(s, RedisCounterStore)
     yield s
@@ -27,37 +27,37 @@ async def store(request: Any) -> AsyncIterator[CounterStore]:
 
 
 async def test_admit_increments_every_counter(store: CounterStore) -> None:
-    out = await store.admit([Charge("a", 1, 3, 60), Charge("b", 10, 100, 60)])
+    out = await store.admit([Charge("{k}:a", 1, 3, 60), Charge("{k}:b", 10, 100, 60)])
     assert out.admitted and out.values == (1, 10) and out.refused is None
-    out = await store.admit([Charge("a", 2, 3, 60), Charge("b", 10, 100, 60)])
+    out = await store.admit([Charge("{k}:a", 2, 3, 60), Charge("{k}:b", 10, 100, 60)])
     assert out.admitted and out.values == (3, 20)
 
 
 async def test_refusal_changes_nothing(store: CounterStore) -> None:
-    await store.admit([Charge("a", 2, 3, 60), Charge("b", 90, 100, 60)])
-    out = await store.admit([Charge("a", 1, 3, 60), Charge("b", 20, 100, 60)])
+    await store.admit([Charge("{k}:a", 2, 3, 60), Charge("{k}:b", 90, 100, 60)])
+    out = await store.admit([Charge("{k}:a", 1, 3, 60), Charge("{k}:b", 20, 100, 60)])
     assert not out.admitted and out.refused == 1 and out.values == (2, 90)
-    out = await store.admit([Charge("a", 1, 3, 60), Charge("b", 10, 100, 60)])  # exactly fits
+    out = await store.admit([Charge("{k}:a", 1, 3, 60), Charge("{k}:b", 10, 100, 60)])  # exactly fits
     assert out.admitted and out.values == (3, 100)
 
 
 async def test_open_charge_admits_until_exhausted(store: CounterStore) -> None:
-    assert (await store.admit([Charge("budget", 70, 100, None, fit=False)])).admitted
-    out = await store.admit([Charge("budget", 70, 100, None, fit=False)])  # 70 < 100: admitted, overshoots
+    assert (await store.admit([Charge("{k}:budget", 70, 100, None, fit=False)])).admitted
+    out = await store.admit([Charge("{k}:budget", 70, 100, None, fit=False)])  # 70 < 100: admitted, overshoots
     assert out.admitted and out.values == (140,)
-    out = await store.admit([Charge("budget", 1, 100, None, fit=False)])
+    out = await store.admit([Charge("{k}:budget", 1, 100, None, fit=False)])
     assert not out.admitted and out.values == (140,)
 
 
 async def test_add_corrects_and_creates(store: CounterStore) -> None:
-    await store.admit([Charge("t", 50, 100, 60)])
-    assert await store.add("t", -30, 60) == 20
-    assert await store.add("fresh", 5, 60) == 5
+    await store.admit([Charge("{k}:t", 50, 100, 60)])
+    assert await store.add("{k}:t", -30, 60) == 20
+    assert await store.add("{k}:fresh", 5, 60) == 5
 
 
 async def test_concurrent_admissions_never_exceed_the_limit(store: CounterStore) -> None:
     # 1000 at once: more than the Redis pool's connections; a burst waits, it does not fail
-    outs = await asyncio.gather(*(store.admit([Charge("c", 1, 25, 60)]) for _ in range(1000)))
+    outs = await asyncio.gather(*(store.admit([Charge("{k}:c", 1, 25, 60)]) for _ in range(1000)))
     assert sum(o.admitted for o in outs) == 25
 
 

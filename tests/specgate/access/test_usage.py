@@ -13,6 +13,7 @@ import pytest
 
 from specgate.access.ledger import Ledger, MemoryUsageStore
 from specgate.core.config import Price
+from tests.support import http
 from tests.support.http import request
 
 ADMIN = "sk-usage-admin-0123456789"
@@ -37,6 +38,7 @@ def config(redis_url: str) -> dict[str, Any]:
             "secret": "usage-shared-secret-0123",
         },
         "limits": {"store": redis_url},
+        "jobs": {"store": redis_url},
         "providers": [{"name": "echo", "type": "echo"}],
         "models": [{"match": "claude-*", "provider": "echo", "price": PRICE}, {"match": "*", "provider": "echo"}],
     }
@@ -67,7 +69,12 @@ class Seen:
             row["cache_creation_input_tokens"] += u.cache_creation_input_tokens or 0
 
 
-def test_usage_matches_what_the_sdk_saw_across_two_replicas(gateway_factory: Any, redis_url: str) -> None:
+@pytest.mark.parametrize("server", ["redis_url", "redis_cluster_url"])
+def test_usage_matches_what_the_sdk_saw_across_two_replicas(
+    gateway_factory: Any, request: pytest.FixtureRequest, server: str
+) -> None:
+    """On one Redis and on a Redis Cluster (the ledger, the counters, the job and the batch all in it)."""
+    redis_url = request.getfixturevalue(server)
     a, b = gateway_factory(config(redis_url)), gateway_factory(config(redis_url))
     admin_a = anthropic.Anthropic(base_url=a.url, api_key=ADMIN, max_retries=0)
     team_b = anthropic.Anthropic(base_url=b.url, api_key=TEAM, max_retries=0)
@@ -127,7 +134,7 @@ def test_usage_matches_what_the_sdk_saw_across_two_replicas(gateway_factory: Any
     own = usage(b.url, TEAM)
     assert own and {r["key_id"] for r in own} == {"team-a"}
     assert own == [r for r in rows_a if r["key_id"] == "team-a"]
-    assert request(f"{a.url}/v1/usage", method="GET").status == 401
+    assert http.request(f"{a.url}/v1/usage", method="GET").status == 401
 
 
 async def test_memory_ledger_keeps_the_last_hour_apart_from_the_total() -> None:

@@ -3,7 +3,7 @@
 On SIGTERM uvicorn stops accepting connections and waits ``timeout_graceful_shutdown`` for the
 open ones to finish, then cancels what is left -- a stream cut that way ends with no
 ``event: error`` and logs a traceback per stream.  Instead, the first connection uvicorn asks to
-shut down starts this process's drain clock (``DRAIN.begin``, from ``specgate.wire.serving``);
+shut down starts the drain clock (``Gateway.drain.begin``, from ``specgate.wire.serving``);
 when ``server.shutdown_grace_s`` has passed, every open stream gets
 ``OverloadedError("gateway shutting down")``, which the stream framing turns into an
 ``event: error`` and a clean end.  ``specgate serve`` gives uvicorn a little longer than the grace
@@ -13,8 +13,7 @@ A stream takes each upstream event through ``Watch.next``.  At the grace's end a
 there is cancelled (only there: never in a write to the client, where the cancellation would not
 be caught), and the cancellation becomes the ``OverloadedError``; a stream busy writing meets the
 error at its next wait.  The hot path costs two attribute writes per event, no timer.
-One ``Drain`` per process (module state on purpose: a shutdown is a property of the process,
-like its signal handlers).
+The app owns its ``Drain``: one per ``Gateway`` (built in the lifespan), no module state.
 """
 
 from __future__ import annotations
@@ -85,6 +84,3 @@ class Watch:
 
     def close(self) -> None:
         self._drain._watches.discard(self)
-
-
-DRAIN = Drain()

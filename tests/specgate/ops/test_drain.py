@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from specgate.core.errors import OverloadedError
-from specgate.wire.drain import SHUTTING_DOWN, Drain
+from specgate.ops.drain import SHUTTING_DOWN, Drain
 from tests.support.process import spawn
 
 KEY = "sk-drain"
