@@ -1,13 +1,17 @@
-"""Shared helpers for job tests: a controllable clock and gated work functions."""
+"""Shared helpers for job tests: a controllable clock, gated work functions and a factory of
+started registries."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from jobs.model import Job, JobOutcome, JobStatus
+from jobs.registry import JobRegistry
+from jobs.store import JobStore
 
 T = TypeVar("T")
 
@@ -15,6 +19,34 @@ T = TypeVar("T")
 async def within(awaitable: Awaitable[T], timeout_s: float = 10.0) -> T:
     """Await with a deadline, so a broken registry fails the test instead of hanging it."""
     return await asyncio.wait_for(awaitable, timeout_s)
+
+
+_STORE_KWARGS = ("lease_ttl_s", "lease_renew_interval_s")
+
+
+@asynccontextmanager
+async def registries(
+    new_store: Callable[..., JobStore], **defaults: Any
+) -> AsyncIterator[Callable[..., Awaitable[JobRegistry]]]:
+    """A factory of started registries, each on its own ``new_store(...)`` (or the ``store=``
+    given; ``lease_ttl_s``/``lease_renew_interval_s`` go to the store), all closed on exit."""
+    made: list[JobRegistry] = []
+
+    async def make(replica_id: str | None = None, **kwargs: Any) -> JobRegistry:
+        store_kwargs = {k: kwargs.pop(k) for k in _STORE_KWARGS if k in kwargs}
+        store = kwargs.pop("store", None) or new_store(**store_kwargs)
+        if replica_id is not None:
+            kwargs["replica_id"] = replica_id
+        registry = JobRegistry(store, **{**defaults, **kwargs})
+        await registry.start()
+        made.append(registry)
+        return registry
+
+    try:
+        yield make
+    finally:
+        for registry in made:
+            await registry.close(grace_s=0)
 
 
 class FakeClock:

@@ -15,9 +15,8 @@ import redis.asyncio as aioredis
 
 from jobs.handover import attempts_message
 from jobs.model import JobOutcome, JobStatus
-from jobs.registry import JobRegistry
 from jobs.stores.redis import RedisJobStore, shard_of
-from tests.jobs.helpers import Gate, counting, eventually, returning, wait_for_status, within
+from tests.jobs.helpers import Gate, counting, eventually, registries, returning, wait_for_status, within
 
 REPO = Path(__file__).resolve().parents[2]
 MakeReplica = Callable[..., Any]
@@ -34,21 +33,8 @@ def owner_key(job_id: str, owner: str) -> str:
 @pytest.fixture
 async def make_replica(redis_url: str) -> AsyncIterator[MakeReplica]:
     """Factory: a started registry with its own Redis connection (one per replica), closed at teardown."""
-    made: list[JobRegistry] = []
-
-    async def make(replica_id: str, **kwargs: Any) -> JobRegistry:
-        store_kwargs = {k: kwargs.pop(k) for k in ("lease_ttl_s", "lease_renew_interval_s") if k in kwargs}
-        store = RedisJobStore.from_url(redis_url, **store_kwargs)
-        kwargs.setdefault("max_running", 8)
-        kwargs.setdefault("max_queued", 2000)
-        registry = JobRegistry(store, replica_id=replica_id, **kwargs)
-        await registry.start()
-        made.append(registry)
-        return registry
-
-    yield make
-    for registry in made:
-        await registry.close(grace_s=0)
+    async with registries(lambda **kw: RedisJobStore.from_url(redis_url, **kw), max_running=8, max_queued=2000) as make:
+        yield make
 
 
 @pytest.fixture

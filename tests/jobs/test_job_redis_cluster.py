@@ -19,7 +19,7 @@ from jobs.registry import JobRegistry
 from jobs.stores import open_store
 from jobs.stores.redis import SHARDS, RedisJobStore
 from tests.fakes.redis_cluster import RedisCluster as Cluster
-from tests.jobs.helpers import Gate, counting, returning, wait_for_status, within
+from tests.jobs.helpers import Gate, counting, registries, returning, wait_for_status, within
 
 REPO = Path(__file__).resolve().parents[2]
 MakeReplica = Callable[..., Any]
@@ -27,21 +27,10 @@ MakeReplica = Callable[..., Any]
 
 @pytest.fixture
 async def make_replica(redis_cluster_url: str) -> AsyncIterator[MakeReplica]:
-    made: list[JobRegistry] = []
-
-    async def make(replica_id: str, **kwargs: Any) -> JobRegistry:
-        store_kwargs = {k: kwargs.pop(k) for k in ("lease_ttl_s", "lease_renew_interval_s") if k in kwargs}
-        store = RedisJobStore.from_url(redis_cluster_url, **store_kwargs)
-        kwargs.setdefault("max_running", 8)
-        kwargs.setdefault("max_queued", 2000)
-        registry = JobRegistry(store, replica_id=replica_id, **kwargs)
-        await registry.start()
-        made.append(registry)
-        return registry
-
-    yield make
-    for registry in made:
-        await registry.close(grace_s=0)
+    async with registries(
+        lambda **kw: RedisJobStore.from_url(redis_cluster_url, **kw), max_running=8, max_queued=2000
+    ) as make:
+        yield make
 
 
 async def test_open_store_reads_a_cluster_url(redis_cluster_url: str) -> None:

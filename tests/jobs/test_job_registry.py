@@ -13,7 +13,7 @@ from jobs.errors import QueueFullError, ShuttingDownError
 from jobs.model import JobOutcome, JobStatus
 from jobs.registry import JobRegistry
 from jobs.stores.memory import MemoryJobStore
-from tests.jobs.helpers import FakeClock, Gate, counting, eventually, returning, within
+from tests.jobs.helpers import FakeClock, Gate, counting, eventually, registries, returning, within
 
 MakeRegistry = Callable[..., Any]
 
@@ -21,20 +21,8 @@ MakeRegistry = Callable[..., Any]
 @pytest.fixture
 async def make_registry() -> AsyncIterator[MakeRegistry]:
     """Factory: started registries on fresh memory stores, closed at teardown."""
-    made: list[JobRegistry] = []
-
-    async def make(**kwargs: Any) -> JobRegistry:
-        store = kwargs.pop("store", None) or MemoryJobStore()
-        kwargs.setdefault("max_running", 4)
-        kwargs.setdefault("max_queued", 100)
-        registry = JobRegistry(store, **kwargs)
-        await registry.start()
-        made.append(registry)
-        return registry
-
-    yield make
-    for registry in made:
-        await registry.close(grace_s=0)
+    async with registries(MemoryJobStore, max_running=4, max_queued=100) as make:
+        yield make
 
 
 def error_message(body: bytes | None) -> str:
