@@ -104,16 +104,18 @@ def model_label(router: Router, model: str) -> str:
     return model if target.route.match == model else target.route.match
 
 
-def _span_fields(
-    state: dict[str, Any], scope: Scope, route: str, key_id: str, raw_model: Any, body: Any, response_body: bytes | None
-) -> dict[str, Any]:
-    fields: dict[str, Any] = {
+def _fields(state: dict[str, Any], scope: Scope, route: str, key_id: str, raw_model: Any) -> dict[str, Any]:
+    """What the spans read (``TracedRecord.ended``), the head of an access-log line too."""
+    return {
         "request_id": state.get(REQUEST_ID_KEY),
         "method": scope.get("method"),
         "route": route,
         "key_id": key_id,
         "model": raw_model[:200] if isinstance(raw_model, str) else None,
     }
+
+
+def _with_bodies(fields: dict[str, Any], body: Any, response_body: bytes | None) -> dict[str, Any]:
     if response_body is not None:  # logging.log_bodies
         fields["request_body"] = body
         fields["response_body"] = response_body.decode("utf-8", "replace")
@@ -182,14 +184,10 @@ class Observation:
         traced = gateway.tracing is not None
         if not log.isEnabledFor(level):
             if traced:  # only what the spans read (``TracedRecord.ended``), not the whole log line
-                record.ended(status, _span_fields(state, scope, route, key_id, raw_model, body, response_body))
+                record.ended(status, _with_bodies(_fields(state, scope, route, key_id, raw_model), body, response_body))
             return
-        fields: dict[str, Any] = {
-            "request_id": state.get(REQUEST_ID_KEY),
-            "method": scope.get("method"),
-            "route": route,
-            "key_id": key_id,
-            "model": raw_model[:200] if isinstance(raw_model, str) else None,
+        fields = _fields(state, scope, route, key_id, raw_model)
+        fields |= {
             "model_label": model,
             "provider": record.provider,
             "upstream_model": record.upstream_model,
@@ -211,9 +209,7 @@ class Observation:
             fields["query"] = query
         if status >= 400:
             fields["error_type"], fields["error_message"] = error_summary(status, head)
-        if response_body is not None:
-            fields["request_body"] = body
-            fields["response_body"] = response_body.decode("utf-8", "replace")
+        _with_bodies(fields, body, response_body)
         if traced:
             record.ended(status, fields)
         log.log(level, "request", extra={"fields": fields})
