@@ -20,7 +20,7 @@ import pytest
 
 from tests.specgate.test_cli import free_port
 from tests.support import metrics as prom
-from tests.support.http import request
+from tests.support.http import open_stream, request
 from tests.support.process import READY_S
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,19 +91,6 @@ def serve(tmp_path: Path) -> Iterator[Any]:
         served.proc.communicate(timeout=20)
 
 
-def open_stream(port: int, words: str) -> socket.socket:
-    data = json.dumps(
-        {"model": "m", "max_tokens": 1000, "stream": True, "messages": [{"role": "user", "content": words}]}
-    ).encode()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-    sock.sendall(
-        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        + f"x-api-key: {KEY}\r\ncontent-length: {len(data)}\r\n\r\n".encode()
-        + data
-    )
-    return sock
-
-
 def read_until(sock: socket.socket, marker: bytes, received: bytes = b"") -> bytes:
     while marker not in received:
         chunk = sock.recv(65536)
@@ -117,7 +104,7 @@ def sigterm_during_stream(served: Served, settle_s: float = 0.3) -> tuple[bytes,
     """Open a slow stream, SIGTERM the server mid-way; return what the client got and how long
     the process took to exit after the signal. ``settle_s``: how long until new connections are
     no longer served (uvicorn's multi-worker supervisor looks at signals every 0.5 s)."""
-    sock = open_stream(served.port, PROMPT_WORDS)  # 80 deltas x 25 ms: about 2 s
+    sock = open_stream(served.port, PROMPT_WORDS, KEY)  # 80 deltas x 25 ms: about 2 s
     received = read_until(sock, b"event: content_block_delta")
     assert b"event: content_block_delta" in received
     served.proc.send_signal(signal.SIGTERM)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,3 +62,18 @@ def request(
     out = Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     conn.close()
     return out
+
+
+def open_stream(port: int, words: str, key: str) -> socket.socket:
+    """A raw socket with a streaming ``POST /v1/messages`` sent (the echo provider answers each
+    of ``words`` with a delta); the caller reads the chunked event stream off it."""
+    data = json.dumps(
+        {"model": "m", "max_tokens": 1000, "stream": True, "messages": [{"role": "user", "content": words}]}
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    sock.sendall(
+        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + f"x-api-key: {key}\r\ncontent-length: {len(data)}\r\n\r\n".encode()
+        + data
+    )
+    return sock

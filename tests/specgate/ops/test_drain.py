@@ -13,6 +13,7 @@ import pytest
 
 from specgate.core.errors import OverloadedError
 from specgate.ops.drain import SHUTTING_DOWN, Drain
+from tests.support.http import open_stream
 from tests.support.process import spawn
 
 KEY = "sk-drain"
@@ -60,20 +61,6 @@ async def test_before_the_drain_nothing_is_interrupted() -> None:
         await nothing
 
 
-def _open_stream(port: int) -> socket.socket:
-    words = " ".join(f"word{i}" for i in range(200))  # 200 deltas x 100 ms: far past the grace
-    data = json.dumps(
-        {"model": "m", "max_tokens": 1000, "stream": True, "messages": [{"role": "user", "content": words}]}
-    ).encode()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-    sock.sendall(
-        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        + f"x-api-key: {KEY}\r\ncontent-length: {len(data)}\r\n\r\n".encode()
-        + data
-    )
-    return sock
-
-
 def _read_to_end(sock: socket.socket, received: bytes = b"") -> bytes:
     while chunk := sock.recv(65536):
         received += chunk
@@ -88,7 +75,8 @@ def test_streams_open_at_the_end_of_the_grace_get_an_error_event_and_no_tracebac
     }
     served = spawn(config, tmp_path)
     port = int(served.url.rsplit(":", 1)[1])
-    socks = [_open_stream(port) for _ in range(3)]
+    words = " ".join(f"word{i}" for i in range(200))  # 200 deltas x 100 ms: far past the grace
+    socks = [open_stream(port, words, KEY) for _ in range(3)]
     try:
         firsts = [sock.recv(65536) for sock in socks]
         assert all(b"event: message_start" in first for first in firsts)
