@@ -83,6 +83,27 @@ async def measure(
 
 
 QUIET_S = {False: 0.3, True: 0.05}  # by smoke mode
+ALTERNATIONS = 3  # windows per side when two gateways are compared (off, on, on, off, off, on)
+
+
+async def alternated(
+    off: procs.Process, on: procs.Process, scenario: Scenario, timing: Timing, ours: list[int], quiet: float
+) -> tuple[Measurement, Measurement]:
+    """Both gateways alive throughout, their windows alternating (ABBAAB), and each side's median
+    window by CPU per request: on this box two adjacent windows of one gateway have differed by
+    up to 1.6x, so a single window per side, one after the other, measured the drift as much as
+    the difference."""
+    windows: dict[str, list[Measurement]] = {"gateway": [], "gateway-traced": []}
+    for index in range(ALTERNATIONS * 2):
+        first = index % 4 in (0, 3)
+        target, process = ("gateway", off) if first else ("gateway-traced", on)
+        windows[target].append(await measure(target, process, scenario, timing, gateway=True, ours=ours))
+        await _quiet(quiet)
+
+    def median(side: list[Measurement]) -> Measurement:
+        return sorted(side, key=lambda m: m.cpu_ms_per_request)[len(side) // 2]
+
+    return median(windows["gateway"]), median(windows["gateway-traced"])
 
 
 async def _quiet(seconds: float) -> None:
@@ -132,14 +153,11 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
             print(f"[bench] {scenario.name}: {scenario.what}, concurrency {scenario.concurrency}", flush=True)
             lowest: Measurement | None = None
             if scenario.traced:  # the same load through a gateway that traces every request, vs this one
-                baseline = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
                 traced = await procs.start_gateway(logs, upstream.url, tracing=True)
                 started.append(traced)
                 try:
                     await _quiet(1.0)
-                    through = await measure(
-                        "gateway-traced", traced, scenario, timing, gateway=True, ours=[*ours, traced.pid]
-                    )
+                    baseline, through = await alternated(gateway, traced, scenario, timing, [*ours, traced.pid], quiet)
                 finally:
                     traced.stop()
             elif scenario.server != "uvicorn" or scenario.workers > 1:
