@@ -17,7 +17,7 @@ import os
 import platform
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,24 +86,27 @@ QUIET_S = {False: 0.3, True: 0.05}  # by smoke mode
 ALTERNATIONS = 3  # windows per side when two gateways are compared (off, on, on, off, off, on)
 
 
+Side = tuple[str, procs.Process, Scenario]  # (target label, process, what it is sent)
+
+
 async def alternated(
-    off: procs.Process, on: procs.Process, scenario: Scenario, timing: Timing, ours: list[int], quiet: float
+    a: Side, b: Side, timing: Timing, ours: list[int], quiet: float
 ) -> tuple[Measurement, Measurement]:
-    """Both gateways alive throughout, their windows alternating (ABBAAB), and each side's median
-    window by CPU per request: on this box two adjacent windows of one gateway have differed by
-    up to 1.6x, so a single window per side, one after the other, measured the drift as much as
-    the difference."""
-    windows: dict[str, list[Measurement]] = {"gateway": [], "gateway-traced": []}
+    """Two sides (two gateways, or two request paths of one) measured in alternating windows
+    (ABBAAB), each side's median window by CPU per request: on this box two adjacent windows of
+    one gateway have differed by up to 1.6x, so a single window per side, one after the other,
+    measured the drift as much as the difference."""
+    windows: tuple[list[Measurement], list[Measurement]] = ([], [])
     for index in range(ALTERNATIONS * 2):
-        first = index % 4 in (0, 3)
-        target, process = ("gateway", off) if first else ("gateway-traced", on)
-        windows[target].append(await measure(target, process, scenario, timing, gateway=True, ours=ours))
+        side = 0 if index % 4 in (0, 3) else 1
+        target, process, scenario = (a, b)[side]
+        windows[side].append(await measure(target, process, scenario, timing, gateway=True, ours=ours))
         await _quiet(quiet)
 
     def median(side: list[Measurement]) -> Measurement:
         return sorted(side, key=lambda m: m.cpu_ms_per_request)[len(side) // 2]
 
-    return median(windows["gateway"]), median(windows["gateway-traced"])
+    return median(windows[0]), median(windows[1])
 
 
 async def _quiet(seconds: float) -> None:
@@ -157,9 +160,14 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
                 started.append(traced)
                 try:
                     await _quiet(1.0)
-                    baseline, through = await alternated(gateway, traced, scenario, timing, [*ours, traced.pid], quiet)
+                    pair = ("gateway", gateway, scenario), ("gateway-traced", traced, scenario)
+                    baseline, through = await alternated(*pair, timing, [*ours, traced.pid], quiet)
                 finally:
                     traced.stop()
+            elif scenario.against_anthropic:  # one gateway: the anthropic path, then this one, alternated
+                plain = replace(scenario, api="anthropic", against_anthropic=False)
+                pair = ("gateway", gateway, plain), (f"gateway-{scenario.api}", gateway, scenario)
+                baseline, through = await alternated(*pair, timing, ours, quiet)
             elif scenario.server != "uvicorn" or scenario.workers > 1:
                 # the same gateway two ways, one after the other: uvicorn with 1 worker, then the other
                 placement = pinning() if scenario.pinned else None
@@ -247,5 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in document["rows"]:
         if row["gateway"]["target"] == "gateway-traced":
             print(f"{row['scenario']}: CPU per request, tracing on / off = {row['added']['cpu_ratio']}x")
+        elif row["gateway"]["target"] == "gateway-bedrock":
+            print(f"{row['scenario']}: CPU per request, bedrock / anthropic = {row['added']['cpu_ratio']}x")
     print(f"gateway RSS: {document['gateway_memory']}  wall: {document['settings']['wall_s']}s  json: {args.out}")
     return 0

@@ -50,6 +50,8 @@ class Scenario:
     server: str = "uvicorn"  # "granian": the same gateway app under granian, against uvicorn
     pinned: bool = False  # the load generator and the upstream on one CPU, the gateway on the other(s)
     traced: bool = False  # tracing on (ratio 1.0) against the same gateway with tracing off
+    # this provider path against the same request on the anthropic provider, in the same gateway
+    against_anthropic: bool = False
 
 
 @cache
@@ -180,9 +182,20 @@ def _scenarios(*, smoke: bool) -> list[Scenario]:
         Scenario("json-c1-granian", "non-streaming, " + granian, 1, server="granian"),
         Scenario("json-c16-granian", "non-streaming, " + granian, 16, server="granian"),
         Scenario("stream-c16-granian", "streaming, " + granian, 16, stream=True, server="granian"),
-        Scenario("bedrock-json-c1", "bedrock provider (SigV4, InvokeModel), non-streaming", 1, api="bedrock"),
         Scenario(
-            "bedrock-stream-c16", "bedrock provider (SigV4, event stream), streaming", 16, stream=True, api="bedrock"
+            "bedrock-json-c1",
+            "bedrock provider (SigV4, InvokeModel) vs anthropic, non-streaming",
+            1,
+            api="bedrock",
+            against_anthropic=True,
+        ),
+        Scenario(
+            "bedrock-stream-c16",
+            "bedrock provider (SigV4, event stream) vs anthropic, streaming",
+            16,
+            stream=True,
+            api="bedrock",
+            against_anthropic=True,
         ),
         Scenario("json-c64-w2", "non-streaming, --workers 2 vs 1, load generator pinned", 64, workers=2, pinned=True),
         Scenario("json-c16-traced", "non-streaming, tracing on (ratio 1.0) vs off", 16, traced=True),

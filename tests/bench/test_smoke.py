@@ -60,6 +60,10 @@ def test_smoke_run_writes_table_and_json(tmp_path: Path) -> None:
         assert by_name[name]["baseline"]["target"] == "gateway"
         assert by_name[name]["gateway"]["target"] == "gateway-traced"
         assert by_name[name]["added"]["cpu_ratio"] is not None
+    for name in ("bedrock-json-c1", "bedrock-stream-c16"):  # bedrock against anthropic, one gateway
+        assert by_name[name]["baseline"]["target"] == "gateway"
+        assert by_name[name]["gateway"]["target"] == "gateway-bedrock"
+        assert by_name[name]["added"]["cpu_ratio"] is not None
     assert document["gateway_memory"]["idle_rss_mb_at_start"] > 0
     assert (tmp_path / "bench.md").read_text() == document["table"] + "\n"
     assert document["table"] in done.stdout
