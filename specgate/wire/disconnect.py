@@ -59,52 +59,53 @@ async def _disconnected(receive: Receive) -> None:
         # the request body was read during validation; a replayed body message is skipped
 
 
-async def _guarded(receive: Receive, work: Awaitable[T], hangup: Hangup | None) -> tuple[bool, T | None]:
-    """(True, result) when ``work`` finished; (False, None) when the client disconnected first
-    (``work`` was cancelled). Other cancellations propagate."""
+class _ClientGone(Exception):
+    """The client disconnected while ``_guarded`` work ran (private: ``work`` never raises it)."""
+
+
+async def _guarded(receive: Receive, work: Awaitable[T], hangup: Hangup | None) -> T:
+    """Await ``work`` in the caller's task, cancelled when the client goes (``_ClientGone``);
+    other cancellations propagate. The server's ``hangup`` signal when it gives one, else one
+    watcher task reading ``receive`` fires a hang-up of our own."""
     current = asyncio.current_task()
     assert current is not None
-    if hangup is not None:
-        hangup.watch(current)
-        try:
-            return True, await work
-        except asyncio.CancelledError:
-            if hangup.fired and current.uncancel() == 0:  # our own cancellation, not the server's
-                return False, None
-            raise
-        finally:
-            hangup.unwatch(current)
-    gone = False
+    watcher: asyncio.Future[None] | None = None
+    if hangup is None:
+        own = hangup = Hangup()
 
-    async def watch() -> None:
-        nonlocal gone
-        await _disconnected(receive)
-        gone = True
-        current.cancel()
+        async def watch() -> None:
+            await _disconnected(receive)
+            own.fire()
 
-    watcher = asyncio.ensure_future(watch())
+        watcher = asyncio.ensure_future(watch())
+    hangup.watch(current)
     try:
-        return True, await work
+        return await work
     except asyncio.CancelledError:
-        if gone and current.uncancel() == 0:
-            return False, None
+        if hangup.fired and current.uncancel() == 0:  # our own cancellation, not the server's
+            raise _ClientGone from None
         raise
     finally:
-        watcher.cancel()
+        hangup.unwatch(current)
+        if watcher is not None:
+            watcher.cancel()
 
 
 async def until_disconnected(receive: Receive, work: Awaitable[None], hangup: Hangup | None = None) -> bool:
     """Await ``work``; True when it finished, False when the client disconnected first (``work``
     was cancelled). What a streamed response uses instead of starlette's per-stream anyio task
     group (uvicorn speaks ASGI 2.3, so starlette would otherwise start one for every stream)."""
-    finished, _ = await _guarded(receive, work, hangup)
-    return finished
+    try:
+        await _guarded(receive, work, hangup)
+    except _ClientGone:
+        return False
+    return True
 
 
 async def unless_disconnected(receive: Receive, work: Awaitable[T], hangup: Hangup | None = None) -> T:
     """Await ``work``; if the client disconnects first, cancel it and raise ``ApiError``
     (nobody reads that answer; the server drops it). ``work`` runs in the caller's task."""
-    finished, result = await _guarded(receive, work, hangup)
-    if not finished:
-        raise ApiError("the client closed the connection before the answer was ready")
-    return result  # type: ignore[return-value]
+    try:
+        return await _guarded(receive, work, hangup)
+    except _ClientGone:
+        raise ApiError("the client closed the connection before the answer was ready") from None
