@@ -9,6 +9,7 @@ the client discovers the others).
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
@@ -33,18 +34,84 @@ def _free(port: int) -> bool:
         return True
 
 
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free too."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if port + 10000 < 65536 and _free(port + 10000):
-            return port
-        port = 20000 + (port % 20000)
-        if _free(port) and _free(port + 10000):
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _cluster_port(taken: set[int]) -> int:
+    """A free port whose cluster bus port (port + 10000) is free too, both below the ephemeral range.
+
+    A port from ``bind(0)`` is ephemeral, and so is its bus port: any outgoing connection on the
+    box (the rest of the suite runs in parallel) can take the bus port before the node binds it,
+    and the node exits.  Below the ephemeral range only listeners compete, and a node that loses
+    that race is started again on another pair (``_start_node``).
+    """
+    high = _ephemeral_low() - 10000
+    for _ in range(500):
+        port = random.randrange(10000, high)
+        if port not in taken and port + 10000 not in taken and _free(port) and _free(port + 10000):
             return port
     raise RuntimeError("no free port pair for a cluster node")
+
+
+def _node_args(executable: str, port: int, node_dir: Path) -> list[str]:
+    return [
+        executable,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(node_dir),
+        "--cluster-enabled", "yes",
+        "--cluster-config-file", str(node_dir / "nodes.conf"),
+        "--cluster-node-timeout", "5000",
+        "--logfile", str(node_dir / "redis.log"),
+        "--daemonize", "no",
+    ]  # fmt: skip
+
+
+def _answers(port: int) -> bool:
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+        return False
+    finally:
+        client.close()
+
+
+def _log_tail(node_dir: Path) -> str:
+    try:
+        return "\n".join((node_dir / "redis.log").read_text(errors="replace").splitlines()[-5:])
+    except OSError:
+        return "(no log)"
+
+
+def _start_node(
+    executable: str, directory: Path, taken: set[int], timeout_s: float = 20.0
+) -> tuple[int, subprocess.Popen[bytes], list[str]]:
+    """Start one node; a node that exits before answering PING (lost its port) is tried on another."""
+    failures: list[str] = []
+    for _ in range(5):
+        port = _cluster_port(taken)
+        node_dir = directory / f"node-{port}"
+        node_dir.mkdir(parents=True)
+        args = _node_args(executable, port, node_dir)
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout_s
+        while process.poll() is None and time.monotonic() < deadline:
+            if _answers(port):
+                taken.update((port, port + 10000))
+                return port, process, args
+            time.sleep(0.02)
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        failures.append(f"port {port}: exit {process.returncode}: {_log_tail(node_dir)}")
+    raise RuntimeError("redis cluster: no node started:\n" + "\n".join(failures))
 
 
 @dataclass
@@ -96,30 +163,16 @@ def _wait_ok(ports: list[int]) -> None:
 
 
 def start_redis_cluster(executable: str, directory: Path, nodes: int = 3) -> RedisCluster:
-    ports = [_cluster_port() for _ in range(nodes)]
-    processes, commands = [], []
-    for port in ports:
-        node_dir = directory / f"node-{port}"
-        node_dir.mkdir(parents=True)
-        args = [
-            executable,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(node_dir),
-            "--cluster-enabled", "yes",
-            "--cluster-config-file", str(node_dir / "nodes.conf"),
-            "--cluster-node-timeout", "5000",
-            "--daemonize", "no",
-        ]  # fmt: skip
-        commands.append(args)
-        processes.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    cluster = RedisCluster(ports, processes, commands)
+    cluster = RedisCluster([], [], [])
+    taken: set[int] = set()
     try:
+        for _ in range(nodes):
+            port, process, args = _start_node(executable, directory, taken)
+            cluster.ports.append(port)
+            cluster.processes.append(process)
+            cluster.commands.append(args)
+        ports = cluster.ports
         clients = [redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) for port in ports]
-        for client in clients:
-            _wait(client.ping, "a node answers PING")
         for port in ports[1:]:
             clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port)
         share = SLOTS // nodes
