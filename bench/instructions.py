@@ -11,12 +11,15 @@ interpreter, uvloop, httptools, aiohttp, the kernel excluded). The dumps are kep
 
 ``python -m bench.instructions --scenario json --scenario stream --requests 500``;
 Bedrock against the anthropic provider: ``python -m bench.instructions --target gateway
---scenario json-c1 --scenario bedrock-json-c1 --requests 200 --chunk-delay-ms 0``.
+--scenario json-c1 --scenario bedrock-json-c1 --requests 200 --chunk-delay-ms 0``; tracing on
+against off: ``--target gateway --target gateway-traced --requests 512 --warmup 256`` (the traced
+gateway's spans are exported before each zeroing and each dump, so the export counts).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import subprocess
@@ -29,6 +32,7 @@ import uvloop
 from bench import load, procs
 from bench.scenarios import Scenario, gateway_request
 
+EXPORT_INTERVAL_S = 5.0  # the traced gateway's (the tracing config's default)
 SCENARIOS = {
     "json": Scenario("json", "non-streaming", 16),
     "stream": Scenario("stream", "streaming", 16, stream=True),
@@ -81,9 +85,12 @@ def dump(pid: int, out: Path, name: str, label: str) -> int:
 
 async def count(process: procs.Process, scenario: Scenario, args: argparse.Namespace, out: Path, label: str) -> float:
     """Instructions per request: ``--warmup`` requests, counters zeroed, ``--requests`` counted."""
+    settle = EXPORT_INTERVAL_S + 1.0 if process.name == "gateway-traced" else 0.0
     await drive(process, scenario, args.warmup)
+    await asyncio.sleep(settle)  # the warm-up's spans exported before the counting starts
     control(process.pid, "-z")
     await drive(process, scenario, args.requests)
+    await asyncio.sleep(settle)  # and the counted requests' spans exported before the dump
     requests: int = args.requests
     return dump(process.pid, out, process.name, label) / requests
 
@@ -104,7 +111,8 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             if target == "floor":
                 process = await procs.start_floor(logs, upstream.url, wrapper=wrapper, ready_s=900.0)
             else:
-                process = await procs.start_gateway(logs, upstream.url, wrapper=wrapper, ready_s=900.0)
+                traced = target == "gateway-traced"
+                process = await procs.start_gateway(logs, upstream.url, wrapper=wrapper, ready_s=900.0, tracing=traced)
             process.name = target
             try:
                 control(process.pid, "-i", "on")
@@ -122,13 +130,15 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     for name, row in results.items():
         if "floor" in row and "gateway" in row:
             print(f"{name}: gateway / floor = {row['gateway'] / row['floor']:.2f}x")
+        if "gateway" in row and "gateway-traced" in row:
+            print(f"{name}: tracing on / off = {row['gateway-traced'] / row['gateway']:.3f}x")
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions")
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
-    parser.add_argument("--target", action="append", choices=["floor", "gateway"])
+    parser.add_argument("--target", action="append", choices=["floor", "gateway", "gateway-traced"])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--chunk-delay-ms", type=float, default=5.0, help="the upstream's pause between events")
