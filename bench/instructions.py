@@ -32,7 +32,6 @@ import uvloop
 from bench import load, procs
 from bench.scenarios import Scenario, gateway_request
 
-EXPORT_INTERVAL_S = 5.0  # the traced gateway's (the tracing config's default)
 SCENARIOS = {
     "json": Scenario("json", "non-streaming", 16),
     "stream": Scenario("stream", "streaming", 16, stream=True),
@@ -85,7 +84,7 @@ def dump(pid: int, out: Path, name: str, label: str) -> int:
 
 async def count(process: procs.Process, scenario: Scenario, args: argparse.Namespace, out: Path, label: str) -> float:
     """Instructions per request: ``--warmup`` requests, counters zeroed, ``--requests`` counted."""
-    settle = EXPORT_INTERVAL_S + 1.0 if process.name == "gateway-traced" else 0.0
+    settle = procs.TRACE_EXPORT_INTERVAL_S + 1.0 if process.name == "gateway-traced" else 0.0
     await drive(process, scenario, args.warmup)
     await asyncio.sleep(settle)  # the warm-up's spans exported before the counting starts
     control(process.pid, "-z")

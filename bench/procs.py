@@ -23,6 +23,7 @@ ANTHROPIC_MODEL = "claude-bench"
 OPENAI_MODEL = "gpt-bench"
 BEDROCK_MODEL = "bedrock-bench"
 BEDROCK_MODEL_ID = "anthropic.claude-bench-v1:0"
+TRACE_EXPORT_INTERVAL_S = 5.0  # the traced gateway's delay between span exports (the config's default)
 # the gateway's AWS credential chain finds these (the bench upstream checks only that requests are signed)
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "AKIDBENCHFAKE",
@@ -122,7 +123,17 @@ def gateway_config(upstream_url: str, *, tracing: bool = False) -> dict[str, obj
     The upstream pool is sized for the 1,000-stream scenario (the default is 100 connections).
     ``tracing``: every request traced (ratio 1.0), exported to the fake upstream's OTLP sink."""
     common = {"api_keys": [UPSTREAM_KEY], "max_retries": 0, "options": {"max_connections": 2048}}
-    traced = {"tracing": {"endpoint": upstream_url + "/v1/traces", "sample_ratio": 1.0}} if tracing else {}
+    traced = (
+        {
+            "tracing": {
+                "endpoint": upstream_url + "/v1/traces",
+                "sample_ratio": 1.0,
+                "export_interval_s": TRACE_EXPORT_INTERVAL_S,
+            }
+        }
+        if tracing
+        else {}
+    )
     return {
         **traced,
         "server": {"host": "127.0.0.1"},

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.fakes.redis_server import find_redis_server
+from tests.fakes.redis_server import answers_ping, find_redis_server
 
 SLOTS = 16384
 
@@ -41,18 +41,19 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def _cluster_port(taken: set[int]) -> int:
+def _cluster_port() -> int:
     """A free port whose cluster bus port (port + 10000) is free too, both below the ephemeral range.
 
     A port from ``bind(0)`` is ephemeral, and so is its bus port: any outgoing connection on the
     box (the rest of the suite runs in parallel) can take the bus port before the node binds it,
-    and the node exits.  Below the ephemeral range only listeners compete, and a node that loses
-    that race is started again on another pair (``_start_node``).
+    and the node exits.  Below the ephemeral range only listeners compete (the nodes already
+    started among them: they hold both their ports), and a node that loses that race is started
+    again on another pair (``_start_node``).
     """
     high = _ephemeral_low() - 10000
     for _ in range(500):
         port = random.randrange(10000, high)
-        if port not in taken and port + 10000 not in taken and _free(port) and _free(port + 10000):
+        if _free(port) and _free(port + 10000):
             return port
     raise RuntimeError("no free port pair for a cluster node")
 
@@ -73,16 +74,6 @@ def _node_args(executable: str, port: int, node_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _answers(port: int) -> bool:
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
-        return False
-    finally:
-        client.close()
-
-
 def _log_tail(node_dir: Path) -> str:
     try:
         return "\n".join((node_dir / "redis.log").read_text(errors="replace").splitlines()[-5:])
@@ -91,20 +82,19 @@ def _log_tail(node_dir: Path) -> str:
 
 
 def _start_node(
-    executable: str, directory: Path, taken: set[int], timeout_s: float = 20.0
+    executable: str, directory: Path, timeout_s: float = 20.0
 ) -> tuple[int, subprocess.Popen[bytes], list[str]]:
     """Start one node; a node that exits before answering PING (lost its port) is tried on another."""
     failures: list[str] = []
     for _ in range(5):
-        port = _cluster_port(taken)
+        port = _cluster_port()
         node_dir = directory / f"node-{port}"
         node_dir.mkdir(parents=True)
         args = _node_args(executable, port, node_dir)
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while process.poll() is None and time.monotonic() < deadline:
-            if _answers(port):
-                taken.update((port, port + 10000))
+            if answers_ping(port):
                 return port, process, args
             time.sleep(0.02)
         if process.poll() is None:
@@ -164,10 +154,9 @@ def _wait_ok(ports: list[int]) -> None:
 
 def start_redis_cluster(executable: str, directory: Path, nodes: int = 3) -> RedisCluster:
     cluster = RedisCluster([], [], [])
-    taken: set[int] = set()
     try:
         for _ in range(nodes):
-            port, process, args = _start_node(executable, directory, taken)
+            port, process, args = _start_node(executable, directory)
             cluster.ports.append(port)
             cluster.processes.append(process)
             cluster.commands.append(args)

@@ -41,7 +41,7 @@ def _free_port() -> int:
         return port
 
 
-def _answers_ping(port: int) -> bool:
+def answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
             s.sendall(b"PING\r\n")
@@ -71,7 +71,7 @@ class RedisServer:
             [*args, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + timeout_s
-        while not _answers_ping(self.port):
+        while not answers_ping(self.port):
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise RuntimeError(f"{executable} did not answer PING on port {self.port}")
             time.sleep(0.02)
@@ -84,7 +84,7 @@ def start_redis_server(executable: str, *, timeout_s: float = 10.0) -> RedisServ
         process = subprocess.Popen([*args, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and process.poll() is None:
-            if _answers_ping(port):
+            if answers_ping(port):
                 return RedisServer(port, process)
             time.sleep(0.02)
         RedisServer(port, process).stop()
