@@ -1,12 +1,14 @@
 """Ended spans, batched and sent to an OTLP/HTTP endpoint by a thread of their own.
 
-The request path only appends a span to a deque (``add``: atomic, no lock). A daemon thread
-wakes every ``interval_s`` (or when a batch is full), encodes what has ended
-(``specgate.ops.otlp``) and POSTs it (``application/x-protobuf``, on a connection kept alive
-between exports). As the SDK's batch processor does, spans beyond ``max_queue`` are dropped
-(counted, and said in a warning at the next export) rather than held without bound when the
-endpoint is slow or down; a failed POST is retried with backoff on 429, 502, 503, 504 and
-connection errors, then the batch is dropped.
+The request path encodes a span as it ends (``add``: ``specgate.ops.otlp``, a few microseconds)
+and appends the bytes to a deque (atomic, no lock): the queue holds bytes, not span objects, so
+the garbage collector has nothing to follow in it and a span's objects are freed as it ends (the
+encoder is used by the request path's thread only). A daemon thread wakes every ``interval_s``
+(or when a batch is full), joins what has ended into one ``ExportTraceServiceRequest`` and POSTs
+it (``application/x-protobuf``, on a connection kept alive between exports). As the SDK's batch
+processor does, spans beyond ``max_queue`` are dropped (counted, and said in a warning at the
+next export) rather than held without bound when the endpoint is slow or down; a failed POST is
+retried with backoff on 429, 502, 503, 504 and connection errors, then the batch is dropped.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class BatchExporter:
         self.attempts = attempts
         self.dropped = 0
         self.sent = 0
-        self._queue: deque[Span] = deque()
+        self._queue: deque[bytes] = deque()  # encoded spans
         self._wake = threading.Event()
         self._stopping = False
         self._export_lock = threading.Lock()  # one export at a time: the thread's, or a flush
@@ -65,7 +67,7 @@ class BatchExporter:
         if len(queue) >= self.max_queue:
             self.dropped += 1
             return
-        queue.append(span)
+        queue.append(self.encoder.span(span))
         if len(queue) == self.max_batch:
             self._wake.set()
 
@@ -81,7 +83,7 @@ class BatchExporter:
             queue = self._queue
             while queue:
                 batch = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
-                self._send(self.encoder.request(batch), len(batch))
+                self._send(self.encoder.batch(batch), len(batch))
             if self.dropped:
                 dropped, self.dropped = self.dropped, 0
                 log.warning("tracing: %d spans dropped (the export queue was full)", dropped)

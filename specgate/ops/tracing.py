@@ -58,7 +58,7 @@ class Tracing:
         self._sink = self.exporter.add
 
     def _root(
-        self, name: str, kind: int, parent: Context | None, attributes: Mapping[str, Any], links: list[Link]
+        self, name: str, kind: int, parent: Context | None, attributes: Mapping[str, Any], links: Sequence[Link]
     ) -> Span:
         """A span without a local parent: the sampler decides (a remote parent's sampled flag, or
         the ratio for a new trace; ``ParentBased`` without a parent is its root sampler, asked directly)."""
@@ -80,45 +80,34 @@ class Tracing:
             self.ids.generate_span_id(),
             name,
             kind,
-            parent_id=parent_id,
-            remote_parent=parent_id != 0,
-            trace_flags=SAMPLED if sampled else 0,
-            trace_state=state,
-            attributes=dict(attributes) if sampled else None,
-            links=links if sampled else None,
-            sink=self._sink if sampled else None,
+            parent_id,
+            parent_id != 0,  # a remote parent
+            SAMPLED if sampled else 0,
+            state,
+            dict(attributes) if sampled else None,
+            links if sampled else (),
+            self._sink if sampled else None,
         )
 
     def server(self, name: str, carrier: Mapping[str, str]) -> Span:
         """A request's span; ``carrier`` holds the client's ``traceparent``/``tracestate``, if any."""
-        return self._root(name, SERVER, _PROPAGATOR.extract(carrier) if carrier else None, {}, [])
+        if not carrier and self._always:  # the common case, without asking the sampler (see _root)
+            ids = self.ids
+            return Span(
+                ids.generate_trace_id(), ids.generate_span_id(), name, SERVER, 0, False, SAMPLED, "", {}, (), self._sink
+            )
+        return self._root(name, SERVER, _PROPAGATOR.extract(carrier) if carrier else None, {}, ())
 
     def child(self, parent: Span, name: str, attributes: dict[str, Any], *, kind: int = CLIENT) -> Span:
         """A span within ``parent``'s trace, sampled as it is (the ``ParentBased`` rule)."""
-        return Span(
-            parent.trace_id,
-            self.ids.generate_span_id(),
-            name,
-            kind,
-            parent_id=parent.span_id,
-            trace_flags=parent.trace_flags,
-            trace_state=parent.trace_state,
-            attributes=attributes,
-            sink=self._sink if parent.trace_flags & SAMPLED else None,
-        )
+        flags = parent.trace_flags
+        sink = self._sink if flags & SAMPLED else None
+        return Span(parent.trace_id, self.ids.generate_span_id(), name, kind, parent.span_id, False, flags,
+                    parent.trace_state, attributes, (), sink)  # fmt: skip
 
     def background(self, name: str, links: Sequence[Link], attributes: Mapping[str, Any]) -> Span:
         """The root of a new trace for work a request left behind (a job, a batch item), linked to it."""
         return self._root(name, INTERNAL, None, attributes, list(links))
-
-    @staticmethod
-    def headers(span: Span) -> dict[str, str]:
-        """The W3C ``traceparent`` (and ``tracestate``) that makes the upstream's spans children of ``span``."""
-        return span.traceparent()
-
-    @staticmethod
-    def failed(span: Span, error_type: str) -> None:
-        span.fail(error_type)
 
     def flush(self) -> None:
         """Export what has ended so far (blocking: call it off the event loop)."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.types import Scope
@@ -31,8 +32,11 @@ from specgate.contract.validation import BODY_STATE_KEY
 from specgate.core.errors import error_type_for_status
 from specgate.core.scope import REQUEST_ID_KEY, STATE_KEY, scope_state
 from specgate.gateway import Gateway
-from specgate.ops.metrics import ANONYMOUS, NONE, OTHER
+from specgate.ops.metrics import ANONYMOUS, NONE, OTHER, Metrics
 from specgate.wire.record import RECORD_KEY, RequestRecord, record_of
+
+if TYPE_CHECKING:  # imported only when tracing is configured (it imports OpenTelemetry)
+    from specgate.ops.tracing import Tracing
 
 log = logging.getLogger("specgate.access")
 
@@ -104,30 +108,13 @@ def model_label(router: Router, model: str) -> str:
     return model if target.route.match == model else target.route.match
 
 
-def _fields(state: dict[str, Any], scope: Scope, route: str, key_id: str, raw_model: Any) -> dict[str, Any]:
-    """What the spans read (``TracedRecord.ended``), the head of an access-log line too."""
-    return {
-        "request_id": state.get(REQUEST_ID_KEY),
-        "method": scope.get("method"),
-        "route": route,
-        "key_id": key_id,
-        "model": raw_model[:200] if isinstance(raw_model, str) else None,
-    }
-
-
-def _with_bodies(fields: dict[str, Any], body: Any, response_body: bytes | None) -> dict[str, Any]:
-    if response_body is not None:  # logging.log_bodies
-        fields["request_body"] = body
-        fields["response_body"] = response_body.decode("utf-8", "replace")
-    return fields
-
-
 class Observation:
     """What the outermost layer (``specgate.wire.middleware``) needs to observe requests: the
     spec's routes (label values) and ``finish``, called once the response is done."""
 
     def __init__(self, routes: frozenset[str]) -> None:
         self.routes = routes
+        self._server_record: Callable[[Tracing, Metrics, Scope], RequestRecord] | None = None
 
     def route_of(self, path: str) -> str:
         if path in self.routes:
@@ -138,8 +125,7 @@ class Observation:
             return UI_ASSETS + "{name}"
         return OTHER
 
-    @staticmethod
-    def begin(scope: Scope) -> tuple[Gateway, RequestRecord, dict[str, Any]] | None:
+    def begin(self, scope: Scope) -> tuple[Gateway, RequestRecord, dict[str, Any]] | None:
         """The gateway, a fresh record in the request state, and connexion's context dict (shared
         with the inner layers, whatever they copy of the scope); None without a gateway."""
         gateway = scope_state(scope).get(STATE_KEY)
@@ -147,10 +133,13 @@ class Observation:
             return None
         if gateway.tracing is None:
             record = RequestRecord(gateway.metrics)
-        else:  # only then is anything of OpenTelemetry imported
-            from specgate.wire.traced import server_record
+        else:
+            make = self._server_record
+            if make is None:  # imported once, and only with tracing on: it imports OpenTelemetry
+                from specgate.wire.traced import server_record
 
-            record = server_record(gateway.tracing, gateway.metrics, scope)
+                make = self._server_record = server_record
+            record = make(gateway.tracing, gateway.metrics, scope)
         scope_state(scope)[RECORD_KEY] = record
         context: dict[str, Any] = scope.setdefault("extensions", {}).setdefault("connexion_context", {})
         return gateway, record, context
@@ -181,13 +170,24 @@ class Observation:
         if record.tokens:
             metrics.count_tokens(model, key_id, record.tokens)
         level = logging.DEBUG if route in PROBE_ROUTES and status < 400 else logging.INFO
+        logged = log.isEnabledFor(level)
         traced = gateway.tracing is not None
-        if not log.isEnabledFor(level):
-            if traced:  # only what the spans read (``TracedRecord.ended``), not the whole log line
-                record.ended(status, _with_bodies(_fields(state, scope, route, key_id, raw_model), body, response_body))
+        if not (logged or traced):
             return
-        fields = _fields(state, scope, route, key_id, raw_model)
-        fields |= {
+        request_id = state.get(REQUEST_ID_KEY)
+        method = str(scope.get("method"))
+        asked = raw_model[:200] if isinstance(raw_model, str) else None
+        bodies = (body, response_body.decode("utf-8", "replace")) if response_body is not None else None
+        if traced:
+            record.ended(status, method, route, request_id, key_id, asked, bodies)
+        if not logged:
+            return
+        fields = {
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "key_id": key_id,
+            "model": asked,
             "model_label": model,
             "provider": record.provider,
             "upstream_model": record.upstream_model,
@@ -209,9 +209,8 @@ class Observation:
             fields["query"] = query
         if status >= 400:
             fields["error_type"], fields["error_message"] = error_summary(status, head)
-        _with_bodies(fields, body, response_body)
-        if traced:
-            record.ended(status, fields)
+        if bodies is not None:  # logging.log_bodies
+            fields["request_body"], fields["response_body"] = bodies
         log.log(level, "request", extra={"fields": fields})
 
 

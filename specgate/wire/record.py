@@ -45,8 +45,18 @@ class RequestRecord:
     def trace_headers(self) -> dict[str, str]:
         return _NO_HEADERS
 
-    def ended(self, status: int, fields: dict[str, Any]) -> None:
-        """The response is done; ``fields`` are the request log's. Nothing without tracing."""
+    def ended(
+        self,
+        status: int,
+        method: str,
+        route: str,
+        request_id: str | None,
+        key_id: str,
+        model: str | None,
+        bodies: tuple[Any, str] | None = None,
+    ) -> None:
+        """The response is done (``bodies``: the request's and the response's, with
+        ``logging.log_bodies``). Nothing without tracing."""
 
     def retried(self, provider: str, reason: str) -> None:
         self.retries += 1

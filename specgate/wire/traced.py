@@ -20,6 +20,7 @@ request log's bodies are put on the server span too).
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from starlette.types import Scope
@@ -29,36 +30,44 @@ from specgate.ops.tracing import Link, Span, Tracing
 from specgate.wire.record import RequestRecord
 
 BODY_ATTRIBUTE_LIMIT = 16 * 1024
+_CARRIED = (b"traceparent", b"tracestate")
+_NAME = itemgetter(0)  # of an ASGI header pair
 _USAGE_ATTRIBUTES = {
     "input": "gen_ai.usage.input_tokens",
     "output": "gen_ai.usage.output_tokens",
     "cache_read": "gen_ai.usage.cache_read.input_tokens",
     "cache_creation": "gen_ai.usage.cache_creation.input_tokens",
 }
+_ALWAYS_COUNTED = ("input", "output")  # cache tokens only when used
 
 
 def _carrier(scope: Scope) -> dict[str, str]:
+    """The client's ``traceparent`` and ``tracestate``; most requests have none, which is found
+    without a Python step per header (``in`` over a ``map``)."""
     carrier: dict[str, str] = {}
-    for name, value in scope.get("headers") or ():
-        if name in (b"traceparent", b"tracestate"):
-            carrier[name.decode()] = value.decode("latin-1")
+    headers = scope.get("headers") or ()
+    if b"traceparent" in map(_NAME, headers):
+        for name, value in headers:
+            if name in _CARRIED:
+                carrier[name.decode()] = value.decode("latin-1")
     return carrier
 
 
 class TracedRecord(RequestRecord):
     """A request's (or a background call's) record whose upstream attempts are child spans of ``span``.
 
-    Attributes are gathered in dicts and set once per span (each ``set_attribute`` of the SDK
-    takes a lock and validates), and only those that say something are sent (retries and
-    fallbacks when there were any, cache tokens when used): every attribute is encoded again by
-    the exporter, which is most of tracing's cost."""
+    Attributes are gathered in dicts and set once per span, and only those that say something are
+    sent (retries and fallbacks when there were any, cache tokens when used): every attribute is
+    encoded again by the exporter. This runs on every traced request, so it is written for few
+    Python steps: attributes built as dict literals, spans made with positional arguments."""
 
     def __init__(self, metrics: Metrics, tracing: Tracing, span: Span) -> None:
         super().__init__(metrics)
         self.tracing = tracing
         self.span = span
         self._attempt: Span | None = None  # the attempt in flight, or the one that served the call
-        self._attempt_attributes: dict[str, Any] = {}
+        self._target = ("", "", "", "")  # the current route's (provider, system, model, upstream model)
+        self._attempt_name = ""
         self._number = 0  # attempt within the current route
         self._route = 0  # position of the current route in the fallback chain
 
@@ -70,27 +79,33 @@ class TracedRecord(RequestRecord):
     # -- attempts
 
     def attempting(self, provider: str, system: str, model: str, upstream_model: str) -> None:
-        self._end_attempt()
+        if self._attempt is not None:
+            self._end_attempt()
         self._route += 1
-        self._number = 0
-        self._attempt_attributes = {
+        self._number = 1
+        self._target = (provider, system, model[:200], upstream_model[:200])
+        self._attempt_name = f"chat {self._target[3]}"
+        self._attempt = self.tracing.child(self.span, self._attempt_name, self._attempt_attributes())
+
+    def _attempt_attributes(self) -> dict[str, Any]:
+        provider, system, model, upstream_model = self._target
+        attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.system": system,
-            "gen_ai.request.model": model[:200],
-            "gen_ai.response.model": upstream_model[:200],
+            "gen_ai.request.model": model,
+            "gen_ai.response.model": upstream_model,
             "specgate.provider": provider,
         }
         if self._route > 1:
-            self._attempt_attributes["specgate.route_index"] = self._route
-        self._open_attempt(None)
+            attributes["specgate.route_index"] = self._route
+        attributes["specgate.attempt"] = self._number
+        return attributes
 
-    def _open_attempt(self, retry_reason: str | None) -> None:
+    def _open_attempt(self, retry_reason: str) -> None:
         self._number += 1
-        attributes = {**self._attempt_attributes, "specgate.attempt": self._number}
-        if retry_reason is not None:
-            attributes["specgate.retry_reason"] = retry_reason
-        name = f"chat {self._attempt_attributes.get('gen_ai.response.model', '')}"
-        self._attempt = self.tracing.child(self.span, name, attributes)
+        attributes = self._attempt_attributes()
+        attributes["specgate.retry_reason"] = retry_reason
+        self._attempt = self.tracing.child(self.span, self._attempt_name, attributes)
 
     def _end_attempt(self, error_type: str | None = None, extra: dict[str, Any] | None = None) -> None:
         attempt, self._attempt = self._attempt, None
@@ -99,11 +114,11 @@ class TracedRecord(RequestRecord):
         if extra:
             attempt.set_attributes(extra)
         if error_type is not None:
-            self.tracing.failed(attempt, error_type)
+            attempt.fail(error_type)
         attempt.end()
 
     def trace_headers(self) -> dict[str, str]:
-        return self.tracing.headers(self._attempt if self._attempt is not None else self.span)
+        return (self._attempt if self._attempt is not None else self.span).traceparent()
 
     def retried(self, provider: str, reason: str) -> None:
         super().retried(provider, reason)
@@ -120,49 +135,62 @@ class TracedRecord(RequestRecord):
 
     # -- the end
 
-    def _usage_attributes(self) -> dict[str, Any]:
-        return {
-            _USAGE_ATTRIBUTES[kind]: value
-            for kind, value in self.tokens.items()
-            if value or kind in ("input", "output")
-        }
-
-    def _finish_span(self, attributes: dict[str, Any], error_type: str | None) -> None:
-        usage = self._usage_attributes()
-        self._end_attempt(None, usage)  # the attempt that served the call: done with the answer
-        attributes.update(usage)
+    def _finish_span(self, error_type: str | None) -> None:
+        """End the attempt that served the call (done with the answer) and the span, with usage."""
+        span, attempt, self._attempt = self.span, self._attempt, None
+        if span.sink is None:  # not sampled (nor are its attempts), or already ended
+            return
+        attributes = span.attributes  # written in place: the span is recorded
+        if self.tokens:
+            usage = {
+                _USAGE_ATTRIBUTES[kind]: value
+                for kind, value in self.tokens.items()
+                if value or kind in _ALWAYS_COUNTED
+            }
+            if attempt is not None:
+                attempt.attributes.update(usage)
+            attributes.update(usage)
+        if attempt is not None:
+            attempt.end()
         if self.retries:
             attributes["specgate.retries"] = self.retries
         if self.fallbacks:
             attributes["specgate.fallbacks"] = self.fallbacks
         if self.provider is not None:
             attributes["specgate.provider"] = self.provider
-        span = self.span
-        span.set_attributes(attributes)
         if error_type is not None:
-            self.tracing.failed(span, error_type)
+            span.fail(error_type)
         span.end()
 
-    def ended(self, status: int, fields: dict[str, Any]) -> None:
-        route = str(fields.get("route"))
-        self.span.name = f"{fields.get('method')} {route}"
-        attributes: dict[str, Any] = {
-            "http.request.method": str(fields.get("method")),
-            "http.route": route,
-            "http.response.status_code": status,
-        }
-        for name in ("request_id", "key_id"):
-            if fields.get(name) is not None:
-                attributes[f"specgate.{name}"] = str(fields[name])
-        if isinstance(fields.get("model"), str):
-            attributes["gen_ai.request.model"] = fields["model"]
-        if self.tracing.log_bodies and "request_body" in fields:
-            attributes["specgate.request_body"] = str(fields["request_body"])[:BODY_ATTRIBUTE_LIMIT]
-            attributes["specgate.response_body"] = str(fields["response_body"])[:BODY_ATTRIBUTE_LIMIT]
-        self._finish_span(attributes, str(status) if status >= 500 else None)
+    def ended(
+        self,
+        status: int,
+        method: str,
+        route: str,
+        request_id: str | None,
+        key_id: str,
+        model: str | None,
+        bodies: tuple[Any, str] | None = None,
+    ) -> None:
+        span = self.span
+        if span.sink is not None:
+            span.name = f"{method} {route}"
+            attributes = span.attributes
+            attributes["http.request.method"] = method
+            attributes["http.route"] = route
+            attributes["http.response.status_code"] = status
+            if request_id is not None:
+                attributes["specgate.request_id"] = request_id
+            attributes["specgate.key_id"] = key_id
+            if model is not None:
+                attributes["gen_ai.request.model"] = model
+            if bodies is not None and self.tracing.log_bodies:
+                attributes["specgate.request_body"] = str(bodies[0])[:BODY_ATTRIBUTE_LIMIT]
+                attributes["specgate.response_body"] = bodies[1][:BODY_ATTRIBUTE_LIMIT]
+        self._finish_span(str(status) if status >= 500 else None)
 
     def ended_background(self, error_type: str | None) -> None:
-        self._finish_span({}, error_type)
+        self._finish_span(error_type)
 
 
 def server_record(tracing: Tracing, metrics: Metrics, scope: Scope) -> TracedRecord:

@@ -104,13 +104,12 @@ def test_batches_of_real_request_spans(count: int) -> None:
     try:
         spans: list[Span] = []
         tracing._sink = spans.append
-        fields = {"method": "POST", "route": "/v1/messages", "request_id": "req_1", "key_id": "key_a", "model": "m"}
         for i in range(count):
             record = server_record(tracing, Metrics(), {"method": "POST", "headers": []})
             record.attempting("ant", "anthropic", "m", "claude-upstream")
             record.retried("ant", "529")
             record.usage({"input_tokens": i, "output_tokens": 1000 + i, "cache_read_input_tokens": 5})
-            record.ended(500 if i % 2 else 200, fields)
+            record.ended(500 if i % 2 else 200, "POST", "/v1/messages", f"req_{i}", "key_a", "m")
         assert len(spans) == 3 * count
         assert_same(spans)
     finally:
