@@ -105,7 +105,23 @@ class _Pairs(dict[tuple[str, Any], bytes]):
         self.tag = tag
 
     def __missing__(self, item: tuple[str, Any]) -> bytes:
-        encoded = self[item] = field(self.tag, key_value(*item))
+        key, value = item
+        if type(value) is str:  # most misses are a new string (a request id): its bytes written here
+            key_bytes, value_bytes = key.encode(), value.encode()
+            value_size = len(value_bytes)
+            size = len(key_bytes) + value_size + 6  # key (2 + len), value (2 + AnyValue: 2 + len)
+            if size < 0x80:
+                encoded = (
+                    bytes((self.tag, size, 0x0A, len(key_bytes)))
+                    + key_bytes
+                    + bytes((0x12, value_size + 2, 0x0A, value_size))
+                    + value_bytes
+                )
+            else:
+                encoded = field(self.tag, key_value(key, value))
+        else:
+            encoded = field(self.tag, key_value(key, value))
+        self[item] = encoded
         self.encoder.kept()
         return encoded
 
@@ -180,6 +196,12 @@ class Encoder:
             encoded = b"".join(map(self._span_pairs.__getitem__, attributes.items()))
         else:
             encoded = self.attributes(0x4A, attributes)
+        shared = span.shared
+        shared_encoded = b""
+        if shared is not None:
+            shared_encoded = shared.encoded
+            if not shared_encoded:
+                shared_encoded = shared.encoded = self.attributes(0x4A, shared.attributes)
         body = b"".join(
             (
                 _TRACE_ID,
@@ -188,6 +210,7 @@ class Encoder:
                 _SPAN.pack(0x12, 8, span.span_id),
                 name,
                 _KIND_TIMES.pack(0x30, span.kind, 0x39, span.start_ns, 0x41, span.end_ns),
+                shared_encoded,
                 encoded,
                 _TAILS[span.status_code][span.remote_parent],
             )
@@ -207,6 +230,8 @@ class Encoder:
         name = self._names.get(span.name)
         parts.append(name if name is not None else self._name(span.name))
         parts.append(_KIND_TIMES.pack(0x30, span.kind, 0x39, span.start_ns, 0x41, span.end_ns))
+        if span.shared is not None:
+            parts.append(self.attributes(0x4A, span.shared.attributes))
         parts.append(self.attributes(0x4A, span.attributes))
         if span.events:
             for event_name, event_ns, event_attributes in span.events:

@@ -27,10 +27,22 @@ Event = tuple[str, int, dict[str, Any]]  # (name, time in ns, attributes)
 _HEX_BYTE = tuple(f"{flags:02x}" for flags in range(256))
 
 
+class Shared:
+    """Attributes that many spans carry alike (an attempt's provider and models, a request's route
+    and key): made once per distinct set (``Tracing.shared``) and never changed, so the exporter
+    encodes them once (``encoded``) instead of once per span."""
+
+    __slots__ = ("attributes", "encoded")
+
+    def __init__(self, attributes: dict[str, Any]) -> None:
+        self.attributes = attributes
+        self.encoded = b""  # the encoder's, on first use
+
+
 class Span:
     __slots__ = (
-        "attributes", "end_ns", "events", "kind", "links", "name", "parent_id", "remote_parent", "sink",
-        "span_id", "start_ns", "status_code", "status_message", "trace_flags", "trace_id", "trace_state",
+        "attributes", "end_ns", "events", "kind", "links", "name", "parent_id", "remote_parent", "shared",
+        "sink", "span_id", "start_ns", "status_code", "status_message", "trace_flags", "trace_id", "trace_state",
     )  # fmt: skip
 
     def __init__(
@@ -47,6 +59,7 @@ class Span:
         links: Sequence[Link] = (),
         sink: Callable[[Span], None] | None = None,
         start_ns: int = 0,
+        shared: Shared | None = None,
     ) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
@@ -58,12 +71,17 @@ class Span:
         self.kind = kind
         self.start_ns = start_ns or time.time_ns()
         self.end_ns = 0
-        self.attributes: dict[str, Any] = attributes if attributes is not None else {}
+        self.attributes: dict[str, Any] = attributes if attributes is not None else {}  # its own
+        self.shared = shared  # encoded before its own attributes; no key in both
         self.events: Sequence[Event] = ()
         self.links: Sequence[Link] = links
         self.status_code = STATUS_UNSET
         self.status_message = ""
         self.sink = sink  # where the span goes when it ends; None: not sampled
+
+    def all_attributes(self) -> dict[str, Any]:
+        """Its attributes as exported: the shared ones, then its own."""
+        return self.attributes if self.shared is None else {**self.shared.attributes, **self.attributes}
 
     @property
     def recording(self) -> bool:

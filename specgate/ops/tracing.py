@@ -32,9 +32,10 @@ from specgate import __version__
 from specgate.core.config import TracingConfig
 from specgate.ops.export import BatchExporter
 from specgate.ops.otlp import Encoder
-from specgate.ops.spans import CLIENT, INTERNAL, SAMPLED, SERVER, Link, Span
+from specgate.ops.spans import CLIENT, INTERNAL, SAMPLED, SERVER, Link, Shared, Span
 
-__all__ = ["CLIENT", "INTERNAL", "SERVER", "Link", "Span", "Tracing"]
+__all__ = ["CLIENT", "INTERNAL", "SERVER", "Link", "Shared", "Span", "Tracing"]
+SHARED_LIMIT = 4096  # distinct shared attribute sets kept (routes, keys and statuses alike, in practice)
 _PROPAGATOR = TraceContextTextMapPropagator()
 _KINDS = {SERVER: trace.SpanKind.SERVER, INTERNAL: trace.SpanKind.INTERNAL}
 
@@ -56,6 +57,17 @@ class Tracing:
             interval_s=config.export_interval_s,
         )
         self._sink = self.exporter.add
+        self._shared: dict[tuple[Any, ...], Shared] = {}
+
+        self.shared = self._shared.get  # the ``Shared`` attributes kept for a key (the values they are made of)
+
+    def share(self, key: tuple[Any, ...], attributes: dict[str, Any]) -> Shared:
+        """Keep ``attributes`` as the ``Shared`` set for ``key``; at most ``SHARED_LIMIT`` are kept
+        (then all are dropped and made again as needed)."""
+        if len(self._shared) >= SHARED_LIMIT:
+            self._shared.clear()
+        shared = self._shared[key] = Shared(attributes)
+        return shared
 
     def _root(
         self, name: str, kind: int, parent: Context | None, attributes: Mapping[str, Any], links: Sequence[Link]
@@ -98,12 +110,14 @@ class Tracing:
             )
         return self._root(name, SERVER, _PROPAGATOR.extract(carrier) if carrier else None, {}, ())
 
-    def child(self, parent: Span, name: str, attributes: dict[str, Any], *, kind: int = CLIENT) -> Span:
+    def child(
+        self, parent: Span, name: str, attributes: dict[str, Any], shared: Shared | None = None, *, kind: int = CLIENT
+    ) -> Span:
         """A span within ``parent``'s trace, sampled as it is (the ``ParentBased`` rule)."""
         flags = parent.trace_flags
         sink = self._sink if flags & SAMPLED else None
         return Span(parent.trace_id, self.ids.generate_span_id(), name, kind, parent.span_id, False, flags,
-                    parent.trace_state, attributes, (), sink)  # fmt: skip
+                    parent.trace_state, attributes, (), sink, 0, shared)  # fmt: skip
 
     def background(self, name: str, links: Sequence[Link], attributes: Mapping[str, Any]) -> Span:
         """The root of a new trace for work a request left behind (a job, a batch item), linked to it."""

@@ -26,7 +26,7 @@ from typing import Any
 from starlette.types import Scope
 
 from specgate.ops.metrics import Metrics
-from specgate.ops.tracing import Link, Span, Tracing
+from specgate.ops.tracing import Link, Shared, Span, Tracing
 from specgate.wire.record import RequestRecord
 
 BODY_ATTRIBUTE_LIMIT = 16 * 1024
@@ -56,17 +56,18 @@ def _carrier(scope: Scope) -> dict[str, str]:
 class TracedRecord(RequestRecord):
     """A request's (or a background call's) record whose upstream attempts are child spans of ``span``.
 
-    Attributes are gathered in dicts and set once per span, and only those that say something are
-    sent (retries and fallbacks when there were any, cache tokens when used): every attribute is
-    encoded again by the exporter. This runs on every traced request, so it is written for few
-    Python steps: attributes built as dict literals, spans made with positional arguments."""
+    Only attributes that say something are sent (retries and fallbacks when there were any, cache
+    tokens when used). Those alike across many spans are ``Shared`` and encoded once: an attempt's
+    route (provider, system, models, route index) and a request's method, route, status, key id,
+    model and provider; a span's own are what differs (request id, attempt number, usage, errors).
+    This runs on every traced request, so it is written for few Python steps."""
 
     def __init__(self, metrics: Metrics, tracing: Tracing, span: Span) -> None:
         super().__init__(metrics)
         self.tracing = tracing
         self.span = span
         self._attempt: Span | None = None  # the attempt in flight, or the one that served the call
-        self._target = ("", "", "", "")  # the current route's (provider, system, model, upstream model)
+        self._shared: Shared | None = None  # the current route's attributes, alike on each attempt
         self._attempt_name = ""
         self._number = 0  # attempt within the current route
         self._route = 0  # position of the current route in the fallback chain
@@ -83,12 +84,18 @@ class TracedRecord(RequestRecord):
             self._end_attempt()
         self._route += 1
         self._number = 1
-        self._target = (provider, system, model[:200], upstream_model[:200])
-        self._attempt_name = f"chat {self._target[3]}"
-        self._attempt = self.tracing.child(self.span, self._attempt_name, self._attempt_attributes())
+        key = (provider, system, model[:200], upstream_model[:200], self._route)
+        shared = self.tracing.shared(key)
+        if shared is None:
+            shared = self.tracing.share(key, self._route_attributes(key))
+        self._shared = shared
+        self._attempt_name = name = f"chat {key[3]}"
+        self._attempt = self.tracing.child(self.span, name, {"specgate.attempt": 1}, shared)
 
-    def _attempt_attributes(self) -> dict[str, Any]:
-        provider, system, model, upstream_model = self._target
+    @staticmethod
+    def _route_attributes(key: tuple[str, str, str, str, int]) -> dict[str, Any]:
+        """What every attempt on this route says alike (``Shared``: encoded once)."""
+        provider, system, model, upstream_model, route = key
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.system": system,
@@ -96,16 +103,14 @@ class TracedRecord(RequestRecord):
             "gen_ai.response.model": upstream_model,
             "specgate.provider": provider,
         }
-        if self._route > 1:
-            attributes["specgate.route_index"] = self._route
-        attributes["specgate.attempt"] = self._number
+        if route > 1:
+            attributes["specgate.route_index"] = route
         return attributes
 
     def _open_attempt(self, retry_reason: str) -> None:
         self._number += 1
-        attributes = self._attempt_attributes()
-        attributes["specgate.retry_reason"] = retry_reason
-        self._attempt = self.tracing.child(self.span, self._attempt_name, attributes)
+        attributes = {"specgate.attempt": self._number, "specgate.retry_reason": retry_reason}
+        self._attempt = self.tracing.child(self.span, self._attempt_name, attributes, self._shared)
 
     def _end_attempt(self, error_type: str | None = None, extra: dict[str, Any] | None = None) -> None:
         attempt, self._attempt = self._attempt, None
@@ -156,7 +161,7 @@ class TracedRecord(RequestRecord):
             attributes["specgate.retries"] = self.retries
         if self.fallbacks:
             attributes["specgate.fallbacks"] = self.fallbacks
-        if self.provider is not None:
+        if self.provider is not None and span.shared is None:  # a request's is shared (``ended``)
             attributes["specgate.provider"] = self.provider
         if error_type is not None:
             span.fail(error_type)
@@ -175,19 +180,32 @@ class TracedRecord(RequestRecord):
         span = self.span
         if span.sink is not None:
             span.name = f"{method} {route}"
+            key = (method, route, status, key_id, model, self.provider)
+            shared = self.tracing.shared(key)
+            span.shared = shared if shared is not None else self.tracing.share(key, self._request_attributes(key))
             attributes = span.attributes
-            attributes["http.request.method"] = method
-            attributes["http.route"] = route
-            attributes["http.response.status_code"] = status
             if request_id is not None:
                 attributes["specgate.request_id"] = request_id
-            attributes["specgate.key_id"] = key_id
-            if model is not None:
-                attributes["gen_ai.request.model"] = model
             if bodies is not None and self.tracing.log_bodies:
                 attributes["specgate.request_body"] = str(bodies[0])[:BODY_ATTRIBUTE_LIMIT]
                 attributes["specgate.response_body"] = bodies[1][:BODY_ATTRIBUTE_LIMIT]
         self._finish_span(str(status) if status >= 500 else None)
+
+    @staticmethod
+    def _request_attributes(key: tuple[str, str, int, str, str | None, str | None]) -> dict[str, Any]:
+        """What every request alike in these says (``Shared``: encoded once)."""
+        method, route, status, key_id, model, provider = key
+        attributes: dict[str, Any] = {
+            "http.request.method": method,
+            "http.route": route,
+            "http.response.status_code": status,
+            "specgate.key_id": key_id,
+        }
+        if model is not None:
+            attributes["gen_ai.request.model"] = model
+        if provider is not None:
+            attributes["specgate.provider"] = provider
+        return attributes
 
     def ended_background(self, error_type: str | None) -> None:
         self._finish_span(error_type)

@@ -51,7 +51,7 @@ def official(spans: list[Span]) -> bytes:
         status = Status(StatusCode(span.status_code), span.status_message or None)
         times = {"start_time": span.start_ns, "end_time": span.end_ns, "instrumentation_scope": scope}
         kind = KINDS[span.kind]
-        readable.append(ReadableSpan(span.name, context, parent, RESOURCE, span.attributes, events, links, kind,
+        readable.append(ReadableSpan(span.name, context, parent, RESOURCE, span.all_attributes(), events, links, kind,
                                      status=status, **times))  # fmt: skip
     return encode_spans(readable).SerializeToString()
 
@@ -119,3 +119,31 @@ def test_batches_of_real_request_spans(count: int) -> None:
 def test_varint() -> None:
     assert [varint(n) for n in (0, 1, 127, 128, 300)] == [b"\x00", b"\x01", b"\x7f", b"\x80\x01", b"\xac\x02"]
     assert varint(-1) == b"\xff" * 9 + b"\x01"
+
+
+def test_alike_spans_share_one_encoded_attribute_set() -> None:
+    """Requests alike in route, status, key, model and provider share one ``Shared`` set (encoded
+    once); what differs (the request id, the usage) stays each span's own."""
+    from specgate.core.config import TracingConfig
+    from specgate.ops.tracing import Tracing
+
+    tracing = Tracing(TracingConfig(endpoint="http://127.0.0.1:9/v1/traces", export_interval_s=3600))
+    try:
+        spans: list[Span] = []
+        tracing._sink = spans.append
+        for i, key_id in enumerate(("key_a", "key_a", "key_b")):
+            record = server_record(tracing, Metrics(), {"method": "POST", "headers": []})
+            record.attempting("ant", "anthropic", "m", "claude-upstream")
+            record.usage({"input_tokens": i, "output_tokens": 1})
+            record.served("ant", "claude-upstream")
+            record.ended(200, "POST", "/v1/messages", f"req_{i}", key_id, "m")
+        attempts, servers = spans[0::2], spans[1::2]
+        assert servers[0].shared is servers[1].shared and servers[2].shared is not servers[0].shared
+        assert attempts[0].shared is attempts[1].shared is attempts[2].shared
+        assert servers[2].all_attributes()["specgate.key_id"] == "key_b"
+        assert [s.attributes["specgate.request_id"] for s in servers] == ["req_0", "req_1", "req_2"]
+        assert [s.attributes["gen_ai.usage.input_tokens"] for s in attempts] == [0, 1, 2]
+        assert not set(servers[0].attributes) & set(servers[0].shared.attributes)  # type: ignore[union-attr]
+        assert_same(spans)
+    finally:
+        tracing.close()
