@@ -79,10 +79,11 @@ class RequestRecord:
         self.upstream_model = upstream_model
 
     def usage(self, usage: Json) -> None:
+        tokens = self.tokens
         for field, kind in _USAGE_FIELDS.items():
             value = usage.get(field)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                self.tokens[kind] = value  # stream usage is cumulative: the last value wins
+            if type(value) is int and value >= 0:  # parsed JSON: an int is exactly int (a bool is not)
+                tokens[kind] = value  # stream usage is cumulative: the last value wins
 
     def first_token(self) -> None:
         if self.first_token_s is None:
