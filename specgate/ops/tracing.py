@@ -18,7 +18,7 @@ What the spans are and which attributes they carry is decided on the request pat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -59,14 +59,15 @@ class Tracing:
         self._sink = self.exporter.add
         self._shared: dict[tuple[Any, ...], Shared] = {}
 
-        self.shared = self._shared.get  # the ``Shared`` attributes kept for a key (the values they are made of)
-
-    def share(self, key: tuple[Any, ...], attributes: dict[str, Any]) -> Shared:
-        """Keep ``attributes`` as the ``Shared`` set for ``key``; at most ``SHARED_LIMIT`` are kept
-        (then all are dropped and made again as needed)."""
-        if len(self._shared) >= SHARED_LIMIT:
-            self._shared.clear()
-        shared = self._shared[key] = Shared(attributes)
+    def shared(self, key: tuple[Any, ...], make: Callable[[tuple[Any, ...]], dict[str, Any]]) -> Shared:
+        """The ``Shared`` attributes for ``key`` (the values they are made of), made by ``make(key)``
+        the first time; at most ``SHARED_LIMIT`` are kept (then all are dropped and made again as
+        needed)."""
+        shared = self._shared.get(key)
+        if shared is None:
+            if len(self._shared) >= SHARED_LIMIT:
+                self._shared.clear()
+            shared = self._shared[key] = Shared(make(key))
         return shared
 
     def _root(

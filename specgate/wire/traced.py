@@ -85,15 +85,12 @@ class TracedRecord(RequestRecord):
         self._route += 1
         self._number = 1
         key = (provider, system, model[:200], upstream_model[:200], self._route)
-        shared = self.tracing.shared(key)
-        if shared is None:
-            shared = self.tracing.share(key, self._route_attributes(key))
-        self._shared = shared
+        self._shared = shared = self.tracing.shared(key, self._route_attributes)
         self._attempt_name = name = f"chat {key[3]}"
         self._attempt = self.tracing.child(self.span, name, {"specgate.attempt": 1}, shared)
 
     @staticmethod
-    def _route_attributes(key: tuple[str, str, str, str, int]) -> dict[str, Any]:
+    def _route_attributes(key: tuple[Any, ...]) -> dict[str, Any]:
         """What every attempt on this route says alike (``Shared``: encoded once)."""
         provider, system, model, upstream_model, route = key
         attributes: dict[str, Any] = {
@@ -181,8 +178,7 @@ class TracedRecord(RequestRecord):
         if span.sink is not None:
             span.name = f"{method} {route}"
             key = (method, route, status, key_id, model, self.provider)
-            shared = self.tracing.shared(key)
-            span.shared = shared if shared is not None else self.tracing.share(key, self._request_attributes(key))
+            span.shared = self.tracing.shared(key, self._request_attributes)
             attributes = span.attributes
             if request_id is not None:
                 attributes["specgate.request_id"] = request_id
@@ -192,7 +188,7 @@ class TracedRecord(RequestRecord):
         self._finish_span(str(status) if status >= 500 else None)
 
     @staticmethod
-    def _request_attributes(key: tuple[str, str, int, str, str | None, str | None]) -> dict[str, Any]:
+    def _request_attributes(key: tuple[Any, ...]) -> dict[str, Any]:
         """What every request alike in these says (``Shared``: encoded once)."""
         method, route, status, key_id, model, provider = key
         attributes: dict[str, Any] = {

@@ -147,3 +147,26 @@ def test_alike_spans_share_one_encoded_attribute_set() -> None:
         assert_same(spans)
     finally:
         tracing.close()
+
+
+def test_shared_sets_are_kept_up_to_their_limit() -> None:
+    """A set is made once per key; past ``SHARED_LIMIT`` distinct keys all are dropped and made again."""
+    from specgate.core.config import TracingConfig
+    from specgate.ops.tracing import SHARED_LIMIT, Tracing
+
+    tracing = Tracing(TracingConfig(endpoint="http://127.0.0.1:9/v1/traces", export_interval_s=3600))
+    try:
+        made: list[tuple[Any, ...]] = []
+
+        def make(key: tuple[Any, ...]) -> dict[str, Any]:
+            made.append(key)
+            return {"k": key[0]}
+
+        first = tracing.shared((0,), make)
+        assert tracing.shared((0,), make) is first and made == [(0,)]
+        for i in range(1, SHARED_LIMIT + 1):
+            tracing.shared((i,), make)
+        again = tracing.shared((0,), make)
+        assert again is not first and again.attributes == {"k": 0} and made.count((0,)) == 2
+    finally:
+        tracing.close()
