@@ -126,8 +126,45 @@ class _Frames:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """The events completed by ``data`` (an ``error`` event among them: the caller raises)."""
+        if not self._buffer and not self._frame and not self.stopped and data.endswith(b"\n\n"):
+            events = self._whole_frames(data)
+            if events is not None:
+                return events
         *lines, self._buffer = (self._buffer + data).split(b"\n")
         return self._lines(lines)
+
+    def _whole_frames(self, data: bytes) -> list[SSEEvent] | None:
+        """The usual case, without a step per line: ``data`` is whole frames, each exactly
+        ``event: <name>\\ndata: <json object>`` and a blank line, as Anthropic's API writes them;
+        each frame is relayed as its own bytes. None for anything else (a comment, ``\\r\\n``, a
+        frame split across reads, JSON that does not parse...): the caller reads ``data`` line
+        by line, which gives the same events or the error."""
+        frames = data.split(b"\n\n")
+        frames.pop()  # the empty tail after the last blank line
+        events: list[SSEEvent] = []
+        for frame in frames:
+            if not frame.startswith(b"event: ") or b"\r" in frame:
+                return None
+            end = frame.find(b"\ndata: ")
+            if end <= 7 or frame.find(b"\n", end + 7) != -1 or frame.find(b"\n", 7, end) != -1:
+                return None
+            try:
+                name = frame[7:end].decode()
+            except UnicodeDecodeError:
+                return None
+            if name == "message_start":
+                return None  # rewritten (the client's model): the line-by-line path does it
+            try:
+                parsed = orjson.loads(frame[end + 7 :])
+            except orjson.JSONDecodeError:
+                return None
+            if type(parsed) is not dict:
+                return None
+            events.append(SSEEvent(name, parsed, raw=data if len(frames) == 1 else frame + b"\n\n"))
+            if name == "message_stop" or name == "error":
+                self.stopped = name == "message_stop"
+                break
+        return events
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
         events: list[SSEEvent] = []

@@ -1,0 +1,118 @@
+"""The relay's SSE framing: the whole-frames shortcut gives exactly what the line-by-line reader
+gives, for any way the upstream's bytes are split into reads."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from providers.relay import _Frames
+from specgate.core.errors import GatewayError
+from specgate.core.types import SSEEvent
+
+
+def frame(name: str, data: dict[str, object], *, sep: bytes = b"\n") -> bytes:
+    return b"event: " + name.encode() + sep + b"data: " + orjson.dumps(data) + sep + sep
+
+
+STREAM = b"".join(
+    [
+        frame("message_start", {"type": "message_start", "message": {"model": "up", "usage": {"input_tokens": 3}}}),
+        frame("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}}),
+        frame("ping", {"type": "ping"}),
+        *(
+            frame("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"text": f"w{i} é\\n"}})
+            for i in range(6)
+        ),
+        b": a comment line\n\n",
+        b'event: content_block_delta\nid: 7\ndata: {"type":"content_block_delta","index":0}\n\n',
+        b'data: {"type":"content_block_stop","index":0}\n\n',  # no event line: named by its type
+        frame("message_delta", {"type": "message_delta", "usage": {"output_tokens": 9}}),
+        frame("message_stop", {"type": "message_stop"}),
+        frame("content_block_delta", {"type": "content_block_delta"}),  # after message_stop: dropped
+    ]
+)
+
+
+class LineByLine(_Frames):
+    """The reader without its shortcut: every read line by line."""
+
+    def _whole_frames(self, data: bytes) -> list[SSEEvent] | None:
+        return None
+
+
+def events(reads: list[bytes], *, shortcut: bool = True) -> list[tuple[str, object, bytes | None]]:
+    frames = (_Frames if shortcut else LineByLine)("client-model", "p", "req_1")
+    out: list[SSEEvent] = []
+    for read in reads:
+        out += frames.feed(read)
+        if out and out[-1].event == "error":  # relay_sse raises it: nothing is read after it
+            return [(e.event, e.data, e.raw) for e in out]
+    out += frames.last_line()
+    last = frames.last_frame()
+    if last is not None:
+        out.append(last)
+    return [(e.event, e.data, e.raw) for e in out]
+
+
+def split(data: bytes, rng: random.Random) -> list[bytes]:
+    """``data`` in reads: at frame ends (what a real upstream mostly sends) or anywhere."""
+    if rng.random() < 0.5:
+        end = b"\r\n\r\n" if b"\r\n" in data else b"\n\n"
+        frames = data.split(end)
+        ends = [f + end for f in frames[:-1]]
+        reads, i = [], 0
+        while i < len(ends):
+            n = rng.randint(1, 4)
+            reads.append(b"".join(ends[i : i + n]))
+            i += n
+        return reads + ([frames[-1]] if frames[-1] else [])
+    cuts = sorted(rng.sample(range(1, len(data)), rng.randint(1, 12)))
+    return [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+
+
+@pytest.mark.parametrize("body", [STREAM, STREAM.replace(b"\n", b"\r\n")], ids=["lf", "crlf"])
+def test_the_shortcut_gives_the_line_by_line_events(body: bytes) -> None:
+    rng = random.Random(17)
+    expected = events([body], shortcut=False)
+    assert expected[0][0] == "message_start"
+    assert expected[0][1]["message"]["model"] == "client-model"  # type: ignore[index]
+    assert expected[-1][0] == "message_stop"
+    for _ in range(300):
+        assert events(split(body, rng)) == expected
+
+
+def test_frames_are_relayed_as_the_upstreams_bytes() -> None:
+    read = frame("content_block_delta", {"type": "content_block_delta", "index": 0})
+    (event,) = _Frames("m", "p", "r").feed(read)
+    assert event.raw is read  # one whole frame in a read: the read itself, no copy
+    two = _Frames("m", "p", "r").feed(read + frame("ping", {"type": "ping"}))
+    assert [e.raw for e in two] == [read, frame("ping", {"type": "ping"})]
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        b"event: content_block_delta\ndata: {not json\n\n",
+        b"event: content_block_delta\ndata: [1, 2]\n\n",
+        b"event: content_block_delta\ndata: \xff\n\n",
+        b"event: \xff\ndata: {}\n\n",
+    ],
+)
+def test_a_bad_frame_is_the_same_error_either_way(read: bytes) -> None:
+    outcomes = []
+    for shortcut in (True, False):
+        try:
+            outcomes.append(events([read], shortcut=shortcut))
+        except (GatewayError, UnicodeDecodeError) as exc:
+            outcomes.append(type(exc).__name__ + ": " + str(exc))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_an_error_event_ends_the_read() -> None:
+    error = frame("error", {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
+    read = frame("ping", {"type": "ping"}) + error + frame("ping", {"type": "ping"})
+    assert [name for name, _, _ in events([read])] == ["ping", "error"]
+    assert events([read]) == events([read], shortcut=False)
