@@ -10,6 +10,7 @@ from typing import Any
 from specgate.access.ledger import Account
 from specgate.access.limiter import Ticket
 from specgate.core.config import Price
+from specgate.core.streams import TappedStream, tapped
 from specgate.core.types import SSEEvent
 
 INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -62,30 +63,24 @@ class StreamUsage:
         return sum(self.input.values()) + self.output if self.seen else None
 
 
-async def settling(
+def settling(
     rest: AsyncIterator[SSEEvent],
     usage: StreamUsage,
     ticket: Ticket,
     account: Account | None = None,
     price: Price | None = None,
-) -> AsyncIterator[SSEEvent]:
-    """Pass ``rest`` through, recording its usage; when it ends (completed, failed or cancelled by
-    a client disconnect), correct the reservation with what was seen (nothing seen: give it back)
-    and write the call to the usage ledger (an error if the stream failed)."""
-    failed = False
-    try:
-        async for event in rest:
-            usage.update(event)
-            yield event
-    except Exception:
-        failed = True
-        raise
-    finally:
-        try:
-            close = getattr(rest, "aclose", None)
-            if close is not None:
-                await close()
-        finally:
-            await ticket.settle(usage.tokens)
-            if account is not None:
-                await account.settle(usage.reported, price, error=failed)
+) -> TappedStream:
+    """``rest``, its usage recorded as it passes (a tap: no layer of its own); when it ends
+    (completed, failed or cancelled by a client disconnect), the reservation is corrected with
+    what was seen (nothing seen: given back) and the call written to the usage ledger (an error
+    if the stream failed)."""
+
+    async def settle(failed: bool) -> None:
+        await ticket.settle(usage.tokens)
+        if account is not None:
+            await account.settle(usage.reported, price, error=failed)
+
+    stream = tapped(rest)
+    stream.tap(usage.update)
+    stream.on_close(settle)
+    return stream

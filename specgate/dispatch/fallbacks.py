@@ -18,6 +18,7 @@ from specgate.core.errors import (
     UpstreamError,
     error_type_for_status,
 )
+from specgate.core.streams import tapped
 from specgate.core.types import Json, SSEEvent
 from specgate.wire.timing import Overhead
 
@@ -172,28 +173,23 @@ async def open_stream(
                 first = SSEEvent(first.event, {**first.data, "message": {**message, "model": body["model"]}})
         if ctx.observer is None:
             return first, stream, target
-        observed = ObservedStream(stream, ctx.observer)
-        observed.see(first)
+        seen = StreamSeen(ctx.observer)
+        seen.see(first)
+        observed = tapped(stream)
+        observed.tap(seen.see)
         return first, observed, target
     raise failure or ApiError("no provider could serve the request")
 
 
-class ObservedStream:
-    """Passes a stream through, telling the observer about usage and the first content delta.
-    Closing it closes the wrapped stream, even if it was never iterated."""
+class StreamSeen:
+    """Tells the observer about a stream's usage and its first content delta (a tap of the
+    stream, ``specgate.core.streams``)."""
 
-    def __init__(self, stream: AsyncIterator[SSEEvent], observer: CallObserver) -> None:
-        self._stream = stream
+    __slots__ = ("_delta_seen", "_observer")
+
+    def __init__(self, observer: CallObserver) -> None:
         self._observer = observer
         self._delta_seen = False
-
-    def __aiter__(self) -> ObservedStream:
-        return self
-
-    async def __anext__(self) -> SSEEvent:
-        event = await anext(self._stream)
-        self.see(event)
-        return event
 
     def see(self, event: SSEEvent) -> None:
         data = event.data
@@ -210,9 +206,6 @@ class ObservedStream:
             usage = data.get("usage")
             if isinstance(usage, dict):
                 self._observer.usage(usage)
-
-    async def aclose(self) -> None:
-        await _aclose(self._stream)
 
 
 async def _aclose(stream: AsyncIterator[SSEEvent]) -> None:

@@ -7,8 +7,9 @@ from typing import Any
 
 from providers.router import Router
 from specgate.core.config import ModelRoute
+from specgate.core.streams import TappedStream
 from specgate.core.types import SSEEvent
-from specgate.dispatch.fallbacks import ObservedStream
+from specgate.dispatch.fallbacks import StreamSeen
 from specgate.ops.metrics import Metrics
 from specgate.wire.observe import RequestRecord, model_label
 
@@ -36,13 +37,16 @@ async def test_observed_stream_reports_usage_and_first_token_and_closes_the_sour
 
     record = RequestRecord(Metrics())
     start = SSEEvent("message_start", {"message": {"usage": {"input_tokens": 5, "cache_read_input_tokens": 2}}})
-    stream = ObservedStream(source(), record)
-    stream.see(start)
+    seen = StreamSeen(record)
+    seen.see(start)
+    stream = TappedStream(source())
+    stream.tap(seen.see)
     assert [e.event async for e in stream] == ["content_block_delta", "content_block_delta", "message_delta"]
     assert record.tokens == {"input": 5, "cache_read": 2, "output": 7}
     assert record.first_token_s is not None
 
-    half_read = ObservedStream(source(), record)
+    half_read = TappedStream(source())
+    half_read.tap(StreamSeen(record).see)
     await anext(half_read)
     await half_read.aclose()
     assert closed == [True, True]

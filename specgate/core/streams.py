@@ -1,0 +1,96 @@
+"""An event stream that others watch as it passes: one layer however many watch it.
+
+Several parts of the gateway need to see a stream's events on their way to the client: the
+request's observer (usage, the first token) and the reservation's settlement (usage, then a
+settle when the stream ends). Each used to wrap the stream in a layer of its own, and every
+event then went through every layer, a step down and back up each, on every wake-up. Now each
+adds to one ``TappedStream``: taps (plain functions of one event) and closers (run once when the
+stream ends: finished, failed, closed by the client's disconnect, or closed before it was ever
+iterated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+
+from specgate.core.types import SSEEvent
+
+Tap = Callable[[SSEEvent], None]
+Closer = Callable[[bool], Awaitable[None]]  # called with True when the stream failed (an exception)
+
+
+class TappedStream:
+    """Passes ``source`` through, showing each event to every tap; at its end (the last event, an
+    exception, ``aclose``) closes ``source`` and then runs every closer once, in order. Add taps
+    and closers before iterating it.
+
+    The events pass through one async generator; ``__anext__`` hands out that generator's own
+    step, so a wait for the upstream is no deeper than without the taps."""
+
+    __slots__ = ("_closed", "_closers", "_generator", "_source", "_taps")
+
+    def __init__(self, source: AsyncIterator[SSEEvent]) -> None:
+        self._source = source
+        self._taps: list[Tap] = []
+        self._closers: list[Closer] = []
+        self._closed = False
+        self._generator = self._pass()
+
+    def tap(self, tap: Tap) -> None:
+        self._taps.append(tap)
+
+    def on_close(self, closer: Closer) -> None:
+        self._closers.append(closer)
+
+    def __aiter__(self) -> TappedStream:
+        return self
+
+    def __anext__(self) -> Awaitable[SSEEvent]:
+        return self._generator.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._generator.aclose()
+        finally:  # a generator closed before its first step never ran its own ``finally``
+            await self._close(failed=False)
+
+    async def _pass(self) -> AsyncGenerator[SSEEvent]:
+        taps = self._taps
+        failed = False
+        try:
+            async for event in self._source:
+                for tap in taps:
+                    tap(event)
+                yield event
+        except Exception:
+            failed = True
+            raise
+        finally:
+            await self._close(failed=failed)
+
+    async def _close(self, *, failed: bool) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self._source, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            await _run(self._closers, failed)
+
+
+async def _run(closers: list[Closer], failed: bool) -> None:
+    """Every closer, each even when one before it raises (that error is raised after the rest)."""
+    if not closers:
+        return
+    first, *rest = closers
+    try:
+        await first(failed)
+    finally:
+        await _run(rest, failed)
+
+
+def tapped(stream: AsyncIterator[SSEEvent]) -> TappedStream:
+    """``stream`` itself when it is already tapped (a tap more costs no layer more), else wrapped."""
+    return stream if isinstance(stream, TappedStream) else TappedStream(stream)
