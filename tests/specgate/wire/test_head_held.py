@@ -1,7 +1,8 @@
-"""specgate.wire.serving.HeadHeld: what a response writes in one event-loop pass (head and body)
-goes out in one writelines call at the end of that pass, never later; order is kept, and closing
-flushes first. Driven with a recording transport (the serving behaviour itself
-is covered end to end by test_serving.py and tests/security/)."""
+"""specgate.wire.serving.HeadHeld: what a response writes in its first event-loop pass (head and
+body) goes out in one writelines call at the end of that pass, never later; then the response
+writes to the transport itself; order is kept, and closing flushes first. Driven with a
+recording transport (the serving behaviour itself is covered end to end by test_serving.py and
+tests/security/)."""
 
 from __future__ import annotations
 
@@ -33,25 +34,33 @@ class Recorder:
         return ("127.0.0.1", 1) if name == "peername" else None
 
 
-def view() -> tuple[Recorder, HeadHeld]:
-    recorder = Recorder()
-    return recorder, HeadHeld(recorder, asyncio.get_running_loop())  # type: ignore[arg-type]
+class Cycle:
+    """uvicorn's request-response cycle, as far as HeadHeld touches it: its ``transport``."""
+
+    transport: Any = None
 
 
-async def test_what_one_pass_writes_leaves_in_one_call_at_its_end() -> None:
-    recorder, transport = view()
+def view() -> tuple[Recorder, HeadHeld, Cycle]:
+    recorder, cycle = Recorder(), Cycle()
+    held = HeadHeld(recorder, asyncio.get_running_loop(), cycle)  # type: ignore[arg-type]
+    cycle.transport = held
+    return recorder, held, cycle
+
+
+async def test_the_first_pass_leaves_in_one_call_at_its_end_then_writes_go_straight_out() -> None:
+    recorder, transport, cycle = view()
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-    transport.write(b"{}")
+    transport.write(b"event: message_start\n\n")
     assert recorder.calls == []  # held until the end of this pass
     await asyncio.sleep(0)
-    assert recorder.calls == [("writelines", [b"HTTP/1.1 200 OK\r\n\r\n", b"{}"])]
-    transport.write(b"event: ping\n\n")
-    await asyncio.sleep(0)
+    assert recorder.calls == [("writelines", [b"HTTP/1.1 200 OK\r\n\r\n", b"event: message_start\n\n"])]
+    assert cycle.transport is recorder  # the rest of the response writes to the transport itself
+    cycle.transport.write(b"event: ping\n\n")
     assert recorder.calls[-1] == ("write", b"event: ping\n\n") and len(recorder.calls) == 2
 
 
 async def test_close_flushes_first_and_other_attributes_pass_through() -> None:
-    recorder, transport = view()
+    recorder, transport, _ = view()
     transport.write(b"HEAD")
     transport.close()
     assert recorder.calls == [("write", b"HEAD"), ("close", None)]
