@@ -126,7 +126,7 @@ class _Frames:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """The events completed by ``data`` (an ``error`` event among them: the caller raises)."""
-        if not self._buffer and not self._frame and not self.stopped and data.endswith(b"\n\n"):
+        if not self._buffer and not self._frame.data and not self.stopped and data.endswith(b"\n\n"):
             events = self._whole_frames(data)
             if events is not None:
                 return events

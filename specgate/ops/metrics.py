@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from specgate.ops.series import CounterSeries, GaugeSeries, HistogramSeries
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 ANONYMOUS = "anonymous"
@@ -30,6 +32,7 @@ NONE = "none"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_creation")
+IN_FLIGHT_HELP = "Requests being served right now"
 
 
 def multiprocess_dir() -> str | None:
@@ -42,40 +45,44 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
+        # The per-request series: plain numbers in one process, prometheus_client's shared files
+        # with several workers (specgate.ops.series).
+        shared = multiprocess_dir() is not None
+        counter: Any = Counter if shared else CounterSeries
+        histogram: Any = Histogram if shared else HistogramSeries
+        self.requests = counter(
             "specgate_requests",
             "HTTP requests answered, by route, model, provider and status",
             ("route", "model", "provider", "status"),
             registry=r,
         )
-        self.request_duration = Histogram(
+        self.request_duration = histogram(
             "specgate_request_duration_seconds",
             "Time from request start to the last byte of the response (streams included)",
             ("route", "model", "provider"),
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge(
-            "specgate_requests_in_flight",
-            "Requests being served right now",
-            registry=r,
-            multiprocess_mode="livesum",
+        self.in_flight: Any = (
+            Gauge("specgate_requests_in_flight", IN_FLIGHT_HELP, registry=r, multiprocess_mode="livesum")
+            if shared
+            else GaugeSeries("specgate_requests_in_flight", IN_FLIGHT_HELP, registry=r)
         )
-        self.upstream_duration = Histogram(
+        self.upstream_duration = histogram(
             "specgate_upstream_duration_seconds",
             "Time a provider took to answer: the whole message, or a stream's first event",
             ("provider", "outcome"),
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.ttft = Histogram(
+        self.ttft = histogram(
             "specgate_time_to_first_token_seconds",
             "Streams: time from request start to the first content delta",
             ("model", "provider"),
             buckets=TTFT_BUCKETS,
             registry=r,
         )
-        self.tokens = Counter(
+        self.tokens = counter(
             "specgate_tokens",
             "Tokens by model, key id and type (input, output, cache_read, cache_creation)",
             ("model", "key_id", "type"),
@@ -137,7 +144,7 @@ class Metrics:
             ("outcome",),
             registry=r,
         )
-        self.lanes = Counter(
+        self.lanes = counter(
             "specgate_fast_path",
             "Requests to the fast path's operations, by the lane that served them: fast, or connexion "
             "(handed over: a query string, an async poll, another content type, or a request to refuse)",
