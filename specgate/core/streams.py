@@ -73,11 +73,16 @@ class TappedStream:
             return
         self._closed = True
         try:
-            close = getattr(self._source, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose(self._source)
         finally:
             await _run(self._closers, failed)
+
+
+async def aclose(stream: AsyncIterator[SSEEvent]) -> None:
+    """Close an event stream that can be closed (an async generator, a ``TappedStream``)."""
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
 
 
 async def _run(closers: list[Closer], failed: bool) -> None:

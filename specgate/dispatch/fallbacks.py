@@ -18,7 +18,7 @@ from specgate.core.errors import (
     UpstreamError,
     error_type_for_status,
 )
-from specgate.core.streams import tapped
+from specgate.core.streams import aclose, tapped
 from specgate.core.types import Json, SSEEvent
 from specgate.wire.timing import Overhead
 
@@ -154,7 +154,7 @@ async def open_stream(
         except StopAsyncIteration:
             raise ApiError("upstream returned an empty stream") from None
         except GatewayError as exc:
-            await _aclose(stream)
+            await aclose(stream)
             if _passed_over(ctx, target, exc, failure):
                 continue
             fallback = position + 1 < len(targets) and _may_fall_back(exc) and _budget_allows(ctx, target)
@@ -206,9 +206,3 @@ class StreamSeen:
             usage = data.get("usage")
             if isinstance(usage, dict):
                 self._observer.usage(usage)
-
-
-async def _aclose(stream: AsyncIterator[SSEEvent]) -> None:
-    close = getattr(stream, "aclose", None)
-    if close is not None:
-        await close()

@@ -20,10 +20,13 @@ import os
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
+
+C = TypeVar("C")
 
 
 def _created_series() -> bool:
@@ -74,34 +77,52 @@ class _Series:
         return [Metric(self._name, self._documentation, self._type)]
 
 
-class CounterSeries(_Series):
+class _Labelled(_Series, Generic[C]):
+    """A series with one child per label-value tuple (label values are strings)."""
+
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], registry: CollectorRegistry | None
+    ) -> None:
+        super().__init__(name, documentation, labelnames, registry)
+        self._children: dict[tuple[str, ...], C] = {}
+
+    def _new_child(self) -> C:
+        raise NotImplementedError
+
+    def labels(self, *values: str) -> C:
+        child = self._children.get(values)
+        if child is None:
+            if len(values) != len(self._labelnames):
+                raise ValueError(f"{self._name}: {len(self._labelnames)} label values expected")
+            child = self._children[values] = self._new_child()
+        return child
+
+    def _labelled(self) -> list[tuple[dict[str, str], C]]:
+        """Each child with its labels, as the exposition names them."""
+        return [(dict(zip(self._labelnames, values, strict=True)), c) for values, c in list(self._children.items())]
+
+
+class CounterSeries(_Labelled[CounterChild]):
     _type = "counter"
 
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str], *, registry: CollectorRegistry | None = None
     ) -> None:
         super().__init__(name, documentation, labelnames, registry)
-        self._children: dict[tuple[str, ...], CounterChild] = {}
 
-    def labels(self, *values: str) -> CounterChild:
-        child = self._children.get(values)
-        if child is None:
-            if len(values) != len(self._labelnames):
-                raise ValueError(f"{self._name}: {len(self._labelnames)} label values expected")
-            child = self._children[values] = CounterChild()
-        return child
+    def _new_child(self) -> CounterChild:
+        return CounterChild()
 
     def collect(self) -> Iterable[Metric]:
         metric = Metric(self._name, self._documentation, self._type)
-        for values, child in list(self._children.items()):
-            labels = dict(zip(self._labelnames, values, strict=True))
+        for labels, child in self._labelled():
             metric.add_sample(self._name + "_total", labels, child.value)
             if self._created:
                 metric.add_sample(self._name + "_created", labels, child.created)
         return [metric]
 
 
-class HistogramSeries(_Series):
+class HistogramSeries(_Labelled[HistogramChild]):
     _type = "histogram"
 
     def __init__(
@@ -121,20 +142,13 @@ class HistogramSeries(_Series):
             bounds.append(math.inf)
         self._bounds = tuple(bounds)
         self._le = tuple(floatToGoString(b) for b in bounds)  # type: ignore[no-untyped-call]
-        self._children: dict[tuple[str, ...], HistogramChild] = {}
 
-    def labels(self, *values: str) -> HistogramChild:
-        child = self._children.get(values)
-        if child is None:
-            if len(values) != len(self._labelnames):
-                raise ValueError(f"{self._name}: {len(self._labelnames)} label values expected")
-            child = self._children[values] = HistogramChild(self._bounds)
-        return child
+    def _new_child(self) -> HistogramChild:
+        return HistogramChild(self._bounds)
 
     def collect(self) -> Iterable[Metric]:
         metric = Metric(self._name, self._documentation, self._type)
-        for values, child in list(self._children.items()):
-            labels = dict(zip(self._labelnames, values, strict=True))
+        for labels, child in self._labelled():
             total = 0.0
             for le, count in zip(self._le, list(child.counts), strict=True):
                 total += count

@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, GatewayError, error_body
+from specgate.core.streams import aclose
 from specgate.core.types import SSEEvent
 from specgate.ops.drain import Drain
 from specgate.wire.disconnect import hangup_of, until_disconnected
@@ -60,7 +61,7 @@ async def anthropic_stream(
         yield error_frame(ApiError(), request_id)
     finally:
         watch.close()
-        await _aclose(rest)
+        await aclose(rest)
 
 
 _FINISH = {
@@ -135,13 +136,7 @@ async def envelope_stream(
         body = {"success": False, "code": "500", "message": "Internal server error", "data": None}
         yield b"data: " + deepjson.dumps(body) + b"\n\n"
     finally:
-        await _aclose(rest)
-
-
-async def _aclose(iterator: AsyncIterator[SSEEvent]) -> None:
-    close = getattr(iterator, "aclose", None)
-    if close is not None:
-        await close()
+        await aclose(rest)
 
 
 class EventStreamResponse(StreamingResponse):

@@ -31,24 +31,23 @@ def fill(counter: object, histogram: object, ttft: object, gauge: object, seed: 
             gauge.dec()  # type: ignore[attr-defined]
 
 
+def filled(counter: type, histogram: type, gauge: type) -> CollectorRegistry:
+    """A registry with one series of each kind, made by these classes, given the same updates."""
+    registry = CollectorRegistry(auto_describe=True)
+    fill(
+        counter("t_requests", "Requests", ("route", "status"), registry=registry),
+        histogram("t_seconds", "Time", ("route", "provider"), buckets=LATENCY_BUCKETS, registry=registry),
+        histogram("t_ttft_seconds", "TTFT", ("model",), buckets=TTFT_BUCKETS, registry=registry),
+        gauge("t_in_flight", "Now", registry=registry),
+        seed=7,
+    )
+    return registry
+
+
 def test_the_exposition_is_prometheus_clients_own() -> None:
-    ours, theirs = CollectorRegistry(auto_describe=True), CollectorRegistry(auto_describe=True)
-    fill(
-        CounterSeries("t_requests", "Requests", ("route", "status"), registry=ours),
-        HistogramSeries("t_seconds", "Time", ("route", "provider"), buckets=LATENCY_BUCKETS, registry=ours),
-        HistogramSeries("t_ttft_seconds", "TTFT", ("model",), buckets=TTFT_BUCKETS, registry=ours),
-        GaugeSeries("t_in_flight", "Now", registry=ours),
-        seed=7,
-    )
-    fill(
-        Counter("t_requests", "Requests", ("route", "status"), registry=theirs),
-        Histogram("t_seconds", "Time", ("route", "provider"), buckets=LATENCY_BUCKETS, registry=theirs),
-        Histogram("t_ttft_seconds", "TTFT", ("model",), buckets=TTFT_BUCKETS, registry=theirs),
-        Gauge("t_in_flight", "Now", registry=theirs),
-        seed=7,
-    )
-    assert exposition(ours) == exposition(theirs)
-    assert any(line.startswith('t_seconds_bucket{le="+Inf",provider="p",route="other"}') for line in exposition(ours))
+    ours = exposition(filled(CounterSeries, HistogramSeries, GaugeSeries))
+    assert ours == exposition(filled(Counter, Histogram, Gauge))
+    assert any(line.startswith('t_seconds_bucket{le="+Inf",provider="p",route="other"}') for line in ours)
 
 
 def test_a_name_taken_twice_is_refused_and_label_counts_are_checked() -> None:
