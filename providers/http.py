@@ -3,7 +3,8 @@
 ``UpstreamClient`` owns one keep-alive ``aiohttp.ClientSession`` per provider (create it inside
 the running event loop; close it with ``aclose``). Every call is bounded by a deadline
 (``CallContext.deadline`` if sooner, else now + ``ProviderConfig.timeout_s``) covering all
-attempts; ``read_timeout_s`` (the longest silence) applies to streams only. Connection errors,
+attempts; ``read_timeout_s`` (the longest silence) applies to streams only: aiohttp's
+``sock_read`` for the head, ``providers.silence`` for the body. Connection errors,
 timeouts, 408, 409, 429, 5xx and 529 are retried with exponential backoff and jitter, honouring
 ``retry-after-ms`` then ``retry-after``, ``x-should-retry`` and the request's retry budget
 (``providers.budget``); an answer that says the upstream already retried it
@@ -37,6 +38,7 @@ from providers.base import CallContext, CallObserver
 from providers.faults import Answer, ErrorParser, Fault, map_fault
 from providers.outbound import Outbound
 from providers.retrypolicy import KeyPool, retry_after_s, should_retry
+from providers.silence import SilenceWatch, watch_silence
 from specgate.core.config import ProviderConfig
 from specgate.core.errors import UpstreamError, is_retryable_status
 from specgate.core.responses import header_safe
@@ -204,11 +206,19 @@ class UpstreamClient:
             url, body, headers, deadline, read_body=False, observer=observer, ctx=ctx, rid=request_id
         )
         complete = False
+        watch: SilenceWatch | None = None
         try:
             if check_type:
                 await self._check_stream_type(resp, request_id)
+            content = resp.content
+            watch = watch_silence(resp, self._config.read_timeout_s)
             try:
-                async for data in resp.content.iter_any():
+                while True:
+                    watch.waiting()
+                    data = await content.readany()
+                    watch.got()
+                    if not data:
+                        break
                     yield data, resp.headers
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 fault = map_fault(
@@ -222,6 +232,8 @@ class UpstreamClient:
                 raise fault.error from exc
             complete = True
         finally:
+            if watch is not None:
+                watch.cancel()
             if complete:
                 resp.release()
             else:
@@ -332,7 +344,8 @@ class UpstreamClient:
         timeout = aiohttp.ClientTimeout(
             total=remaining,
             connect=min(self._config.connect_timeout_s, remaining),
-            # the longest silence between reads, for streams only: a whole answer has until the deadline
+            # the longest silence before a stream's head (its body's is providers.silence's); a whole
+            # answer has until the deadline
             sock_read=None if read_body else self._config.read_timeout_s,
         )
         all_headers = {**headers, **(self._auth(key) if key is not None else {})}
