@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     out = Path(args.out)
     logs = Path(tempfile.mkdtemp(prefix="specgate-instr-"))
     results: dict[str, dict[str, float]] = {name: {} for name in args.scenario}
-    upstream = await procs.start_upstream(logs, chunks=20, chunk_delay_ms=args.chunk_delay_ms, delay_ms=0.0)
+    upstream = await procs.start_upstream(logs, chunks=args.chunks, chunk_delay_ms=args.chunk_delay_ms, delay_ms=0.0)
     try:
         for target in args.target:
             wrapper = (
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--chunk-delay-ms", type=float, default=5.0, help="the upstream's pause between events")
+    parser.add_argument("--chunks", type=int, default=20, help="text deltas per streamed answer (two runs: per event)")
     parser.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "specgate-callgrind"))
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:

@@ -139,23 +139,26 @@ class _Frames:
         each frame is relayed as its own bytes. None for anything else (a comment, ``\\r\\n``, a
         frame split across reads, JSON that does not parse...): the caller reads ``data`` line
         by line, which gives the same events or the error."""
+        # ``find``, not ``in``: CPython's ``bytes.__contains__`` first tries its argument as an
+        # int and formats a TypeError it then drops (~2,000 instructions a test)
+        if data.find(b"\r") != -1:
+            return None
         frames = data.split(b"\n\n")
         frames.pop()  # the empty tail after the last blank line
         events: list[SSEEvent] = []
         for frame in frames:
-            if not frame.startswith(b"event: ") or b"\r" in frame:
-                return None
-            end = frame.find(b"\ndata: ")
-            if end <= 7 or frame.find(b"\n", end + 7) != -1 or frame.find(b"\n", 7, end) != -1:
+            head, separator, payload = frame.partition(b"\ndata: ")
+            # one line ``event: <name>``, one line ``data: <payload>``, nothing else
+            if not separator or len(head) <= 7 or not head.startswith(b"event: ") or frame.count(b"\n") != 1:
                 return None
             try:
-                name = frame[7:end].decode()
+                name = head[7:].decode()
             except UnicodeDecodeError:
                 return None
             if name == "message_start":
                 return None  # rewritten (the client's model): the line-by-line path does it
             try:
-                parsed = orjson.loads(frame[end + 7 :])
+                parsed = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 return None
             if type(parsed) is not dict:
