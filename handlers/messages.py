@@ -39,7 +39,7 @@ from specgate.ops.drain import Drain
 from specgate.wire.disconnect import hangup_of
 from specgate.wire.fastpath import fast_entry
 from specgate.wire.observe import record_of
-from specgate.wire.sse import EventStreamResponse, anthropic_stream, envelope_stream
+from specgate.wire.sse import AnthropicStreamResponse, EventStreamResponse, envelope_stream
 from specgate.wire.timing import overhead_of
 
 
@@ -242,10 +242,8 @@ def _respond(answer: exchange.Answer, call: exchange.Call, *, envelope: bool, dr
     if shaped:
         first, rest = SSEEvent(first.event, shapes.beta_event(first.data)), _beta_events(rest)
     request_id = call.ctx.request_id
-    frames = (
-        envelope_stream(first, rest, request_id, str(call.body["model"]), drain)
-        if envelope
-        else anthropic_stream(first, rest, request_id, drain)
-    )
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **answer.headers}
+    if not envelope:
+        return AnthropicStreamResponse(first, rest, request_id, drain, headers)
+    frames = envelope_stream(first, rest, request_id, str(call.body["model"]), drain)
     return EventStreamResponse(frames, media_type="text/event-stream", headers=headers)

@@ -42,6 +42,16 @@ class TappedStream:
     def on_close(self, closer: Closer) -> None:
         self._closers.append(closer)
 
+    def parts(self) -> tuple[AsyncIterator[SSEEvent], list[Tap]]:
+        """For a consumer that steps the stream itself, without this layer (the native stream
+        response, ``specgate.wire.sse``): the source and the taps. It shows each event to every
+        tap, and ends with ``finish`` (which closes the source), never iterating this object."""
+        return self._source, self._taps
+
+    async def finish(self, *, failed: bool) -> None:
+        """Close the source and run the closers, once (``failed``: the source raised)."""
+        await self._close(failed=failed)
+
     def __aiter__(self) -> TappedStream:
         return self
 

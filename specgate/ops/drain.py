@@ -54,31 +54,44 @@ class Drain:
 
 
 class Watch:
-    __slots__ = ("_drain", "_interrupted", "_task", "_waiting")
+    """One stream's wait for its next upstream event, as the drain sees it. ``next`` does the
+    whole wait; a loop that cannot afford a coroutine per event (``specgate.wire.sse``) does it
+    inline: ``drain.expired`` checked, ``waiting`` set around its own await, and a
+    ``CancelledError`` caught there handed to ``taken_over``."""
+
+    __slots__ = ("_drain", "_interrupted", "_task", "waiting")
 
     def __init__(self, drain: Drain) -> None:
         self._drain = drain
         self._task = asyncio.current_task()
-        self._waiting = False
+        self.waiting = False
         self._interrupted = False
 
     async def next(self, events: AsyncIterator[T]) -> T | None:
         """The next event, ``None`` at the end; ``OverloadedError`` once the grace has ended."""
         if self._drain.expired:
             raise OverloadedError(SHUTTING_DOWN)
-        self._waiting = True
+        self.waiting = True
         try:
             return await anext(events, None)
         except asyncio.CancelledError:
-            if not self._interrupted or self._task is None:
+            if not self.taken_over():
                 raise
-            self._task.uncancel()
             raise OverloadedError(SHUTTING_DOWN) from None
         finally:
-            self._waiting = False
+            self.waiting = False
+
+    def taken_over(self) -> bool:
+        """For a ``CancelledError`` caught while waiting: True when it was this watch's (the grace
+        ended; the task is uncancelled and the stream should end with ``OverloadedError``),
+        False when it is somebody else's (re-raise it)."""
+        if not self._interrupted or self._task is None:
+            return False
+        self._task.uncancel()
+        return True
 
     def interrupt(self) -> None:
-        if self._waiting and self._task is not None and not self._interrupted:
+        if self.waiting and self._task is not None and not self._interrupted:
             self._interrupted = True
             self._task.cancel()
 

@@ -1,22 +1,24 @@
-"""Server-Sent Events framing for the two stream formats, the safe wrapper that turns an error
-after the stream started into an ``event: error`` frame and a clean end, and the response that
-sends them (``EventStreamResponse``)."""
+"""Server-Sent Events framing for the two stream formats, and the responses that send them: a
+native Anthropic stream in one loop (``AnthropicStreamResponse``), the platform envelope's frames
+through ``EventStreamResponse``. Both turn an error after the stream started into an error frame
+and a clean end."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from specgate.core import deepjson
-from specgate.core.errors import ApiError, GatewayError, error_body
-from specgate.core.streams import aclose
+from specgate.core.errors import ApiError, GatewayError, OverloadedError, error_body
+from specgate.core.streams import TappedStream, aclose
 from specgate.core.types import SSEEvent
-from specgate.ops.drain import Drain
+from specgate.ops.drain import SHUTTING_DOWN, Drain
 from specgate.wire.disconnect import hangup_of, until_disconnected
 
 log = logging.getLogger("specgate.stream")
@@ -42,26 +44,6 @@ async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent], drain: Drain) 
             yield event
     finally:
         watch.close()
-
-
-async def anthropic_stream(
-    first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str, drain: Drain
-) -> AsyncIterator[bytes]:
-    """Frames of a native stream. Client disconnect cancels this generator (and so the upstream)."""
-    watch = drain.watch()  # _events, inlined: one generator step less per event
-    try:
-        yield encode(first)
-        while (event := await watch.next(rest)) is not None:
-            yield encode(event)
-    except GatewayError as exc:
-        log.warning("stream %s ended by error: %s %s", request_id, exc.status_code, exc.type)
-        yield error_frame(exc, request_id)
-    except Exception:
-        log.exception("stream %s failed", request_id)
-        yield error_frame(ApiError(), request_id)
-    finally:
-        watch.close()
-        await aclose(rest)
 
 
 _FINISH = {
@@ -150,3 +132,97 @@ class EventStreamResponse(StreamingResponse):
             await super().__call__(scope, receive, send)
             return
         await until_disconnected(receive, self.stream_response(send), hangup_of(scope))
+
+
+class AnthropicStreamResponse(Response):
+    """A native stream: ``first``, then each event of ``rest`` as its frame, written from one loop.
+
+    The loop steps the upstream's events itself instead of through layers of generators (the
+    frames, the drain's wait, the taps of a ``TappedStream``, starlette's body iterator): each
+    layer cost a generator step down and back up on every event. It keeps what they did:
+
+    * a ``TappedStream``'s taps see each event here, and its closers run once at the end;
+    * an error of the upstream's stream closes it (its closers told it failed) and ends the
+      client's stream with an ``event: error`` frame (``api_error`` for an unexpected one);
+    * the drain (``specgate.ops.drain``): once the shutdown grace has ended, a stream waiting
+      for its next event, or about to, ends with ``overloaded_error``;
+    * the client's disconnect (``specgate.wire.disconnect``) cancels the loop, which closes the
+      upstream stream.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self, first: SSEEvent, rest: AsyncIterator[SSEEvent], request_id: str, drain: Drain, headers: dict[str, str]
+    ) -> None:
+        self.status_code = 200
+        self.background = None
+        self.init_headers(headers)
+        self._first = first
+        self._rest = rest
+        self._request_id = request_id
+        self._drain = drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await until_disconnected(receive, self._pump(send), hangup_of(scope))
+
+    async def _pump(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        rest, drain, request_id = self._rest, self._drain, self._request_id
+        if isinstance(rest, TappedStream):
+            source, taps = rest.parts()
+            finish = rest.finish
+        else:
+            source, taps = rest, []
+
+            async def finish(*, failed: bool) -> None:
+                await aclose(rest)
+
+        step = source.__anext__
+        watch = drain.watch()
+        last = False
+        try:
+            frame = encode(self._first)
+        except Exception:
+            log.exception("stream %s failed", request_id)
+            frame, last = error_frame(ApiError(), request_id), True
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if last:
+                    break
+                if drain.expired:
+                    frame, last = error_frame(OverloadedError(SHUTTING_DOWN), request_id), True
+                    continue
+                try:
+                    watch.waiting = True
+                    try:
+                        event = await step()
+                    finally:
+                        watch.waiting = False
+                    for tap in taps:
+                        tap(event)
+                except StopAsyncIteration:
+                    break
+                except asyncio.CancelledError:
+                    if not watch.taken_over():
+                        raise
+                    await finish(failed=False)
+                    frame, last = error_frame(OverloadedError(SHUTTING_DOWN), request_id), True
+                    continue
+                except GatewayError as exc:
+                    await finish(failed=True)
+                    log.warning("stream %s ended by error: %s %s", request_id, exc.status_code, exc.type)
+                    frame, last = error_frame(exc, request_id), True
+                    continue
+                except Exception:
+                    await finish(failed=True)
+                    log.exception("stream %s failed", request_id)
+                    frame, last = error_frame(ApiError(), request_id), True
+                    continue
+                raw = event.raw
+                frame = raw if raw is not None else encode(event)
+        finally:
+            watch.close()
+            await finish(failed=False)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
