@@ -212,11 +212,12 @@ class UpstreamClient:
                 await self._check_stream_type(resp, request_id)
             content = resp.content
             watch = watch_silence(resp, self._config.read_timeout_s)
+            clock = watch.clock
             try:
                 while True:
-                    watch.waiting()
+                    watch.since = clock()  # waiting for the peer
                     data = await content.readany()
-                    watch.got()
+                    watch.since = None
                     if not data:
                         break
                     yield data, resp.headers

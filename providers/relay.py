@@ -211,11 +211,13 @@ async def relay_sse(
     chunk) is relayed as the events of its Message."""
     frames = _Frames(client_model, provider, ctx.request_id)
     headers: Mapping[str, str] = {}
+    noted = False
     try:
         async with aclosing(chunks):
             async for data, headers in chunks:
-                if not ctx.response_headers:
+                if not noted:  # the same headers come with every chunk
                     note_upstream(ctx.response_headers, headers)
+                    noted = True
                 for event in frames.feed(data):
                     if event.event == "error":
                         raise stream_error(event.data, headers.get("request-id"))

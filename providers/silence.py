@@ -2,8 +2,9 @@
 
 aiohttp's own ``sock_read`` timeout cancels and re-arms a timer on every read from the socket;
 for a stream of small events that is a timer per event. ``SilenceWatch`` keeps one: the stream
-reader marks when it starts waiting for the peer (``waiting()``) and when data came (``got()``),
-and the timer, when it fires, either fails the body or is set again for the current wait's end.
+reader marks when it starts waiting for the peer (``since = clock()``) and when data came
+(``since = None``): two attribute writes an event, not two calls. The timer, when it fires,
+either fails the body or is set again for the current wait's end.
 
 The limit is counted from when the reader started waiting, not from the last byte on the
 socket: time spent handing an event to a slow client is not the peer's silence (aiohttp also
@@ -21,22 +22,15 @@ import aiohttp
 class SilenceWatch:
     """Fail ``content``'s pending read once its reader has waited ``limit_s`` seconds for data."""
 
-    __slots__ = ("_content", "_handle", "_limit", "_loop", "_since")
+    __slots__ = ("_content", "_handle", "_limit", "_loop", "clock", "since")
 
     def __init__(self, content: aiohttp.StreamReader, limit_s: float, loop: asyncio.AbstractEventLoop) -> None:
         self._content = content
         self._limit = limit_s
         self._loop = loop
-        self._since: float | None = None
+        self.clock = loop.time
+        self.since: float | None = None  # when the reader started waiting; None: it is not
         self._handle: asyncio.TimerHandle | None = loop.call_later(limit_s, self._check)
-
-    def waiting(self) -> None:
-        """The reader is about to wait for the peer."""
-        self._since = self._loop.time()
-
-    def got(self) -> None:
-        """The reader has its data (or the end): it is no longer waiting."""
-        self._since = None
 
     def cancel(self) -> None:
         if self._handle is not None:
@@ -44,7 +38,7 @@ class SilenceWatch:
             self._handle = None
 
     def _check(self) -> None:
-        since = self._since
+        since = self.since
         now = self._loop.time()
         if since is not None and now - since >= self._limit:
             self._handle = None

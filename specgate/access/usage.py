@@ -36,14 +36,11 @@ class StreamUsage:
         self.seen = False
 
     def update(self, event: SSEEvent) -> None:
-        data = event.data if isinstance(event.data, dict) else {}
-        kind = data.get("type")
-        if kind == "message_start":
-            usage = (data.get("message") or {}).get("usage")
-        elif kind == "message_delta":
-            usage = data.get("usage")
-        else:
+        kind = event.event  # a tap of every event: the name tells the two that carry usage
+        if kind != "message_start" and kind != "message_delta":
             return
+        data = event.data if isinstance(event.data, dict) else {}
+        usage = (data.get("message") or {}).get("usage") if kind == "message_start" else data.get("usage")
         if not isinstance(usage, dict):
             return
         self.seen = True

@@ -59,9 +59,9 @@ async def _read(url: str, limit_s: float, consumer_pause_s: float = 0.0, head_ti
         watch = watch_silence(resp, limit_s)
         try:
             while True:
-                watch.waiting()
+                watch.since = watch.clock()
                 data = await resp.content.readany()
-                watch.got()
+                watch.since = None
                 if not data:
                     break
                 got.append(data)
