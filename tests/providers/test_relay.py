@@ -116,3 +116,26 @@ def test_an_error_event_ends_the_read() -> None:
     read = frame("ping", {"type": "ping"}) + error + frame("ping", {"type": "ping"})
     assert [name for name, _, _ in events([read])] == ["ping", "error"]
     assert events([read]) == events([read], shortcut=False)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        b"event: ping\nid: 7\ndata: {}\n\n",  # another field
+        b": keep-alive\nevent: ping\ndata: {}\n\n",  # a comment
+        b"event: ping\ndata: {}\ndata: {}\n\n",  # two data lines
+        b"event: ping\ndata:{}\n\n",  # no space after the colon
+        b"event: \ndata: {}\n\n",  # no name: the payload's type is the name
+        b'data: {"type": "ping"}\n\n',  # no event line
+        b"event: ping\ndata: {}\n\n\n",  # an extra blank line
+        b"event: ping\ndata: {}\n\nevent: ping\ndata: {}\n",  # a frame cut short
+    ],
+)
+def test_frames_of_other_shapes_get_the_line_by_line_events(read: bytes) -> None:
+    outcomes = []
+    for shortcut in (True, False):
+        try:
+            outcomes.append(events([read], shortcut=shortcut))
+        except GatewayError as exc:  # two data lines join into a payload that is not JSON
+            outcomes.append(type(exc).__name__ + ": " + str(exc))
+    assert outcomes[0] == outcomes[1]
