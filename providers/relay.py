@@ -144,7 +144,8 @@ class _Frames:
         if data.find(b"\r") != -1:
             return None
         frames = data.split(b"\n\n")
-        frames.pop()  # the empty tail after the last blank line
+        if frames.pop():  # not empty after the last blank line: more blank lines (or a stray newline)
+            return None
         events: list[SSEEvent] = []
         for frame in frames:
             head, separator, payload = frame.partition(b"\ndata: ")
