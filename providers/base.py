@@ -7,10 +7,11 @@ the request against spec/ already. Optional capabilities (``count_tokens``) are 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol, runtime_checkable
 
 from providers.budget import RetryBudget
+from specgate.core.records import record
 from specgate.core.types import Json, SSEEvent
 
 
@@ -51,7 +52,7 @@ class CallObserver(Protocol):
         """A stream was asked for and the upstream answered one JSON message (turned into events)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CallContext:
     """What a provider call needs to know about the client request besides its body."""
 

@@ -29,7 +29,6 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass
 
 import aiohttp
 
@@ -41,6 +40,7 @@ from providers.retrypolicy import KeyPool, retry_after_s, should_retry
 from providers.silence import SilenceWatch, watch_silence
 from specgate.core.config import ProviderConfig
 from specgate.core.errors import UpstreamError, is_retryable_status
+from specgate.core.records import record
 from specgate.core.responses import header_safe
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ Reauth = Callable[[Mapping[str, str], str], Awaitable[None]]  # (the refused att
 _KEY_FAILURE_STATUSES = (401, 403, 429)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UpstreamResponse:
     status: int
     headers: Mapping[str, str]

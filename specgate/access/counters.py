@@ -12,13 +12,13 @@ store (``redis_store``) is shared by every replica pointing at the same server.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from specgate.access.windows import Clock
+from specgate.core.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Charge:
     name: str  # counter name, without the store prefix
     amount: int
@@ -27,7 +27,7 @@ class Charge:
     fit: bool = True  # True: admitted if value + amount <= limit; False: if value < limit
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     admitted: bool
     values: tuple[int, ...]  # each counter after the increments (admitted) or as it is (refused)

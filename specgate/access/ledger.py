@@ -22,11 +22,11 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from specgate.access.windows import Clock, minute_window
 from specgate.core.config import Price
+from specgate.core.records import record
 
 log = logging.getLogger("specgate.usage")
 
@@ -123,7 +123,7 @@ class Ledger:
         await self.store.close()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Account:
     """Whose call this is, for the ledger: the principal, the model label and the ledger."""
 

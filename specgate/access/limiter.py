@@ -16,12 +16,13 @@ from specgate.access.counters import Charge, CounterStore, Outcome
 from specgate.access.windows import Clock, Window, budget_window, minute_window, retry_after, rfc3339
 from specgate.core.config import VirtualKeySpec
 from specgate.core.errors import ApiError, RateLimitError
+from specgate.core.records import record
 
 log = logging.getLogger("specgate.limits")
 _PERIOD_WORD = {"day": "today (UTC)", "month": "this month (UTC)", "none": "in total"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Counter:
     kind: str  # requests | tokens | budget
     charge: Charge

@@ -10,17 +10,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from specgate.core.config import BudgetPeriod
+from specgate.core.records import record
 
 Clock = Callable[[], float]  # seconds since the epoch; injectable so tests move time by hand
 system_clock: Clock = time.time
 MINUTE = 60.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Window:
     id: str
     end: float | None  # None: never resets

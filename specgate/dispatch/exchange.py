@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from urllib.parse import quote
 
 from starlette.types import Receive
@@ -28,6 +28,7 @@ from providers.router import Router, Target
 from specgate.access.ledger import Account
 from specgate.access.limiter import UNLIMITED, Ticket
 from specgate.access.usage import StreamUsage, settling, usage_tokens
+from specgate.core.records import record
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import fallbacks
 from specgate.dispatch.forwarding import NOTHING, Forwarding
@@ -35,7 +36,7 @@ from specgate.wire.disconnect import Hangup, unless_disconnected
 from specgate.wire.timing import Overhead
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Call:
     """One Messages request on its way to a provider."""
 
@@ -54,7 +55,7 @@ class Call:
         return Call(self.body, self.ctx, self.stream, self.route, overhead, client, hangup, self.account)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Answer:
     """What came back: a message, or a stream's first event and the rest (which settles as it ends)."""
 
