@@ -35,6 +35,16 @@ def error_frame(exc: GatewayError, request_id: str) -> bytes:
     return b"event: error\ndata: " + deepjson.dumps(body) + b"\n\n"
 
 
+def _ending(exc: Exception, request_id: str) -> bytes:
+    """The last frame of a native stream that ``exc`` ended (logged here: a ``GatewayError`` as a
+    warning, anything else with its traceback, as ``api_error``). Call it where ``exc`` is caught."""
+    if isinstance(exc, GatewayError):
+        log.warning("stream %s ended by error: %s %s", request_id, exc.status_code, exc.type)
+        return error_frame(exc, request_id)
+    log.exception("stream %s failed", request_id)
+    return error_frame(ApiError(), request_id)
+
+
 async def _events(first: SSEEvent, rest: AsyncIterator[SSEEvent], drain: Drain) -> AsyncIterator[SSEEvent]:
     """``first`` then ``rest``; ``OverloadedError`` when the shutdown grace ends (``specgate.ops.drain``)."""
     yield first
@@ -183,16 +193,15 @@ class AnthropicStreamResponse(Response):
         last = False
         try:
             frame = encode(self._first)
-        except Exception:
-            log.exception("stream %s failed", request_id)
-            frame, last = error_frame(ApiError(), request_id), True
+        except Exception as exc:
+            frame, last = _ending(exc, request_id), True
         try:
             while True:
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
                 if last:
                     break
                 if drain.expired:
-                    frame, last = error_frame(OverloadedError(SHUTTING_DOWN), request_id), True
+                    frame, last = _ending(OverloadedError(SHUTTING_DOWN), request_id), True
                     continue
                 try:
                     watch.waiting = True
@@ -208,19 +217,13 @@ class AnthropicStreamResponse(Response):
                     if not watch.taken_over():
                         raise
                     await finish(failed=False)
-                    frame, last = error_frame(OverloadedError(SHUTTING_DOWN), request_id), True
+                    frame, last = _ending(OverloadedError(SHUTTING_DOWN), request_id), True
                     continue
-                except GatewayError as exc:
+                except Exception as exc:
                     await finish(failed=True)
-                    log.warning("stream %s ended by error: %s %s", request_id, exc.status_code, exc.type)
-                    frame, last = error_frame(exc, request_id), True
+                    frame, last = _ending(exc, request_id), True
                     continue
-                except Exception:
-                    await finish(failed=True)
-                    log.exception("stream %s failed", request_id)
-                    frame, last = error_frame(ApiError(), request_id), True
-                    continue
-                raw = event.raw
+                raw = event.raw  # encode(), inlined for the relayed frame: a call less an event
                 frame = raw if raw is not None else encode(event)
         finally:
             watch.close()
