@@ -83,6 +83,26 @@ def stream_error(data: Json, request_id: str | None) -> UpstreamError:
     return UpstreamError(status, error_type, message, upstream_request_id=request_id, retryable=False)
 
 
+def one_write(events: list[SSEEvent]) -> list[SSEEvent]:
+    """The events of one read, to be written to the client in one piece: the last of them carries
+    every one's frame, the others an empty ``raw`` (``SSEEvent``). An ``error`` event, which ends
+    the stream as an error of the gateway's own wording, keeps its frame and is not joined.
+
+    Events that arrive together (the head of a stream, its tail, whatever a busy upstream or
+    network put in one segment) then cost the client's connection one write, as for a proxy that
+    forwards its reads, instead of one each: a send through the server and a system call."""
+    written = events[:-1] if events[-1].event == "error" else events
+    if len(written) < 2:
+        return events
+    joined = b"".join([event.raw or b"" for event in written])
+    last = written[-1]
+    return [
+        *(SSEEvent(event.event, event.data, raw=b"") for event in written[:-1]),
+        SSEEvent(last.event, last.data, raw=joined),
+        *events[len(written) :],
+    ]
+
+
 class _Frame:
     """Accumulates the lines of one SSE frame."""
 
@@ -131,14 +151,16 @@ class _Frames:
             if events is not None:
                 return events
         *lines, self._buffer = (self._buffer + data).split(b"\n")
-        return self._lines(lines)
+        events = self._lines(lines)
+        return events if len(events) < 2 else one_write(events)
 
     def _whole_frames(self, data: bytes) -> list[SSEEvent] | None:
         """The usual case, without a step per line: ``data`` is whole frames, each exactly
         ``event: <name>\\ndata: <json object>`` and a blank line, as Anthropic's API writes them;
-        each frame is relayed as its own bytes. None for anything else (a comment, ``\\r\\n``, a
-        frame split across reads, JSON that does not parse...): the caller reads ``data`` line
-        by line, which gives the same events or the error."""
+        the frames are relayed as the upstream's bytes, in one piece (``one_write``: a slice of
+        ``data``, or ``data`` itself). None for anything else (a comment, ``\\r\\n``, a frame
+        split across reads, JSON that does not parse...): the caller reads ``data`` line by
+        line, which gives the same events or the error."""
         # ``find``, not ``in``: CPython's ``bytes.__contains__`` first tries its argument as an
         # int and formats a TypeError it then drops (~2,000 instructions a test)
         if data.find(b"\r") != -1:
@@ -147,6 +169,8 @@ class _Frames:
         if frames.pop():  # not empty after the last blank line: more blank lines (or a stray newline)
             return None
         events: list[SSEEvent] = []
+        one = len(frames) == 1
+        written = 0  # how much of data the events so far came from
         for frame in frames:
             head, separator, payload = frame.partition(b"\ndata: ")
             # one line ``event: <name>``, one line ``data: <payload>``, nothing else
@@ -164,10 +188,18 @@ class _Frames:
                 return None
             if type(parsed) is not dict:
                 return None
-            events.append(SSEEvent(name, parsed, raw=data if len(frames) == 1 else frame + b"\n\n"))
-            if name == "message_stop" or name == "error":
-                self.stopped = name == "message_stop"
+            if name == "error":  # its own frame: the stream ends with it (one_write)
+                events.append(SSEEvent(name, parsed, raw=frame + b"\n\n"))
                 break
+            events.append(SSEEvent(name, parsed, raw=data if one else b""))
+            written += len(frame) + 2
+            if name == "message_stop":
+                self.stopped = True
+                break
+        if not one and written:  # the last frame relayed carries them all
+            at = -2 if events[-1].event == "error" else -1
+            last = events[at]
+            events[at] = SSEEvent(last.event, last.data, raw=data if written == len(data) else data[:written])
         return events
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:

@@ -155,7 +155,8 @@ class AnthropicStreamResponse(Response):
     * an error of the upstream's stream closes it (its closers told it failed) and ends the
       client's stream with an ``event: error`` frame (``api_error`` for an unexpected one);
     * the drain (``specgate.ops.drain``): once the shutdown grace has ended, a stream waiting
-      for its next event, or about to, ends with ``overloaded_error``;
+      for its next event, or about to, ends with ``overloaded_error`` (not between the events of
+      one read, whose frames are written together: ``providers.relay.one_write``);
     * the client's disconnect (``specgate.wire.disconnect``) cancels the loop, which closes the
       upstream stream.
     """
@@ -197,10 +198,11 @@ class AnthropicStreamResponse(Response):
             frame, last = _ending(exc, request_id), True
         try:
             while True:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if frame:  # empty: this event's frame comes with a later one of its read (relay.one_write)
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
                 if last:
                     break
-                if drain.expired:
+                if drain.expired and frame:
                     frame, last = _ending(OverloadedError(SHUTTING_DOWN), request_id), True
                     continue
                 try:

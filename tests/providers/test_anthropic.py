@@ -88,12 +88,16 @@ async def test_stream_relays_events_with_raw_frames(anthropic_upstream: FakeAnth
     assert message["model"] == "claude-client"
     assert message["content"] == [{"type": "text", "text": "".join(TEXT_PIECES)}]
     assert anthropic_upstream.requests[0].body["stream"] is True
-    start = events[0]
-    assert start.raw is not None and b'"model":"claude-client"' in start.raw
-    assert orjson.loads(start.raw.split(b"data: ", 1)[1]) == start.data
+    # what the client is sent: the events' frames (those of one read in one piece, the last
+    # event of the read carrying them: relay.one_write)
+    assert all(e.raw is not None for e in events)
+    sent = b"".join(e.raw or b"" for e in events)
+    start, _, rest = sent.partition(b"\n\n")
+    assert b'"model":"claude-client"' in start
+    assert orjson.loads(start.split(b"data: ", 1)[1]) == events[0].data
     # every other frame is relayed byte for byte
     upstream = anthropic_upstream.frames("claude-upstream", "msg_fake_1")
-    assert [e.raw for e in events[1:]] == upstream[1:]
+    assert rest == b"".join(upstream[1:])
 
 
 async def test_retries_5xx_then_succeeds(anthropic_upstream: FakeAnthropic, provider: Provider) -> None:

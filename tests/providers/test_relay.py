@@ -43,18 +43,20 @@ class LineByLine(_Frames):
         return None
 
 
-def events(reads: list[bytes], *, shortcut: bool = True) -> list[tuple[str, object, bytes | None]]:
+def events(reads: list[bytes], *, shortcut: bool = True) -> tuple[list[tuple[str, object]], bytes]:
+    """The events read, and the bytes the client is sent for them (every ``raw``, in order)."""
     frames = (_Frames if shortcut else LineByLine)("client-model", "p", "req_1")
     out: list[SSEEvent] = []
     for read in reads:
         out += frames.feed(read)
         if out and out[-1].event == "error":  # relay_sse raises it: nothing is read after it
-            return [(e.event, e.data, e.raw) for e in out]
-    out += frames.last_line()
-    last = frames.last_frame()
-    if last is not None:
-        out.append(last)
-    return [(e.event, e.data, e.raw) for e in out]
+            break
+    else:
+        out += frames.last_line()
+        last = frames.last_frame()
+        if last is not None:
+            out.append(last)
+    return [(e.event, e.data) for e in out], b"".join(e.raw or b"" for e in out if e.event != "error")
 
 
 def split(data: bytes, rng: random.Random) -> list[bytes]:
@@ -77,19 +79,40 @@ def split(data: bytes, rng: random.Random) -> list[bytes]:
 def test_the_shortcut_gives_the_line_by_line_events(body: bytes) -> None:
     rng = random.Random(17)
     expected = events([body], shortcut=False)
-    assert expected[0][0] == "message_start"
-    assert expected[0][1]["message"]["model"] == "client-model"  # type: ignore[index]
-    assert expected[-1][0] == "message_stop"
+    names = expected[0]
+    assert names[0][0] == "message_start"
+    assert names[0][1]["message"]["model"] == "client-model"  # type: ignore[index]
+    assert names[-1][0] == "message_stop"
     for _ in range(300):
-        assert events(split(body, rng)) == expected
+        reads = split(body, rng)
+        assert events(reads) == expected
+        assert events(reads, shortcut=False) == expected
 
 
 def test_frames_are_relayed_as_the_upstreams_bytes() -> None:
     read = frame("content_block_delta", {"type": "content_block_delta", "index": 0})
     (event,) = _Frames("m", "p", "r").feed(read)
     assert event.raw is read  # one whole frame in a read: the read itself, no copy
-    two = _Frames("m", "p", "r").feed(read + frame("ping", {"type": "ping"}))
-    assert [e.raw for e in two] == [read, frame("ping", {"type": "ping"})]
+
+
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_the_frames_of_one_read_are_written_in_one_piece(shortcut: bool) -> None:
+    """The last event of a read carries every frame of it, the others nothing (one write)."""
+    ping = frame("ping", {"type": "ping"})
+    delta = frame("content_block_delta", {"type": "content_block_delta", "index": 0})
+    reader = (_Frames if shortcut else LineByLine)("m", "p", "r")
+    three = reader.feed(ping + delta + ping)
+    assert [(e.event, e.raw) for e in three] == [
+        ("ping", b""),
+        ("content_block_delta", b""),
+        ("ping", ping + delta + ping),
+    ]
+    error = frame("error", {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
+    ended = (_Frames if shortcut else LineByLine)("m", "p", "r").feed(delta + ping + error)
+    # the frames before the error are written; the error keeps its own (the stream ends with it)
+    assert [(e.event, e.raw) for e in ended] == [("content_block_delta", b""), ("ping", delta + ping), ("error", error)]
+    alone = (_Frames if shortcut else LineByLine)("m", "p", "r").feed(delta + error)
+    assert [(e.event, e.raw) for e in alone] == [("content_block_delta", delta), ("error", error)]
 
 
 @pytest.mark.parametrize(
@@ -114,7 +137,7 @@ def test_a_bad_frame_is_the_same_error_either_way(read: bytes) -> None:
 def test_an_error_event_ends_the_read() -> None:
     error = frame("error", {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
     read = frame("ping", {"type": "ping"}) + error + frame("ping", {"type": "ping"})
-    assert [name for name, _, _ in events([read])] == ["ping", "error"]
+    assert [name for name, _ in events([read])[0]] == ["ping", "error"]
     assert events([read]) == events([read], shortcut=False)
 
 

@@ -202,3 +202,39 @@ async def test_a_plain_iterator_is_closed_at_the_end() -> None:
     client = Client(log)
     await serve(source(), client)
     assert log[-1] == "closed" and len(client.frames()) == 3 and client.ended()
+
+
+async def test_the_frames_of_one_read_go_out_in_one_write_even_as_the_grace_ends() -> None:
+    """Events that came in one read (``relay.one_write``: the last carries their frames, the others
+    an empty ``raw``) are one send; the grace ending between them does not cut the read short."""
+    log: list[str] = []
+    drain = Drain()
+    joined = encode(DELTA) + RAW.raw  # type: ignore[operator]
+
+    async def source() -> AsyncIterator[SSEEvent]:
+        yield SSEEvent(DELTA.event, DELTA.data, raw=b"")
+        yield SSEEvent(RAW.event, RAW.data, raw=joined)
+        yield DELTA  # pragma: no cover
+
+    def grace_ends(event: SSEEvent) -> None:
+        # between the two events of the read (``Drain.expire`` sets this flag; it also cancels a
+        # waiting stream, and this one is not waiting: the next event is here)
+        if event.raw == b"":
+            drain.expired = True
+
+    client = Client(log)
+    stream = tapped(source(), log)
+    stream.tap(grace_ends)
+    await serve(stream, client, drain)
+    frames = client.frames()
+    assert frames[:2] == [encode(FIRST), joined]
+    assert json.loads(frames[2].split(b"data: ", 1)[1])["error"]["type"] == "overloaded_error"
+    assert len(frames) == 3
+    bodies = [m for m in client.messages if m["type"] == "http.response.body"]
+    assert all(m["body"] or m["more_body"] is False for m in bodies)  # no empty write but the end
+    assert log[:4] == [
+        "frame event: message_start",
+        "tap content_block_delta",
+        "tap ping",
+        "frame event: content_block_delta",
+    ]
