@@ -157,7 +157,8 @@ class _Frames:
     def _whole_frames(self, data: bytes) -> list[SSEEvent] | None:
         """The usual case, without a step per line: ``data`` is whole frames, each exactly
         ``event: <name>\\ndata: <json object>`` and a blank line, as Anthropic's API writes them;
-        the frames are relayed as the upstream's bytes, in one piece (``one_write``: a slice of
+        the frames are relayed as the upstream's bytes (a first ``message_start`` rewritten to
+        name the client's model, as ``relay_event`` does), in one piece (``one_write``: a slice of
         ``data``, or ``data`` itself). None for anything else (a comment, ``\\r\\n``, a frame
         split across reads, JSON that does not parse...): the caller reads ``data`` line by
         line, which gives the same events or the error."""
@@ -171,6 +172,7 @@ class _Frames:
         events: list[SSEEvent] = []
         one = len(frames) == 1
         written = 0  # how much of data the events so far came from
+        start = b""  # a first message_start's frame, rewritten (the client's model)
         for frame in frames:
             head, separator, payload = frame.partition(b"\ndata: ")
             # one line ``event: <name>``, one line ``data: <payload>``, nothing else
@@ -180,14 +182,20 @@ class _Frames:
                 name = head[7:].decode()
             except UnicodeDecodeError:
                 return None
-            if name == "message_start":
-                return None  # rewritten (the client's model): the line-by-line path does it
             try:
                 parsed = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 return None
             if type(parsed) is not dict:
                 return None
+            if name == "message_start":  # rewritten as relay_event does; not first (or odd): lines
+                message = parsed.get("message")
+                if events or type(message) is not dict:
+                    return None
+                parsed = {**parsed, "message": {**message, "model": self.client_model}}
+                start = b"event: message_start\ndata: " + deepjson.dumps(parsed) + b"\n\n"
+                if one:
+                    return [SSEEvent(name, parsed, raw=start)]
             if name == "error":  # its own frame: the stream ends with it (one_write)
                 events.append(SSEEvent(name, parsed, raw=frame + b"\n\n"))
                 break
@@ -199,7 +207,10 @@ class _Frames:
         if not one and written:  # the last frame relayed carries them all
             at = -2 if events[-1].event == "error" else -1
             last = events[at]
-            events[at] = SSEEvent(last.event, last.data, raw=data if written == len(data) else data[:written])
+            raw = data if written == len(data) else data[:written]
+            if start:  # in place of the upstream's message_start frame
+                raw = start + raw[raw.find(b"\n\n") + 2 :]
+            events[at] = SSEEvent(last.event, last.data, raw=raw)
         return events
 
     def _lines(self, lines: list[bytes]) -> list[SSEEvent]:
