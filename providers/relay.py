@@ -68,10 +68,15 @@ def relay_event(name: str | None, payload: bytes, client_model: str, provider: s
     if not name:
         name = str(data.get("type", ""))
     if name == "message_start" and isinstance(data.get("message"), dict):
-        data = {**data, "message": {**data["message"], "model": client_model}}
-        payload = deepjson.dumps(data)
+        return started(data, client_model)
     raw = b"event: " + name.encode() + b"\ndata: " + payload + b"\n\n"
     return SSEEvent(name, data, raw=raw)
+
+
+def started(data: Json, client_model: str) -> SSEEvent:
+    """A ``message_start`` event (its ``message`` a dict) rewritten to name the client's model."""
+    data = {**data, "message": {**data["message"], "model": client_model}}
+    return SSEEvent("message_start", data, raw=b"event: message_start\ndata: " + deepjson.dumps(data) + b"\n\n")
 
 
 def stream_error(data: Json, request_id: str | None) -> UpstreamError:
@@ -91,6 +96,8 @@ def one_write(events: list[SSEEvent]) -> list[SSEEvent]:
     Events that arrive together (the head of a stream, its tail, whatever a busy upstream or
     network put in one segment) then cost the client's connection one write, as for a proxy that
     forwards its reads, instead of one each: a send through the server and a system call."""
+    if len(events) < 2:
+        return events
     written = events[:-1] if events[-1].event == "error" else events
     if len(written) < 2:
         return events
@@ -151,8 +158,7 @@ class _Frames:
             if events is not None:
                 return events
         *lines, self._buffer = (self._buffer + data).split(b"\n")
-        events = self._lines(lines)
-        return events if len(events) < 2 else one_write(events)
+        return one_write(self._lines(lines))
 
     def _whole_frames(self, data: bytes) -> list[SSEEvent] | None:
         """The usual case, without a step per line: ``data`` is whole frames, each exactly
@@ -173,6 +179,7 @@ class _Frames:
         one = len(frames) == 1
         written = 0  # how much of data the events so far came from
         start = b""  # a first message_start's frame, rewritten (the client's model)
+        skip = 0  # the length of the upstream's message_start frame it replaces
         for frame in frames:
             head, separator, payload = frame.partition(b"\ndata: ")
             # one line ``event: <name>``, one line ``data: <payload>``, nothing else
@@ -192,10 +199,10 @@ class _Frames:
                 message = parsed.get("message")
                 if events or type(message) is not dict:
                     return None
-                parsed = {**parsed, "message": {**message, "model": self.client_model}}
-                start = b"event: message_start\ndata: " + deepjson.dumps(parsed) + b"\n\n"
+                event = started(parsed, self.client_model)
                 if one:
-                    return [SSEEvent(name, parsed, raw=start)]
+                    return [event]
+                parsed, start, skip = event.data, event.raw or b"", len(frame) + 2
             if name == "error":  # its own frame: the stream ends with it (one_write)
                 events.append(SSEEvent(name, parsed, raw=frame + b"\n\n"))
                 break
@@ -209,7 +216,7 @@ class _Frames:
             last = events[at]
             raw = data if written == len(data) else data[:written]
             if start:  # in place of the upstream's message_start frame
-                raw = start + raw[raw.find(b"\n\n") + 2 :]
+                raw = start + raw[skip:]
             events[at] = SSEEvent(last.event, last.data, raw=raw)
         return events
 
