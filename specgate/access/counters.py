@@ -89,7 +89,12 @@ class MemoryCounterStore:
 
     async def add(self, name: str, amount: int, ttl: float | None) -> int:
         now = self._clock()
+        self._sweep(now)  # a store only added to (the failed-auth guard's) is swept too
         return self._incr(name, amount, ttl, now)
+
+    def __len__(self) -> int:
+        """Counters held (expired ones included until they are swept or looked up)."""
+        return len(self._values)
 
     def peek(self, name: str) -> int:
         """The counter's value now (0 when absent or expired); creates nothing."""

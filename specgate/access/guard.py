@@ -33,7 +33,7 @@ class AuthGuard:
 
     async def check(self, client: str) -> None:
         """Raise 429 if this address already failed too often in the current window."""
-        if not self.enabled:
+        if not self.enabled or not self._store:  # nothing has failed lately: nothing to look up
             return
         name, end, now = self._window(client)
         if self._store.peek(name) >= self.max_failures:

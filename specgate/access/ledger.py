@@ -55,26 +55,21 @@ class UsageStore(Protocol):
     async def close(self) -> None: ...
 
 
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def amounts_of(usage: Mapping[str, Any] | None, price: Price | None, *, error: bool) -> Amounts:
     """One settled call as counter increments (cost in nano-dollars, from USD per million tokens)."""
-    amounts: Amounts = {"requests": 1}
-    if error:
-        amounts["errors"] = 1
-    tokens = {f: _count(usage.get(f)) for f in TOKEN_FIELDS} if usage is not None else {}
-    for name, value in tokens.items():
-        if value:
-            amounts[name] = value
+    amounts: Amounts = {"requests": 1, "errors": 1} if error else {"requests": 1}
+    if usage is not None:
+        for name in TOKEN_FIELDS:  # a loop, not a comprehension: no function call per settled call
+            value = usage.get(name)
+            if type(value) is int and value > 0:  # not a bool (its own type), not negative
+                amounts[name] = value
     if price is not None:
         amounts["priced"] = 1
         cost = (
-            tokens.get("input_tokens", 0) * price.input
-            + tokens.get("output_tokens", 0) * price.output
-            + tokens.get("cache_read_input_tokens", 0) * price.cache_read
-            + tokens.get("cache_creation_input_tokens", 0) * price.cache_write
+            amounts.get("input_tokens", 0) * price.input
+            + amounts.get("output_tokens", 0) * price.output
+            + amounts.get("cache_read_input_tokens", 0) * price.cache_read
+            + amounts.get("cache_creation_input_tokens", 0) * price.cache_write
         ) * 1000.0  # per million tokens, in nano-dollars: tokens * price * 1e9 / 1e6
         if math.isfinite(cost) and cost > 0:
             amounts["cost_nusd"] = round(cost)
@@ -132,7 +127,7 @@ class Account:
     model: str
 
     async def settle(self, usage: Mapping[str, Any] | None, price: Price | None, *, error: bool) -> None:
-        await self.ledger.record(self.principal, self.model, usage, price, error=error)
+        await self.ledger.add(self.principal, self.model, amounts_of(usage, price, error=error))
 
     async def refused(self) -> None:
         """A Messages call refused before any provider (403, 429): a request and an error, no tokens."""
@@ -153,7 +148,10 @@ class MemoryUsageStore:
 
     async def add(self, principal: str, model: str, amounts: Mapping[str, int], minute: int) -> None:
         total = self._totals[(principal, model)]
-        bucket = self._minutes.setdefault(minute, defaultdict(lambda: defaultdict(int)))[(principal, model)]
+        rows = self._minutes.get(minute)
+        if rows is None:  # not setdefault: that would build a defaultdict on every call
+            rows = self._minutes[minute] = defaultdict(lambda: defaultdict(int))
+        bucket = rows[(principal, model)]
         for name, value in amounts.items():
             total[name] += value
             bucket[name] += value

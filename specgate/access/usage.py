@@ -14,6 +14,7 @@ from specgate.core.streams import TappedStream, tapped
 from specgate.core.types import SSEEvent
 
 INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+TOKEN_FIELDS = (*INPUT_FIELDS, "output_tokens")
 
 
 def _int(value: Any) -> int:
@@ -24,7 +25,12 @@ def usage_tokens(usage: Any) -> int | None:
     """Input (cache writes and reads included) + output tokens; None when there is no usage."""
     if not isinstance(usage, dict):
         return None
-    return sum(_int(usage.get(f)) for f in INPUT_FIELDS) + _int(usage.get("output_tokens"))
+    total = 0
+    for name in TOKEN_FIELDS:  # a loop: no generator per settled call
+        value = usage.get(name)
+        if type(value) is int and value > 0:  # not a bool (its own type), not negative
+            total += value
+    return total
 
 
 class StreamUsage:

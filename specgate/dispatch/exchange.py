@@ -81,7 +81,8 @@ async def serve(router: Router, ticket: Ticket, call: Call) -> Answer:
             await call.account.settle(None, None, error=isinstance(exc, Exception))
         raise
     usage = message.get("usage")
-    await ticket.settle(usage_tokens(usage))
+    if ticket is not UNLIMITED:  # it has nothing to settle
+        await ticket.settle(usage_tokens(usage))
     if call.account is not None:
         await call.account.settle(usage if isinstance(usage, dict) else None, target.route.price, error=False)
     return Answer(target, _headers(target, call, ticket), message=message)

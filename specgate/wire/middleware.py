@@ -108,7 +108,10 @@ class RequestContextMiddleware:
                 if status >= 400:  # the error body says why: read (a bounded part of) it
                     limit = max(limit, ERROR_BODY_LIMIT)
                 headers = list(message.get("headers", ()))
-                if not any(key.lower() == b"request-id" for key, _ in headers):
+                for key, _ in headers:  # a loop, not any(<generator>): no generator per response
+                    if key.lower() == b"request-id":
+                        break
+                else:
                     headers.append((b"request-id", request_id_header))
                 headers.append((OVERHEAD_HEADER, overhead.header_value()))
                 message["headers"] = headers
