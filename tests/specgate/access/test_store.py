@@ -73,6 +73,21 @@ async def test_memory_counters_expire_with_the_clock() -> None:
     assert await store.add("forever", 1, None) == 2
 
 
+async def test_a_memory_store_only_added_to_is_swept() -> None:
+    """The failed-auth guard only adds (a counter per address and window) and peeks: expired
+    windows are swept as it adds, so addresses that failed once do not pile up."""
+    clock = ManualClock()
+    store = MemoryCounterStore(clock)
+    for address in range(MemoryCounterStore.SWEEP_EVERY):
+        await store.add(f"authfail:{address}:0", 1, 10)
+    assert len(store) == MemoryCounterStore.SWEEP_EVERY
+    clock.advance(10)
+    for address in range(MemoryCounterStore.SWEEP_EVERY):
+        await store.add(f"authfail:{address}:10", 1, 10)
+    assert len(store) <= MemoryCounterStore.SWEEP_EVERY  # the first window's counters went
+    assert store.peek("authfail:0:10") == 1 and store.peek("authfail:0:0") == 0
+
+
 async def test_redis_ttl_is_set_once_and_lifetime_counters_persist(redis_url: str) -> None:
     import redis.asyncio as aioredis
 
