@@ -31,7 +31,7 @@ from specgate.contract.validation import BODY_STATE_KEY
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, NotFoundError
 from specgate.core.responses import envelope_success
-from specgate.core.scope import request_id_of, scope_state
+from specgate.core.scope import RequestHeaders, request_id_of, scope_state
 from specgate.core.types import Json, SSEEvent
 from specgate.dispatch import admission, exchange, forwarding, traces
 from specgate.gateway import Gateway, gateway_of
@@ -103,7 +103,7 @@ async def _beta_events(rest: AsyncIterator[SSEEvent]) -> AsyncIterator[SSEEvent]
         yield SSEEvent(event.event, shapes.beta_event(event.data))
 
 
-def _call(scope: Scope, headers: Headers, body: Json) -> exchange.Call:
+def _call(scope: Scope, headers: RequestHeaders, body: Json) -> exchange.Call:
     """The request as the provider call needs it; a broken cross-field rule is a 400 here."""
     gateway = gateway_of(scope)
     state = scope_state(scope)
@@ -118,7 +118,7 @@ def _call(scope: Scope, headers: Headers, body: Json) -> exchange.Call:
         anthropic_beta=betas,
         beta=is_beta(scope, betas),
         observer=record_of(scope),
-        client_headers=headers,  # for providers' forward_headers
+        client_headers=Headers(raw=scope["headers"]),  # for providers' forward_headers (every one, repeated too)
         budget=RetryBudget(gateway.config.server.retry_budget),
     )
     account = admission.account_of(scope, body)
@@ -127,7 +127,7 @@ def _call(scope: Scope, headers: Headers, body: Json) -> exchange.Call:
 
 async def _create(scope: Scope, client: Receive, *, envelope: bool, user: str | None) -> Response:
     gateway = gateway_of(scope)
-    headers = Headers(scope=scope)
+    headers = RequestHeaders(scope)
     owner = user or _async.ANONYMOUS
     job_id = headers.get(rules.ASYNC_ID_HEADER)
     if job_id is not None:  # a poll: the body is ignored (and was not validated)

@@ -50,6 +50,7 @@ from specgate.contract.compiled import CompiledSchema, SchemaCache, oas_to_json_
 from specgate.contract.unknown_fields import UNKNOWN_FIELDS_STATE_KEY, handler_takes_unknown_fields
 from specgate.contract.validation import BODY_STATE_KEY, POLL_HEADER
 from specgate.core.errors import GatewayError
+from specgate.core.scope import headers_of
 from specgate.gateway import gateway_of
 from specgate.wire import security
 
@@ -327,9 +328,7 @@ class FastPath:
             await self.app(scope, receive, send)
             return
         metrics = gateway_of(scope).metrics
-        headers: dict[bytes, bytes] = {}
-        for key, value in scope["headers"]:
-            headers.setdefault(key, value)  # the first of repeated headers, as connexion reads them
+        headers = headers_of(scope)  # the first of repeated headers, as connexion reads them
         try:
             query = scope.get("query_string")
             if POLL_HEADER in headers or (query and not op.accepts_query(query)):

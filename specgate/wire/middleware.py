@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from specgate.core.errors import ApiError, GatewayError, InvalidRequestError, RequestTooLargeError
 from specgate.core.responses import JSON, error_parts
-from specgate.core.scope import REQUEST_ID_KEY, new_request_id, scope_state
+from specgate.core.scope import REQUEST_ID_KEY, headers_of, new_request_id, scope_state
 from specgate.wire.observe import BODY_LOG_LIMIT, ERROR_BODY_LIMIT, Observation
 from specgate.wire.timing import OVERHEAD_HEADER, OVERHEAD_KEY, Overhead
 
@@ -146,7 +146,7 @@ class RequestContextMiddleware:
 
     async def _limit_body(self, scope: Scope, receive: Receive) -> Receive:
         limit = self.body_limits.get(scope.get("path", ""), self.max_body_bytes)
-        headers = {k: v for k, v in scope["headers"] if k in (b"content-length", b"transfer-encoding")}
+        headers = headers_of(scope)  # a repeated Content-Length is the parser's 400 (httptools)
         length = headers.get(b"content-length")
         if length is not None:
             try:
