@@ -17,7 +17,7 @@ from providers.router import Router
 from specgate.access.governance import Governance
 from specgate.access.keys import KeyRing
 from specgate.core.config import Config
-from specgate.core.scope import STATE_KEY, scope_state
+from specgate.core.scope import STATE_KEY
 from specgate.ops.drain import Drain
 from specgate.ops.health import Readiness
 from specgate.ops.metrics import Metrics
@@ -43,5 +43,6 @@ class Gateway:
 
 
 def gateway_of(scope: MutableMapping[str, Any]) -> Gateway:
-    gateway: Gateway = scope_state(scope)[STATE_KEY]
+    """The app's gateway, which its lifespan put in every request's state (a ``KeyError`` without it)."""
+    gateway: Gateway = scope["state"][STATE_KEY]
     return gateway
