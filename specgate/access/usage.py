@@ -84,6 +84,6 @@ def settling(
             await account.settle(usage.reported, price, error=failed)
 
     stream = tapped(rest)
-    stream.tap(usage.update)
+    stream.tap(usage.update, first_delta_only=True)  # deltas carry no usage
     stream.on_close(settle)
     return stream

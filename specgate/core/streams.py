@@ -16,6 +16,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from specgate.core.types import SSEEvent
 
 Tap = Callable[[SSEEvent], None]
+DELTA = "content_block_delta"  # most of a stream's events; carries no usage
 Closer = Callable[[bool], Awaitable[None]]  # called with True when the stream failed (an exception)
 
 
@@ -27,26 +28,31 @@ class TappedStream:
     The events pass through one async generator; ``__anext__`` hands out that generator's own
     step, so a wait for the upstream is no deeper than without the taps."""
 
-    __slots__ = ("_closed", "_closers", "_generator", "_source", "_taps")
+    __slots__ = ("_closed", "_closers", "_every", "_generator", "_source", "_taps")
 
     def __init__(self, source: AsyncIterator[SSEEvent]) -> None:
         self._source = source
-        self._taps: list[Tap] = []
+        self._taps: list[Tap] = []  # shown the first content_block_delta only (first_delta_only)
+        self._every: list[Tap] = []
         self._closers: list[Closer] = []
         self._closed = False
         self._generator = self._pass()
 
-    def tap(self, tap: Tap) -> None:
-        self._taps.append(tap)
+    def tap(self, tap: Tap, *, first_delta_only: bool = False) -> None:
+        """Show ``tap`` every event; ``first_delta_only``: every event but the second and later
+        ``content_block_delta`` (most of a stream, and they carry no usage: what the usage and
+        first-token taps need, without a call per text delta)."""
+        (self._taps if first_delta_only else self._every).append(tap)
 
     def on_close(self, closer: Closer) -> None:
         self._closers.append(closer)
 
-    def parts(self) -> tuple[AsyncIterator[SSEEvent], list[Tap]]:
+    def parts(self) -> tuple[AsyncIterator[SSEEvent], list[Tap], list[Tap]]:
         """For a consumer that steps the stream itself, without this layer (the native stream
-        response, ``specgate.wire.sse``): the source and the taps. It shows each event to every
-        tap, and ends with ``finish`` (which closes the source), never iterating this object."""
-        return self._source, self._taps
+        response, ``specgate.wire.sse``): the source, the ``first_delta_only`` taps and the
+        others. It shows each event to the taps as ``tap`` says, and ends with ``finish`` (which
+        closes the source), never iterating this object."""
+        return self._source, self._taps, self._every
 
     async def finish(self, *, failed: bool) -> None:
         """Close the source and run the closers, once (``failed``: the source raised)."""
@@ -65,11 +71,16 @@ class TappedStream:
             await self._close(failed=False)
 
     async def _pass(self) -> AsyncGenerator[SSEEvent]:
-        taps = self._taps
+        taps, every = self._taps, self._every
+        delta_seen = False
         failed = False
         try:
             async for event in self._source:
-                for tap in taps:
+                if event.event != DELTA or not delta_seen:
+                    delta_seen = delta_seen or event.event == DELTA
+                    for tap in taps:
+                        tap(event)
+                for tap in every:
                     tap(event)
                 yield event
         except Exception:

@@ -176,7 +176,7 @@ async def open_stream(
         seen = StreamSeen(ctx.observer)
         seen.see(first)
         observed = tapped(stream)
-        observed.tap(seen.see)
+        observed.tap(seen.see, first_delta_only=True)  # usage, and the first delta (the first token)
         return first, observed, target
     raise failure or ApiError("no provider could serve the request")
 

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, GatewayError, OverloadedError, error_body
-from specgate.core.streams import TappedStream, aclose
+from specgate.core.streams import DELTA, TappedStream, aclose
 from specgate.core.types import SSEEvent
 from specgate.ops.drain import SHUTTING_DOWN, Drain
 from specgate.wire.disconnect import hangup_of, until_disconnected
@@ -181,10 +181,10 @@ class AnthropicStreamResponse(Response):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         rest, drain, request_id = self._rest, self._drain, self._request_id
         if isinstance(rest, TappedStream):
-            source, taps = rest.parts()
+            source, taps, every = rest.parts()
             finish = rest.finish
         else:
-            source, taps = rest, []
+            source, taps, every = rest, [], []
 
             async def finish(*, failed: bool) -> None:
                 await aclose(rest)
@@ -192,6 +192,7 @@ class AnthropicStreamResponse(Response):
         step = source.__anext__
         watch = drain.watch()
         last = False
+        delta_seen = False  # the first_delta_only taps see no later content_block_delta
         try:
             frame = encode(self._first)
         except Exception as exc:
@@ -211,7 +212,11 @@ class AnthropicStreamResponse(Response):
                         event = await step()
                     finally:
                         watch.waiting = False
-                    for tap in taps:
+                    if event.event != DELTA or not delta_seen:
+                        delta_seen = delta_seen or event.event == DELTA
+                        for tap in taps:
+                            tap(event)
+                    for tap in every:
                         tap(event)
                 except StopAsyncIteration:
                     break

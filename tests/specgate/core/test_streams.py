@@ -98,3 +98,20 @@ async def test_tapping_a_tapped_stream_adds_no_layer() -> None:
     stream = TappedStream(Source().events())
     assert tapped(stream) is stream
     assert isinstance(tapped(Source().events()), TappedStream)
+
+
+async def test_a_first_delta_only_tap_sees_every_event_but_the_later_text_deltas() -> None:
+    names = ["message_start", "content_block_start", *["content_block_delta"] * 3, "message_delta", "message_stop"]
+
+    async def source() -> AsyncIterator[SSEEvent]:
+        for name in names:
+            yield SSEEvent(name, {"type": name})
+
+    stream = TappedStream(source())
+    few: list[str] = []
+    every: list[str] = []
+    stream.tap(lambda e: few.append(e.event), first_delta_only=True)
+    stream.tap(lambda e: every.append(e.event))
+    assert [e.event async for e in stream] == names
+    assert every == names
+    assert few == ["message_start", "content_block_start", "content_block_delta", "message_delta", "message_stop"]

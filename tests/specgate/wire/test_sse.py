@@ -86,6 +86,28 @@ async def test_each_event_is_tapped_and_written_and_the_closers_run_once() -> No
     ]
 
 
+async def test_a_first_delta_only_tap_sees_the_first_text_delta_and_every_other_event() -> None:
+    log: list[str] = []
+    seen: list[str] = []
+
+    async def source() -> AsyncIterator[SSEEvent]:
+        yield DELTA
+        yield DELTA
+        yield RAW
+        yield DELTA
+
+    stream = tapped(source(), log)
+    stream.tap(lambda event: seen.append(event.event), first_delta_only=True)
+    client = Client(log)
+    await serve(stream, client)
+    assert seen == ["content_block_delta", "ping"]
+    assert [line for line in log if line.startswith("tap")] == ["tap content_block_delta"] * 2 + [
+        "tap ping",
+        "tap content_block_delta",
+    ]
+    assert len(client.frames()) == 5 and client.ended()
+
+
 async def test_an_upstream_error_closes_the_stream_as_failed_then_ends_with_its_error_frame() -> None:
     log: list[str] = []
 
