@@ -89,7 +89,7 @@ def split_beta(value: str | None) -> tuple[str, ...]:
 def is_beta(scope: Scope, betas: tuple[str, ...]) -> bool:
     """The SDKs' beta namespace: the Python SDK adds ``?beta=true``, the TypeScript SDK (1.x) and
     Claude Code an ``anthropic-beta`` header; its answers are typed ``BetaMessage`` and friends."""
-    return bool(betas) or scope.get("query_string", b"").find(b"beta=true") != -1
+    return bool(betas) or bool(scope.get("query_string", b"").partition(b"beta=true")[1])  # METH_O: no tuple of args
 
 
 def _shaped(answer: exchange.Answer, ctx: CallContext) -> bool:
