@@ -164,7 +164,7 @@ class Metrics:
         # bounded, see above): a dict lookup instead of prometheus_client's labels() per request.
         self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         self._upstream_children: dict[tuple[str, bool], Any] = {}
-        self._token_children: dict[tuple[str, str, str], Any] = {}
+        self._token_children: dict[tuple[str, str], dict[str, Any]] = {}  # (model, key id) -> kind -> child
         self._ttft_children: dict[tuple[str, str], Any] = {}
 
     # -- per request (pre-bound children)
@@ -212,14 +212,16 @@ class Metrics:
         self.batch_items.labels(outcome).inc(count)
 
     def count_tokens(self, model: str, key_id: str | None, usage: dict[str, int]) -> None:
-        """``usage`` maps a TOKEN_TYPES name to a count; zero counts are skipped."""
+        """``usage`` maps TOKEN_TYPES names to counts; zero counts are skipped."""
         key_id = key_id or ANONYMOUS
-        for kind in TOKEN_TYPES:
-            count = usage.get(kind, 0)
+        children = self._token_children.get((model, key_id))
+        if children is None:
+            children = self._token_children[(model, key_id)] = {}
+        for kind, count in usage.items():
             if count > 0:
-                child = self._token_children.get((model, key_id, kind))
+                child = children.get(kind)
                 if child is None:
-                    child = self._token_children[(model, key_id, kind)] = self.tokens.labels(model, key_id, kind)
+                    child = children[kind] = self.tokens.labels(model, key_id, kind)
                 child.inc(count)
 
     # -- exposition
