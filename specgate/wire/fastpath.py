@@ -36,7 +36,7 @@ from __future__ import annotations
 import base64
 import importlib
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -60,6 +60,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 ENTRY_ATTR = "__specgate_fast_entry__"
 JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"})
 _INFO_KEYS = {"apiKey": "x-apikeyInfoFunc", "basic": "x-basicInfoFunc", "bearer": "x-bearerInfoFunc"}
+# The verdicts on query strings seen (``?beta=true`` on every SDK beta call and Claude Code request),
+# so that each is parsed and checked once: the first QUERY_CACHE_SIZE distinct ones, each at most
+# QUERY_CACHE_BYTES long, kept for good (a bound on memory whatever clients send; the rest are
+# checked on every request, as all were before).
+QUERY_CACHE_SIZE = 256
+QUERY_CACHE_BYTES = 256
 
 
 def fast_entry(entry: FastEntry) -> Callable[[F], F]:
@@ -109,10 +115,20 @@ class FastOperation:
     body: CompiledSchema
     takes_unknown_fields: bool = False  # the handler decides about undeclared top-level keys
     query: tuple[QueryParam, ...] = ()  # optional string query parameters (``beta``)
+    query_verdicts: dict[bytes, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def accepts_query(self, raw: bytes) -> bool:
         """Whether connexion would accept this query string without a word: only declared names,
-        each (its last value, as starlette's ``QueryParams.get`` reads it) valid."""
+        each (its last value, as starlette's ``QueryParams.get`` reads it) valid. A pure function
+        of the string, remembered for the strings seen first (``QUERY_CACHE_SIZE``)."""
+        verdict = self.query_verdicts.get(raw)
+        if verdict is None:
+            verdict = self._accepts_query(raw)
+            if len(raw) <= QUERY_CACHE_BYTES and len(self.query_verdicts) < QUERY_CACHE_SIZE:
+                self.query_verdicts[raw] = verdict
+        return verdict
+
+    def _accepts_query(self, raw: bytes) -> bool:
         values = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
         declared = {param.name: param for param in self.query}
         for name, value in values.items():

@@ -121,6 +121,23 @@ def test_the_spec_decides_which_operations_are_fast() -> None:
     )
 
 
+def test_query_verdicts_are_remembered_within_bounds() -> None:
+    document = spec.bundle()
+    fast = fastpath.compile_operations(document, spec.operations(document), HandlerResolver().resolve)
+    native = fast[("POST", "/v1/messages")]
+    cases = [b"beta=true", b"beta=true&other=1", b"beta=", b"beta=true&beta=false", b"other"]
+    first = [native.accepts_query(raw) for raw in cases]
+    assert first == [True, False, True, True, False]
+    assert [native.accepts_query(raw) for raw in cases] == first  # remembered: the same verdicts
+    assert native.query_verdicts == dict(zip(cases, first, strict=True))
+    long = b"beta=" + b"x" * fastpath.QUERY_CACHE_BYTES
+    assert native.accepts_query(long) and long not in native.query_verdicts  # too long to keep
+    for i in range(fastpath.QUERY_CACHE_SIZE + 10):  # a flood of distinct strings: the bound holds
+        assert not native.accepts_query(b"x%d=1" % i)
+    assert len(native.query_verdicts) == fastpath.QUERY_CACHE_SIZE
+    assert native.accepts_query(b"beta=true") and not native.accepts_query(b"x9999=1")
+
+
 def _edited(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     document = copy.deepcopy(spec.bundle())
     edit(document)
