@@ -95,11 +95,6 @@ class Ledger:
         self.store = store
         self.clock = clock
 
-    async def record(
-        self, principal: str, model: str, usage: Mapping[str, Any] | None, price: Price | None, *, error: bool
-    ) -> None:
-        await self.add(principal, model, amounts_of(usage, price, error=error))
-
     async def add(self, principal: str, model: str, amounts: Mapping[str, int]) -> None:
         minute = int(self.clock() // 60)
         try:

@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from specgate.access.ledger import Account
+from specgate.access.ledger import TOKEN_FIELDS, Account
 from specgate.access.limiter import Ticket
 from specgate.core.config import Price
 from specgate.core.streams import TappedStream, tapped
 from specgate.core.types import SSEEvent
 
 INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-TOKEN_FIELDS = (*INPUT_FIELDS, "output_tokens")
 
 
 def _int(value: Any) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from specgate.access.ledger import Ledger, MemoryUsageStore
+from specgate.access.ledger import Ledger, MemoryUsageStore, amounts_of
 from specgate.core.config import Price
 from tests.support import http
 from tests.support.http import request
@@ -141,9 +141,9 @@ async def test_memory_ledger_keeps_the_last_hour_apart_from_the_total() -> None:
     now = [1_000_000.0]
     ledger = Ledger(MemoryUsageStore(lambda: now[0]), lambda: now[0])
     price = Price(input=1, output=2)
-    await ledger.record("k", "m", {"input_tokens": 10, "output_tokens": 5}, price, error=False)
+    await ledger.add("k", "m", amounts_of({"input_tokens": 10, "output_tokens": 5}, price, error=False))
     now[0] += 3600  # an hour later
-    await ledger.record("k", "m", {"input_tokens": 1, "output_tokens": 1}, None, error=True)
+    await ledger.add("k", "m", amounts_of({"input_tokens": 1, "output_tokens": 1}, None, error=True))
     (total,) = await ledger.totals()
     assert total["requests"] == 2 and total["errors"] == 1 and total["input_tokens"] == 11
     assert total["cost_usd"] == pytest.approx(20e-6)
