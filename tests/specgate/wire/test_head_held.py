@@ -67,3 +67,34 @@ async def test_close_flushes_first_and_other_attributes_pass_through() -> None:
     assert transport.is_closing() and transport.get_extra_info("peername") == ("127.0.0.1", 1)
     await asyncio.sleep(0)
     assert len(recorder.calls) == 2  # nothing written twice, nothing after close
+
+
+async def test_a_complete_response_is_sent_before_the_app_goes_on() -> None:
+    """The protocol flushes the view when the last body message is sent: what the app does after
+    its response (the middleware's observation and access record) runs with the bytes already out,
+    not in front of them."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from specgate.wire.serving import GuardedHttpToolsProtocol
+
+    seen_after_send: list[list[tuple[str, Any]]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+        seen_after_send.append(list(recorder.calls))  # no await since the send: still this pass
+
+    config = Config(app=app, lifespan="off", log_level="critical", http="httptools")
+    config.load()
+    recorder = Recorder()
+    protocol = GuardedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+    protocol.connection_made(recorder)  # type: ignore[arg-type]
+    protocol.data_received(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(seen_after_send) == 1
+    [(kind, parts)] = seen_after_send[0]
+    assert kind == "writelines" and parts[-1] == b"ok" and parts[0].startswith(b"HTTP/1.1 200")
+    assert recorder.calls == seen_after_send[0]  # written once, nothing held for later
+    protocol.connection_lost(None)
