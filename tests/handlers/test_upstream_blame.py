@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from tests.fakes.anthropic_upstream import FakeAnthropic, anthropic_error
 from tests.fakes.openai_upstream import FakeOpenAI, openai_error
 from tests.fakes.server import Cut, FakeServer, Garble, Reply
 from tests.handlers.upstreams import CLIENT_KEY, config
+from tests.support.ports import free_port
 from tests.support.sse import parse_frames
 
 MODEL = {"ant": "ant-model", "oai": "oai-text"}
@@ -141,9 +141,7 @@ async def test_upstream_status_as_the_client_sees_it(
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()  # below the ephemeral range: no outgoing connection takes it meanwhile
 
 
 @pytest.mark.parametrize("provider", ["ant", "oai"])

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from tests.support.http import request
-from tests.support.process import Served, free_port, launch
+from tests.support.ports import free_port
+from tests.support.process import Served, launch
 
 SLOW_S = 0.3  # 3 test workers share 2 cores; what this guards against (a 2 MB body worded on the loop) takes 0.6 s+
 

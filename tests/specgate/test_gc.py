@@ -17,7 +17,8 @@ import pytest
 
 from specgate.app import YOUNG_GC_THRESHOLD
 from tests.support.http import request
-from tests.support.process import Served, free_port, launch
+from tests.support.ports import free_port
+from tests.support.process import Served, launch
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from tests.specgate.test_cli import free_port
 from tests.support import metrics as prom
 from tests.support.http import open_stream, request
+from tests.support.ports import free_port
 from tests.support.process import READY_S
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,10 +1,9 @@
-"""`specgate serve` as a real subprocess on a free loopback port."""
+"""`specgate serve` as a real subprocess on a free loopback port (``tests.support.ports``)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,18 +15,13 @@ from typing import Any
 import yaml
 
 from tests.support.http import request
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 # How long a server may take to start answering: a deadline that catches a hung start-up, not a
 # timing assert. Generous because `make test` runs 3 xdist workers on 2 cores (and the machine may
 # be shared): a `specgate serve` that starts in ~3 s alone was seen to need 37 s at load 8.
 READY_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Served:

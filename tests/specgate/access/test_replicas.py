@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.specgate.test_cli import ROOT, free_port, wait_ready
+from tests.specgate.test_cli import ROOT, wait_ready
 from tests.support.http import request
+from tests.support.ports import free_port
 
 RPM_KEY = "sk-vk-replica-rpm-0123456789"
 BUDGET_KEY = "sk-vk-replica-budget-0123456789"

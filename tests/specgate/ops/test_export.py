@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import pytest
 
@@ -14,6 +13,7 @@ from specgate.ops.export import BatchExporter
 from specgate.ops.otlp import Encoder
 from specgate.ops.spans import SERVER, Span
 from tests.fakes.otlp_receiver import OTLPReceiver
+from tests.support.ports import free_port
 
 
 def spans(exporter: BatchExporter, count: int) -> None:
@@ -40,9 +40,7 @@ async def test_batches_arrive_and_the_queue_is_bounded(caplog: pytest.LogCapture
 
 
 def test_an_endpoint_that_is_down_loses_the_batch(caplog: pytest.LogCaptureFixture) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
+    port = free_port()  # nothing listens there (tests.support.ports)
     exporter = BatchExporter(f"http://127.0.0.1:{port}/v1/traces", Encoder({}, "s", "1"), interval_s=3600,
                              attempts=2, timeout_s=1)  # fmt: skip
     spans(exporter, 3)
