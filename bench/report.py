@@ -25,6 +25,7 @@ class Measurement:
     rss_peak_mb: float
     header_overhead_p50_ms: float | None  # the gateway's own x-specgate-overhead-ms
     foreign_cores: float  # busy CPU of processes outside the benchmark during the window
+    windows: int = 1  # measured windows this is the median of (``Measurement.median``)
 
     @staticmethod
     def of(target: str, result: Result, cpu_s: float, rss_peak: int, foreign_cpu_s: float) -> Measurement:
@@ -46,6 +47,44 @@ class Measurement:
             header_overhead_p50_ms=round(percentile(result.overhead_ms, 50), 3) if result.overhead_ms else None,
             foreign_cores=round(max(0.0, foreign_cpu_s) / elapsed, 2),
         )
+
+
+def _middle(values: list[float | None]) -> float | None:
+    known = sorted(v for v in values if v is not None and not math.isnan(v))
+    return known[len(known) // 2] if known else None
+
+
+def median(windows: list[Measurement]) -> Measurement:
+    """Several windows of one contender as one: each figure the median of its windows' (the
+    middle of three), requests, errors and time summed, peak RSS and foreign cores the largest:
+    no error and no noisy window is hidden, and no single slow or fast window decides a ratio."""
+    if len(windows) == 1:
+        return windows[0]
+    errors: dict[str, int] = {}
+    for window in windows:
+        for kind, count in window.errors.items():
+            errors[kind] = errors.get(kind, 0) + count
+
+    def mid(name: str) -> Any:
+        return _middle([getattr(window, name) for window in windows])
+
+    return Measurement(
+        target=windows[0].target,
+        requests=sum(window.requests for window in windows),
+        errors=errors,
+        elapsed_s=round(sum(window.elapsed_s for window in windows), 3),
+        rps=mid("rps"),
+        p50_ms=mid("p50_ms"),
+        p99_ms=mid("p99_ms"),
+        ttfb_p50_ms=mid("ttfb_p50_ms"),
+        ttfb_p99_ms=mid("ttfb_p99_ms"),
+        cpu_ms_per_request=mid("cpu_ms_per_request"),
+        cpu_cores=mid("cpu_cores"),
+        rss_peak_mb=max(window.rss_peak_mb for window in windows),
+        header_overhead_p50_ms=mid("header_overhead_p50_ms"),
+        foreign_cores=max(window.foreign_cores for window in windows),
+        windows=len(windows),
+    )
 
 
 @dataclass(frozen=True)

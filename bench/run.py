@@ -24,7 +24,7 @@ from typing import Any
 import uvloop
 
 from bench import load, procs, procstat
-from bench.report import Measurement, Row, table
+from bench.report import Measurement, Row, median, table
 from bench.scenarios import Scenario, direct_request, gateway_request, scenarios
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -109,6 +109,24 @@ async def alternated(
     return median(windows[0]), median(windows[1])
 
 
+async def rotated(
+    sides: list[Side], rounds: int, timing: Timing, ours: list[int], quiet: float
+) -> dict[str, Measurement]:
+    """Each side (direct, the floor, the gateway) measured ``rounds`` times, the order rotated
+    every round (D F G, F G D, G D F: each side once in each place), each figure its median over
+    the rounds (``report.median``). One window each, one after the other, measured this box's
+    drift as much as the sides: the same tree gave stream-c16 1.40x and 1.79x the floor within an
+    hour that way."""
+    windows: dict[str, list[Measurement]] = {target: [] for target, _, _ in sides}
+    for round_ in range(rounds):
+        for place in range(len(sides)):
+            target, process, scenario = sides[(place + round_) % len(sides)]
+            direct = target == "direct"
+            windows[target].append(await measure(target, process, scenario, timing, gateway=not direct, ours=ours))
+            await _quiet(quiet)
+    return {target: median(measured) for target, measured in windows.items()}
+
+
 async def _quiet(seconds: float) -> None:
     await asyncio.sleep(seconds)  # let the previous run's connections close before the next one
 
@@ -190,12 +208,12 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
                         everything = set(os.sched_getaffinity(0)) | placement[1]
                         pin([os.getpid(), upstream.pid, gateway.pid], everything)
             else:
-                baseline = await measure("direct", upstream, scenario, timing, gateway=False, ours=ours)
-                await _quiet(quiet)
+                sides: list[Side] = [("direct", upstream, scenario)]
                 if scenario.api == "anthropic":  # the floor is an Anthropic pass-through
-                    lowest = await measure("floor", floor, scenario, timing, gateway=True, ours=ours)
-                    await _quiet(quiet)
-                through = await measure("gateway", gateway, scenario, timing, gateway=True, ours=ours)
+                    sides.append(("floor", floor, scenario))
+                sides.append(("gateway", gateway, scenario))
+                measured = await rotated(sides, args.rounds, timing, ours, quiet)
+                baseline, through, lowest = measured["direct"], measured["gateway"], measured.get("floor")
             rows.append(Row(scenario.name, scenario.what, scenario.concurrency, baseline, through, lowest))
             await _quiet(quiet)
         await _quiet(0.2 if args.smoke else 2.0)
@@ -215,6 +233,7 @@ async def run(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
             "warmup_s": timing.warmup_s,
             "duration_s": timing.duration_s,
             "max_requests": timing.max_requests,
+            "rounds": args.rounds,
             "upstream": {"chunks": 20, "chunk_delay_ms": 5.0, "delay_ms": 0.0},
         },
         "gateway_memory": memory,
@@ -231,7 +250,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-requests", type=int, default=200_000, help="request cap per measured run")
     parser.add_argument("--only", nargs="+", default=None, help="run only these scenarios")
     parser.add_argument("--out", type=Path, default=None, help=f"JSON output (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="rotated rounds of direct, floor and gateway, medians (default 3)"
+    )
     args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 1 if args.smoke else 3
     if args.duration is None:
         args.duration = 0.2 if args.smoke else 5.0
     if args.warmup is None:
