@@ -99,7 +99,7 @@ api-sync: dev-install
 routes: install
 	$(PY) -m specgate routes
 
-bench: install  ## the overhead benchmark against the floor (loopback, ~7 min): table + bench/results/latest.json
+bench: install  ## the overhead benchmark against the floor (loopback, ~17 min): table + bench/results/latest.json
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
