@@ -19,7 +19,7 @@ from typing import Any
 from providers.answers import load_json_object, note_upstream
 from providers.base import CallContext, Provider
 from providers.http import UpstreamClient
-from providers.relay import input_tokens_of, parse_error, relay_sse
+from providers.relay import SSERelay, input_tokens_of, parse_error
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig
 from specgate.core.types import Json, SSEEvent
@@ -110,20 +110,20 @@ class AnthropicProvider:
         return message
 
     def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
-        # relay_sse's generator itself (no generator of our own around it: one step less per event)
+        # the HTTP client's generator itself, decoding as it reads (no generator of our own around
+        # it, nor one between its reads and the relay: a step less per event each)
         body = deepjson.dumps(upstream_body(request, upstream_model, stream=True))
         client_model = str(request.get("model", upstream_model))
-        chunks = self._client.stream_chunks(
+        return self._client.stream_decoded(
             self._messages_url,
             body,
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
+            SSERelay(client_model, self.name, ctx),
             observer=ctx.observer,
             request_id=ctx.request_id,
             ctx=ctx,
-            sse=True,
         )
-        return relay_sse(chunks, client_model, self.name, ctx)
 
     async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int:
         payload = {k: v for k, v in request.items() if k not in _NOT_FOR_COUNT_TOKENS and k != "betas"}

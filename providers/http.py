@@ -29,6 +29,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
+from typing import TypeVar
 
 import aiohttp
 
@@ -38,10 +39,12 @@ from providers.faults import Answer, ErrorParser, Fault, map_fault
 from providers.outbound import Outbound
 from providers.retrypolicy import KeyPool, retry_after_s, should_retry
 from providers.silence import SilenceWatch, watch_silence
+from providers.streaming import JsonAnswer, Reads, StreamDecoder, check_stream_type
 from specgate.core.config import ProviderConfig
-from specgate.core.errors import UpstreamError, is_retryable_status
+from specgate.core.errors import is_retryable_status
 from specgate.core.records import record
-from specgate.core.responses import header_safe
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +61,6 @@ class UpstreamResponse:
     status: int
     headers: Mapping[str, str]
     body: bytes
-
-
-class JsonAnswer(Exception):
-    """A stream was asked for and the upstream answered one JSON body (2xx, ``application/json``)."""
-
-    def __init__(self, body: bytes, headers: Mapping[str, str]) -> None:
-        super().__init__("the upstream answered a stream request with JSON")
-        self.body = body
-        self.headers = headers
-
-
-def media_type(headers: Mapping[str, str]) -> str:
-    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 class _Failed(Exception):
@@ -190,7 +180,88 @@ class UpstreamClient:
         answers) are checked as ``stream_lines`` does; else any is accepted (AWS event streams)."""
         return self._chunks(url, body, headers, deadline, observer, request_id, ctx, check_type=sse)
 
-    async def _chunks(
+    def stream_decoded(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+        decoder: StreamDecoder[T],
+        observer: CallObserver | None = None,
+        *,
+        request_id: str | None = None,
+        ctx: CallContext | None = None,
+    ) -> AsyncGenerator[T]:
+        """POST and yield what ``decoder`` makes of the 2xx event stream as it arrives (retries,
+        faults, content types as ``stream_chunks(sse=True)``), with no generator step between."""
+        return self._decoded(url, body, headers, deadline, observer, request_id, ctx, decoder)
+
+    async def _decoded(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+        observer: CallObserver | None,
+        request_id: str | None,
+        ctx: CallContext | None,
+        decoder: StreamDecoder[T],
+        *,
+        check_type: bool = True,
+    ) -> AsyncGenerator[T]:
+        resp = await self._send(
+            url, body, headers, deadline, read_body=False, observer=observer, ctx=ctx, rid=request_id
+        )
+        complete = False
+        watch: SilenceWatch | None = None
+        try:
+            try:
+                if check_type:
+                    await check_stream_type(resp, self._config.name, request_id)
+            except JsonAnswer as answer:
+                for item in decoder.answer(answer):
+                    yield item
+                return
+            content = resp.content
+            resp_headers = resp.headers
+            feed = decoder.feed
+            watch = watch_silence(resp, self._config.read_timeout_s)
+            clock = watch.clock
+            try:
+                while True:
+                    watch.since = clock()  # waiting for the peer
+                    data = await content.readany()
+                    watch.since = None
+                    if not data:
+                        break
+                    for item in feed(data, resp_headers):
+                        yield item
+                    if decoder.failure is not None:
+                        raise decoder.failure
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                fault = map_fault(
+                    self._config.name,
+                    exc,
+                    phase="stream",
+                    upstream_status=resp.status,
+                    upstream_request_id=upstream_request_id(resp.headers),
+                )
+                fault.log(request_id)
+                raise fault.error from exc
+            complete = True  # the whole body was read: the connection can be reused
+            for item in decoder.end():
+                yield item
+            if decoder.failure is not None:
+                raise decoder.failure
+        finally:
+            if watch is not None:
+                watch.cancel()
+            if complete:
+                resp.release()
+            else:
+                resp.close()
+
+    def _chunks(
         self,
         url: str,
         body: bytes,
@@ -202,67 +273,7 @@ class UpstreamClient:
         *,
         check_type: bool,
     ) -> AsyncGenerator[tuple[bytes, Mapping[str, str]]]:
-        resp = await self._send(
-            url, body, headers, deadline, read_body=False, observer=observer, ctx=ctx, rid=request_id
-        )
-        complete = False
-        watch: SilenceWatch | None = None
-        try:
-            if check_type:
-                await self._check_stream_type(resp, request_id)
-            content = resp.content
-            watch = watch_silence(resp, self._config.read_timeout_s)
-            clock = watch.clock
-            try:
-                while True:
-                    watch.since = clock()  # waiting for the peer
-                    data = await content.readany()
-                    watch.since = None
-                    if not data:
-                        break
-                    yield data, resp.headers
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                fault = map_fault(
-                    self._config.name,
-                    exc,
-                    phase="stream",
-                    upstream_status=resp.status,
-                    upstream_request_id=upstream_request_id(resp.headers),
-                )
-                fault.log(request_id)
-                raise fault.error from exc
-            complete = True
-        finally:
-            if watch is not None:
-                watch.cancel()
-            if complete:
-                resp.release()
-            else:
-                resp.close()
-
-    async def _check_stream_type(self, resp: aiohttp.ClientResponse, request_id: str | None) -> None:
-        media = media_type(resp.headers)
-        if media in ("", "text/event-stream"):
-            return
-        if media == "application/json" or media.endswith("+json"):
-            try:
-                raw = await resp.read()
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                fault = map_fault(self._config.name, exc, upstream_status=resp.status)
-                fault.log(request_id)
-                raise fault.error from exc
-            raise JsonAnswer(raw, resp.headers)
-        shown = media if header_safe(media) and len(media) <= 100 else "unprintable"
-        error = UpstreamError(
-            502,
-            "api_error",
-            f"upstream {self._config.name!r} answered a stream request with content type {shown!r}, "
-            "not text/event-stream",
-            upstream_request_id=upstream_request_id(resp.headers),
-            retryable=True,
-        )
-        Fault(self._config.name, error, f"HTTP {resp.status} {media}", resp.status).log(request_id)
-        raise error
+        return self._decoded(url, body, headers, deadline, observer, request_id, ctx, Reads(), check_type=check_type)
 
     # -- the retry loop
 

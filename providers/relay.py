@@ -3,15 +3,15 @@ provider and Claude on Bedrock and Vertex AI share it.
 
 ``parse_error`` reads Anthropic's error body; ``relay_event`` turns one upstream event payload
 into an ``SSEEvent`` whose raw frame is the upstream's bytes (only ``message_start`` is rewritten,
-to carry the client's model name); ``relay_sse`` relays a whole ``text/event-stream`` body as it
-arrives (the events of each read at once), and insists on ``message_stop``; a JSON Message answered to the stream
-request (``JsonAnswer``: a proxy or mock that ignores ``stream``) is turned into its events.
+to carry the client's model name); ``SSERelay`` relays a whole ``text/event-stream`` body as it
+arrives (the events of each read at once, fed by the HTTP client: ``UpstreamClient.stream_decoded``),
+and insists on ``message_stop``; a JSON Message answered to the stream request (``JsonAnswer``: a
+proxy or mock that ignores ``stream``) is turned into its events.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -20,7 +20,7 @@ from providers.answers import load_json_object, note_upstream
 from providers.base import CallContext
 from providers.events import message_to_events
 from providers.faults import Malformed, ProviderError, capped, map_fault
-from providers.http import JsonAnswer
+from providers.streaming import JsonAnswer
 from specgate.core import deepjson
 from specgate.core.errors import ApiError, UpstreamError
 from specgate.core.types import Json, SSEEvent
@@ -261,41 +261,50 @@ class _Frames:
         return event
 
 
-async def relay_sse(
-    chunks: AsyncGenerator[tuple[bytes, Mapping[str, str]]], client_model: str, provider: str, ctx: CallContext
-) -> AsyncIterator[SSEEvent]:
-    """Relay an Anthropic ``text/event-stream`` body (``UpstreamClient.stream_chunks`` with
-    ``sse=True``) event by event, all the events of a read at once; an ``error`` event raises,
-    and a body that ends without ``message_stop`` raises. A JSON answer (raised before any
-    chunk) is relayed as the events of its Message."""
-    frames = _Frames(client_model, provider, ctx.request_id)
-    headers: Mapping[str, str] = {}
-    noted = False
-    try:
-        async with aclosing(chunks):
-            async for data, headers in chunks:
-                if not noted:  # the same headers come with every chunk
-                    note_upstream(ctx.response_headers, headers)
-                    noted = True
-                for event in frames.feed(data):
-                    if event.event == "error":
-                        raise stream_error(event.data, headers.get("request-id"))
-                    yield event
-    except JsonAnswer as answer:
-        for event in json_as_events(answer, client_model, provider, ctx):
-            yield event
-        return
-    for event in frames.last_line():
-        if event.event == "error":
-            raise stream_error(event.data, headers.get("request-id"))
-        yield event
-    last = frames.last_frame()
-    if last is not None:
-        if last.event == "error":
-            raise stream_error(last.data, None)
-        yield last
-    if not frames.stopped:
-        raise ApiError("upstream stream ended before message_stop")
+class SSERelay:
+    """An Anthropic ``text/event-stream`` body as the client's events, read by the HTTP client
+    itself (``UpstreamClient.stream_decoded``, a ``StreamDecoder``): all the events of a read at
+    once; an ``error`` event ends the stream with the upstream's error (the events before it
+    first); a body that ends without ``message_stop`` is an error; a JSON Message answered to the
+    stream request is relayed as its events."""
+
+    __slots__ = ("_ctx", "_frames", "_headers", "_provider", "client_model", "failure")
+
+    def __init__(self, client_model: str, provider: str, ctx: CallContext) -> None:
+        self.client_model = client_model
+        self._provider = provider
+        self._ctx = ctx
+        self._frames = _Frames(client_model, provider, ctx.request_id)
+        self._headers: Mapping[str, str] | None = None
+        self.failure: BaseException | None = None
+
+    def feed(self, data: bytes, headers: Mapping[str, str]) -> list[SSEEvent]:
+        if self._headers is None:  # the same headers come with every read
+            note_upstream(self._ctx.response_headers, headers)
+            self._headers = headers
+        events = self._frames.feed(data)
+        if events and events[-1].event == "error":  # an error event is the last of a read's
+            self.failure = stream_error(events.pop().data, headers.get("request-id"))
+        return events
+
+    def end(self) -> list[SSEEvent]:
+        events = self._frames.last_line()
+        if events and events[-1].event == "error":
+            request_id = self._headers.get("request-id") if self._headers is not None else None
+            self.failure = stream_error(events.pop().data, request_id)
+            return events
+        last = self._frames.last_frame()
+        if last is not None:
+            if last.event == "error":
+                self.failure = stream_error(last.data, None)
+                return events
+            events.append(last)
+        if not self._frames.stopped:
+            self.failure = ApiError("upstream stream ended before message_stop")
+        return events
+
+    def answer(self, answer: JsonAnswer) -> list[SSEEvent]:
+        return json_as_events(answer, self.client_model, self._provider, self._ctx)
 
 
 def json_as_events(answer: JsonAnswer, client_model: str, provider: str, ctx: CallContext) -> list[SSEEvent]:

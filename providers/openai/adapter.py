@@ -13,7 +13,7 @@ from providers.answers import load_json_object, note_upstream
 from providers.base import CallContext, CallObserver
 from providers.events import message_to_events
 from providers.faults import ProviderError, capped
-from providers.http import JsonAnswer, UpstreamClient
+from providers.http import UpstreamClient
 from providers.openai.endpoint import ChatEndpoint, OpenAIEndpoint
 from providers.openai.translate import (
     ChatStreamTranslator,
@@ -23,6 +23,7 @@ from providers.openai.translate import (
     random_id,
     to_chat_request,
 )
+from providers.streaming import JsonAnswer
 from specgate.core import deepjson
 from specgate.core.config import ProviderConfig
 from specgate.core.errors import UpstreamError

@@ -10,7 +10,7 @@ from providers.answers import load_json_object, note_upstream
 from providers.anthropic import merge_betas
 from providers.base import CallContext, Provider
 from providers.http import UpstreamClient
-from providers.relay import input_tokens_of, relay_sse
+from providers.relay import SSERelay, input_tokens_of
 from providers.vertex import translate
 from providers.vertex.credentials import REFRESH_TIMEOUT_S, GoogleTokens
 from specgate.core import deepjson
@@ -75,20 +75,18 @@ class VertexProvider:
         message["model"] = request.get("model", upstream_model)
         return message
 
-    async def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
+    def stream_message(self, request: Json, upstream_model: str, ctx: CallContext) -> AsyncIterator[SSEEvent]:
         model = self._model_ids.get(upstream_model, upstream_model)
-        chunks = self._client.stream_chunks(
+        return self._client.stream_decoded(
             self._url(model, "streamRawPredict"),
             deepjson.dumps(translate.predict_body(request, stream=True)),
             self._headers(request, ctx),
             self._client.deadline(ctx.deadline),
+            SSERelay(str(request.get("model", upstream_model)), self.name, ctx),
             ctx.observer,
             request_id=ctx.request_id,
             ctx=ctx,
-            sse=True,
         )
-        async for event in relay_sse(chunks, str(request.get("model", upstream_model)), self.name, ctx):
-            yield event
 
     async def count_tokens(self, request: Json, upstream_model: str, ctx: CallContext) -> int:
         model = self._model_ids.get(upstream_model, upstream_model)

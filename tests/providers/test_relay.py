@@ -8,8 +8,10 @@ import random
 import orjson
 import pytest
 
-from providers.relay import _Frames
-from specgate.core.errors import GatewayError
+from providers.answers import UPSTREAM_REQUEST_ID_HEADER
+from providers.base import CallContext
+from providers.relay import SSERelay, _Frames
+from specgate.core.errors import ApiError, GatewayError, UpstreamError
 from specgate.core.types import SSEEvent
 
 
@@ -49,7 +51,7 @@ def events(reads: list[bytes], *, shortcut: bool = True) -> tuple[list[tuple[str
     out: list[SSEEvent] = []
     for read in reads:
         out += frames.feed(read)
-        if out and out[-1].event == "error":  # relay_sse raises it: nothing is read after it
+        if out and out[-1].event == "error":  # SSERelay fails the stream: nothing is read after it
             break
     else:
         out += frames.last_line()
@@ -162,3 +164,33 @@ def test_frames_of_other_shapes_get_the_line_by_line_events(read: bytes) -> None
         except GatewayError as exc:  # two data lines join into a payload that is not JSON
             outcomes.append(type(exc).__name__ + ": " + str(exc))
     assert outcomes[0] == outcomes[1]
+
+
+def relay() -> SSERelay:
+    return SSERelay("client-model", "p", CallContext(request_id="req_1"))
+
+
+def test_the_relay_hands_out_the_events_before_an_error_then_fails_with_it() -> None:
+    decoder = relay()
+    head = frame("message_start", {"type": "message_start", "message": {"model": "up"}})
+    error = frame("error", {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
+    delta = frame("content_block_delta", {"type": "content_block_delta", "index": 0})
+    assert [e.event for e in decoder.feed(head, {"request-id": "req_up"})] == ["message_start"]
+    assert decoder.failure is None
+    assert decoder.end() == [] and isinstance(decoder.failure, ApiError)  # no message_stop: cut off
+    decoder = relay()
+    handed = decoder.feed(head + delta + error, {"request-id": "req_up"})
+    assert [e.event for e in handed] == ["message_start", "content_block_delta"]
+    failure = decoder.failure
+    assert isinstance(failure, UpstreamError) and failure.status_code == 529
+    assert failure.upstream_request_id == "req_up"
+
+
+def test_the_relay_ends_with_a_last_frame_or_line_and_notes_the_upstream_once() -> None:
+    ctx = CallContext(request_id="req_1")
+    decoder = SSERelay("client-model", "p", ctx)
+    stop = b'event: message_stop\ndata: {"type":"message_stop"}'  # no blank line, no line ending
+    assert decoder.feed(STREAM.partition(b"event: message_stop")[0], {"request-id": "req_up"})
+    assert decoder.feed(stop, {"request-id": "other"}) == []
+    assert [e.event for e in decoder.end()] == ["message_stop"] and decoder.failure is None
+    assert ctx.response_headers[UPSTREAM_REQUEST_ID_HEADER] == "req_up"  # the first read's headers
